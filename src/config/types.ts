@@ -1,0 +1,154 @@
+/**
+ * The compiled configuration: what every other module reads. Produced once by
+ * `loadConfig` (src/config), frozen, swapped whole on reload. Nothing downstream
+ * parses YAML, decodes base64 or builds a RegExp.
+ *
+ * This file is the contract between src/config and its users (server, proxy,
+ * identity, session, commands). Change it only together with them.
+ */
+import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
+
+export type IdpProvider = 'okta' | 'oidc'
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+export type SameSite = 'lax' | 'strict' | 'none'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
+
+export interface Problem {
+  readonly file: string
+  readonly line: number
+  readonly col: number
+  /** Key path: `routes[2].policy[0].allow.and[1]`. '' for the whole file. */
+  readonly path: string
+  readonly code: string
+  readonly message: string
+  /** e.g. `did you mean "groups"?` */
+  readonly hint?: string
+}
+
+export interface Upstream {
+  /** Parsed `to` URL (scheme http or https, path kept for Pomerium's path-prefixing semantics). */
+  readonly url: URL
+  /** Pomerium's `,weight` suffix; 1 when absent. */
+  readonly weight: number
+}
+
+export type PathMatcher =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'prefix'; readonly prefix: string }
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'regex'; readonly source: string; readonly regex: RegExp }
+
+export interface CompiledRoute {
+  /** Index in the config's `routes` list. */
+  readonly index: number
+  /** A stable, human-readable id for logs and metrics: `grafana.corp.example/admin` style. */
+  readonly id: string
+  readonly from: URL
+  /** Lower-case hostname of `from`, no port. */
+  readonly host: string
+  /** The port of `from` when given explicitly, else undefined (matches any port). */
+  readonly port: number | undefined
+  readonly scheme: 'http' | 'https'
+  readonly path: PathMatcher
+  readonly to: readonly Upstream[]
+  readonly prefixRewrite: string | undefined
+  readonly preserveHostHeader: boolean
+  readonly hostRewrite: string | undefined
+  readonly allowWebsockets: boolean
+  readonly timeoutMs: number
+  /** Values may hold `${gatehouse.id_token}`, `${gatehouse.access_token}`, `${gatehouse.jwt}` (or `${pomerium.…}`). */
+  readonly setRequestHeaders: Readonly<Record<string, string>>
+  /** Lower-case header names. */
+  readonly removeRequestHeaders: readonly string[]
+  readonly setResponseHeaders: Readonly<Record<string, string>>
+  readonly passIdentityHeaders: boolean
+  readonly tlsSkipVerify: boolean
+  /** PEM contents of `tls_custom_ca_file`, read at load. */
+  readonly tlsCustomCa: string | undefined
+  /** The route's whole policy: `policy` plus the legacy keys, compiled. */
+  readonly policy: CompiledPolicy
+  /** True for `allow_public_unauthenticated_access` alone: no session lookup at all. */
+  readonly isPublic: boolean
+  readonly at: SourcePosition
+}
+
+export interface RouteMatch {
+  readonly route: CompiledRoute
+}
+
+export interface RouteTable {
+  /** host: the Host header's hostname, any case, without port; port: the request's port or undefined. */
+  match(host: string, port: number | undefined, path: string): CompiledRoute | undefined
+  /** True when some route serves this host (for special paths under /.gatehouse/). */
+  hasHost(host: string, port: number | undefined): boolean
+  readonly size: number
+}
+
+export interface BearerTokenConfig {
+  readonly audience: string
+  readonly issuer: string | undefined
+}
+
+export interface DirectoryConfig {
+  readonly apiToken: string | undefined
+  readonly clientId: string | undefined
+  readonly privateKeyPem: string | undefined
+}
+
+export interface CompiledConfig {
+  /** The file the config came from (for messages). */
+  readonly file: string
+  readonly address: { readonly host: string; readonly port: number }
+  readonly insecureServer: boolean
+  readonly certificatePem: string | undefined
+  readonly certificateKeyPem: string | undefined
+  readonly authenticateServiceUrl: URL | undefined
+
+  readonly idp: {
+    readonly provider: IdpProvider
+    /** Exactly as written (no trailing-slash normalisation): discovery must match it. */
+    readonly providerUrl: string
+    readonly clientId: string
+    readonly clientSecret: string | undefined
+    readonly clientAuthMethod: ClientAuthMethod
+    readonly clientPrivateKeyPem: string | undefined
+    readonly scopes: readonly string[]
+    readonly groupsClaim: string
+    readonly groupsFilter: RegExp | undefined
+  }
+
+  readonly cookie: {
+    readonly name: string
+    /** 32 bytes. */
+    readonly secret: Uint8Array
+    /** True when cookie_secret was absent and a random one was generated. */
+    readonly secretGenerated: boolean
+    readonly domain: string | undefined
+    readonly expireMs: number
+    readonly sameSite: SameSite
+  }
+
+  /** PEM of the EC P-256 signing key, or undefined: derive from the cookie secret. */
+  readonly signingKeyPem: string | undefined
+  readonly jwtAssertionHeader: string
+  /** claim name -> header name (Pomerium's jwt_claims_headers). */
+  readonly jwtClaimsHeaders: Readonly<Record<string, string>>
+  readonly passIdentityHeaders: boolean
+  readonly sessionRefreshIntervalMs: number | undefined
+
+  readonly storage:
+    | { readonly type: 'memory' }
+    | { readonly type: 'redis'; readonly connectionString: string }
+
+  readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
+  readonly logLevel: LogLevel
+  /** Parsed CIDRs; empty = believe no X-Forwarded-* header. */
+  readonly trustedProxies: readonly string[]
+  readonly bearerToken: BearerTokenConfig | undefined
+  readonly directory: DirectoryConfig | undefined
+
+  readonly routes: readonly CompiledRoute[]
+  readonly routeTable: RouteTable
+  /** Non-fatal findings (unsupported Pomerium keys, generated secrets, surprising `nor`). */
+  readonly warnings: readonly Problem[]
+}
