@@ -1,0 +1,36 @@
+/**
+ * Names that appear on the wire: special paths, cookie names, header names.
+ * One table, so a reviewer can see every name gatehouse owns.
+ */
+
+/** Every special endpoint lives under this prefix on every route host; the upstream never sees it. */
+export const SPECIAL_PREFIX = '/.gatehouse/'
+
+export const PATHS = {
+  callback: '/.gatehouse/callback',
+  signIn: '/.gatehouse/sign_in',
+  signOut: '/.gatehouse/sign_out',
+  signedOut: '/.gatehouse/signed_out',
+  userPage: '/.gatehouse/',
+  userJson: '/.gatehouse/user',
+  jwks: '/.well-known/gatehouse/jwks.json',
+  pomeriumJwks: '/.well-known/pomerium/jwks.json',
+  healthz: '/healthz',
+  readyz: '/readyz',
+} as const
+
+/** Pomerium's default cookie name; `cookie_name` overrides it. */
+export const DEFAULT_COOKIE_NAME = '_gatehouse'
+
+/** Suffix of the short-lived login-state cookies (one per sign-in attempt). */
+export const LOGIN_COOKIE_SUFFIX = '_login_'
+
+/** The CSRF cookie that guards POST /.gatehouse/sign_out. */
+export const CSRF_COOKIE_SUFFIX = '_csrf'
+
+export const DEFAULT_ASSERTION_HEADER = 'x-gatehouse-jwt-assertion'
+
+/** Prefix of the unsigned identity headers sent with `pass_identity_headers`. */
+export const CLAIM_HEADER_PREFIX = 'x-gatehouse-claim-'
+
+export const REQUEST_ID_HEADER = 'x-request-id'

@@ -1,0 +1,95 @@
+/**
+ * The assertion header: a short-lived ES256 JWT that tells the upstream who
+ * the user is. Signing is public-key work, so assertions are cached per
+ * session and audience and re-signed only when close to expiry: the hot path
+ * does a Map lookup.
+ */
+import { SignJWT } from 'jose'
+import type { SigningKey } from './signing-key.js'
+
+export interface AssertionSubject {
+  /** The session id: the cache key, and the `sid` claim. */
+  readonly sid: string
+  readonly sub: string
+  readonly email: string | undefined
+  readonly name: string | undefined
+  readonly groups: readonly string[]
+  /** The session record's version: a refresh changes it and so invalidates the cache. */
+  readonly version: number
+}
+
+export interface AssertionSigner {
+  /** The assertion for this subject and route host (hostname without port: both `iss` and `aud`). */
+  assertionFor(subject: AssertionSubject, audience: string): Promise<string>
+  /** Forget a session's assertions (sign-out). */
+  forget(sid: string): void
+  readonly size: number
+}
+
+interface Entry {
+  readonly jwt: string
+  readonly version: number
+  readonly renewAtMs: number
+}
+
+export interface AssertionSignerOptions {
+  readonly key: SigningKey
+  readonly now: () => number
+  /** Lifetime of an assertion; DESIGN: five minutes. */
+  readonly ttlSeconds?: number
+  /** Bound on cached assertions (oldest evicted first). */
+  readonly maxEntries?: number
+}
+
+export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSigner {
+  const ttlSeconds = opts.ttlSeconds ?? 300
+  const maxEntries = opts.maxEntries ?? 50_000
+  // Renew at 80% of the lifetime so an upstream never receives one about to expire.
+  const renewAfterMs = ttlSeconds * 800
+  const cache = new Map<string, Entry>()
+  const inFlight = new Map<string, Promise<string>>()
+
+  async function sign(subject: AssertionSubject, audience: string, key: string): Promise<string> {
+    const nowMs = opts.now()
+    const iat = Math.floor(nowMs / 1000)
+    const jwt = await new SignJWT({
+      email: subject.email ?? '',
+      groups: [...subject.groups],
+      name: subject.name ?? '',
+      sid: subject.sid,
+    })
+      .setProtectedHeader({ alg: 'ES256', kid: opts.key.kid, typ: 'JWT' })
+      .setIssuer(audience)
+      .setAudience(audience)
+      .setSubject(subject.sub)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + ttlSeconds)
+      .sign(opts.key.privateKey)
+    if (cache.size >= maxEntries) {
+      const oldest = cache.keys().next()
+      if (oldest.done !== true) cache.delete(oldest.value)
+    }
+    cache.set(key, { jwt, version: subject.version, renewAtMs: nowMs + renewAfterMs })
+    return jwt
+  }
+
+  return {
+    assertionFor(subject, audience) {
+      const key = subject.sid + '\n' + audience
+      const hit = cache.get(key)
+      if (hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now()) return Promise.resolve(hit.jwt)
+      const pending = inFlight.get(key)
+      if (pending !== undefined) return pending
+      const p = sign(subject, audience, key).finally(() => inFlight.delete(key))
+      inFlight.set(key, p)
+      return p
+    },
+    forget(sid) {
+      const prefix = sid + '\n'
+      for (const k of cache.keys()) if (k.startsWith(prefix)) cache.delete(k)
+    },
+    get size() {
+      return cache.size
+    },
+  }
+}

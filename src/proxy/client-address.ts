@@ -1,0 +1,83 @@
+/**
+ * Who the client is, as far as gatehouse can believe: the TCP peer, unless the
+ * peer is one of `trusted_proxies`, in which case X-Forwarded-For is walked
+ * from the right past trusted hops. With no trusted proxies (the default) a
+ * client can never spoof its address, scheme or host.
+ */
+import { BlockList, isIP } from 'node:net'
+
+export interface ForwardedFacts {
+  /** The client's address, IPv4-mapped IPv6 unwrapped. */
+  readonly clientIp: string
+  /** The X-Forwarded-For value to send upstream. */
+  readonly forwardedFor: string
+  readonly proto: 'http' | 'https'
+  readonly host: string
+}
+
+export interface ClientAddressResolver {
+  resolve(peer: string | undefined, headers: Readonly<Record<string, string | string[] | undefined>>, listenerProto: 'http' | 'https', host: string): ForwardedFacts
+  isTrusted(addr: string): boolean
+}
+
+export function unmapIPv4(addr: string): string {
+  return addr.startsWith('::ffff:') && isIP(addr.slice(7)) === 4 ? addr.slice(7) : addr
+}
+
+function addCidr(list: BlockList, cidr: string): void {
+  const slash = cidr.indexOf('/')
+  const addr = slash === -1 ? cidr : cidr.slice(0, slash)
+  const family = isIP(addr)
+  if (family === 0) throw new Error(`not an IP address or CIDR: ${cidr}`)
+  const type = family === 4 ? 'ipv4' : 'ipv6'
+  if (slash === -1) list.addAddress(addr, type)
+  else list.addSubnet(addr, Number(cidr.slice(slash + 1)), type)
+}
+
+function firstHeader(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v
+}
+
+export function createClientAddressResolver(trustedProxies: readonly string[]): ClientAddressResolver {
+  const list = new BlockList()
+  for (const cidr of trustedProxies) addCidr(list, cidr)
+  const hasTrusted = trustedProxies.length > 0
+
+  function isTrusted(addr: string): boolean {
+    if (!hasTrusted) return false
+    const a = unmapIPv4(addr)
+    const family = isIP(a)
+    if (family === 0) return false
+    return list.check(a, family === 4 ? 'ipv4' : 'ipv6')
+  }
+
+  return {
+    isTrusted,
+    resolve(peerRaw, headers, listenerProto, host) {
+      const peer = unmapIPv4(peerRaw ?? '')
+      if (!hasTrusted || !isTrusted(peer)) {
+        return { clientIp: peer, forwardedFor: peer, proto: listenerProto, host }
+      }
+      const xffRaw = headers['x-forwarded-for']
+      const xff = (Array.isArray(xffRaw) ? xffRaw.join(',') : xffRaw ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0)
+      let clientIp = peer
+      for (let i = xff.length - 1; i >= 0; i--) {
+        const hop = unmapIPv4(xff[i] as string)
+        if (isIP(hop) === 0) break
+        clientIp = hop
+        if (!isTrusted(hop)) break
+      }
+      const fwdProto = firstHeader(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase()
+      const fwdHost = firstHeader(headers['x-forwarded-host'])?.split(',')[0]?.trim()
+      return {
+        clientIp,
+        forwardedFor: [...xff, peer].join(', '),
+        proto: fwdProto === 'https' || fwdProto === 'http' ? fwdProto : listenerProto,
+        host: fwdHost !== undefined && fwdHost.length > 0 ? fwdHost : host,
+      }
+    },
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * What goes upstream. Per route, built once at load: the set of header names
+ * gatehouse owns (client-sent copies are dropped in any casing or underscore
+ * spelling), the route's set/remove rules, and the templates in
+ * `set_request_headers`. Per request: one pass over the incoming headers.
+ */
+import type { CompiledConfig, CompiledRoute } from '../config/types.js'
+import { CLAIM_HEADER_PREFIX, REQUEST_ID_HEADER } from '../constants.js'
+
+/** Prefixes of names only gatehouse may set (after `_` → `-`, lower case). */
+const OWNED_PREFIXES = ['x-gatehouse-', 'x-pomerium-', 'x-forwarded-', 'x-auth-request-'] as const
+
+/** Identity and forwarding headers other proxies use; an upstream may trust them, so a client must never send them. */
+const OWNED_NAMES = [
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'remote-user',
+  'x-remote-user',
+  'x-remote-email',
+  'x-remote-groups',
+  'x-remote-name',
+  'x-user',
+  'x-email',
+  'x-original-url',
+  'x-original-uri',
+  'x-rewrite-url',
+  REQUEST_ID_HEADER,
+] as const
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones reply-from sets itself. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host'])
+
+export type TemplatePart = string | { readonly token: 'id_token' | 'access_token' | 'jwt' }
+
+export interface IdentityForHeaders {
+  readonly sub: string
+  readonly email: string | undefined
+  readonly name: string | undefined
+  readonly groups: readonly string[]
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly idToken: string
+  readonly accessToken: string
+}
+
+export interface UpstreamHeaderFacts {
+  readonly requestId: string
+  readonly forwardedFor: string
+  readonly forwardedProto: string
+  readonly forwardedHost: string
+  /** The upstream Host header (after preserve_host_header / host_rewrite). */
+  readonly host: string
+  readonly who: IdentityForHeaders | undefined
+  readonly assertion: string | undefined
+  /** gatehouse's own cookie name (`cookie_name`); every cookie whose name starts with it or with `__Host-` + it is dropped. */
+  readonly cookieName: string
+}
+
+export interface HeaderRules {
+  /** Build the upstream request headers from the client's. */
+  upstream(incoming: Readonly<Record<string, string | string[] | undefined>>, facts: UpstreamHeaderFacts): Record<string, string | string[]>
+  readonly setResponseHeaders: Readonly<Record<string, string>>
+}
+
+const TEMPLATE = /\$\{(?:gatehouse|pomerium)\.(id_token|access_token|jwt)\}/g
+
+export function parseHeaderTemplate(value: string): readonly TemplatePart[] {
+  const parts: TemplatePart[] = []
+  let last = 0
+  for (const m of value.matchAll(TEMPLATE)) {
+    const idx = m.index ?? 0
+    if (idx > last) parts.push(value.slice(last, idx))
+    parts.push({ token: m[1] as 'id_token' | 'access_token' | 'jwt' })
+    last = idx + m[0].length
+  }
+  if (last < value.length) parts.push(value.slice(last))
+  return parts
+}
+
+function canonicalName(name: string): string {
+  const lower = name.toLowerCase()
+  return lower.indexOf('_') === -1 ? lower : lower.replace(/_/g, '-')
+}
+
+function claimText(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')
+  if (typeof v === 'string') return v
+  return JSON.stringify(v)
+}
+
+/** Strip CR/LF and other control characters so a claim can never split a header. */
+function safeHeaderValue(v: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f]/.test(v) ? v.replace(/[\x00-\x1f\x7f]/g, ' ') : v
+}
+
+function dropOwnCookies(cookie: string, cookieName: string): string | undefined {
+  if (cookie.indexOf(cookieName) === -1) return cookie
+  const hostPrefixed = '__Host-' + cookieName
+  const kept: string[] = []
+  for (const part of cookie.split(';')) {
+    const trimmed = part.trim()
+    if (trimmed.length === 0) continue
+    const eq = trimmed.indexOf('=')
+    const name = eq === -1 ? trimmed : trimmed.slice(0, eq)
+    if (name.startsWith(cookieName) || name.startsWith(hostPrefixed)) continue
+    kept.push(trimmed)
+  }
+  return kept.length === 0 ? undefined : kept.join('; ')
+}
+
+export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): HeaderRules {
+  const assertionHeader = config.jwtAssertionHeader.toLowerCase()
+  const passIdentity = route.passIdentityHeaders || config.passIdentityHeaders
+  const claimHeaders = Object.entries(config.jwtClaimsHeaders).map(([claim, header]) => [claim, header.toLowerCase()] as const)
+  const setHeaders = Object.entries(route.setRequestHeaders).map(([name, value]) => [name.toLowerCase(), parseHeaderTemplate(value)] as const)
+
+  const owned = new Set<string>([...OWNED_NAMES, canonicalName(assertionHeader)])
+  for (const [, h] of claimHeaders) owned.add(canonicalName(h))
+  for (const [h] of setHeaders) owned.add(canonicalName(h))
+  for (const h of route.removeRequestHeaders) owned.add(canonicalName(h))
+
+  function isOwned(name: string): boolean {
+    const c = canonicalName(name)
+    if (owned.has(c)) return true
+    for (const p of OWNED_PREFIXES) if (c.startsWith(p)) return true
+    return false
+  }
+
+  return {
+    setResponseHeaders: route.setResponseHeaders,
+    upstream(incoming, f) {
+      const out: Record<string, string | string[]> = {}
+      for (const name in incoming) {
+        const v = incoming[name]
+        if (v === undefined || HOP_BY_HOP.has(name) || isOwned(name)) continue
+        if (name === 'cookie') {
+          const kept = dropOwnCookies(Array.isArray(v) ? v.join('; ') : v, f.cookieName)
+          if (kept !== undefined) out.cookie = kept
+          continue
+        }
+        out[name] = v
+      }
+      // A WebSocket upgrade needs these; everything else is hop-by-hop.
+      const upgrade = incoming.upgrade
+      if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') {
+        out.connection = 'Upgrade'
+        out.upgrade = upgrade
+      }
+      out.host = f.host
+      out[REQUEST_ID_HEADER] = f.requestId
+      out['x-forwarded-for'] = f.forwardedFor
+      out['x-forwarded-proto'] = f.forwardedProto
+      out['x-forwarded-host'] = f.forwardedHost
+      const who = f.who
+      if (who !== undefined) {
+        if (f.assertion !== undefined) out[assertionHeader] = f.assertion
+        if (passIdentity) {
+          out[CLAIM_HEADER_PREFIX + 'sub'] = safeHeaderValue(who.sub)
+          if (who.email !== undefined) out[CLAIM_HEADER_PREFIX + 'email'] = safeHeaderValue(who.email)
+          if (who.name !== undefined) out[CLAIM_HEADER_PREFIX + 'name'] = safeHeaderValue(who.name)
+          out[CLAIM_HEADER_PREFIX + 'groups'] = safeHeaderValue(who.groups.join(','))
+          for (const [claim, header] of claimHeaders) {
+            const v = claim === 'groups' ? who.groups.join(',') : claim === 'email' ? who.email : claimText(who.claims[claim])
+            if (v !== undefined) out[header] = safeHeaderValue(v)
+          }
+        }
+      }
+      for (const [name, parts] of setHeaders) {
+        let value = ''
+        for (const p of parts) {
+          if (typeof p === 'string') value += p
+          else if (p.token === 'jwt') value += f.assertion ?? ''
+          else if (p.token === 'id_token') value += who?.idToken ?? ''
+          else value += who?.accessToken ?? ''
+        }
+        out[name] = safeHeaderValue(value)
+      }
+      return out
+    },
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Request-path normalisation. The policy decides on exactly the path the
+ * upstream receives, so the path is made canonical once, here:
+ * - dot segments (`.`, `..`, and their percent-encoded forms) are resolved;
+ * - percent-encoded unreserved characters are decoded (`%61dmin` is `admin`),
+ *   other escapes are kept with upper-case hex;
+ * - anything an upstream could read differently is refused: an encoded slash
+ *   or backslash, a raw backslash, `..;`, a NUL or control character, or an
+ *   invalid escape.
+ */
+
+export type PathResult =
+  | { readonly ok: true; readonly path: string; readonly query: string }
+  | { readonly ok: false; readonly reason: string }
+
+const MAX_PATH_LENGTH = 8192
+
+const UNRESERVED = /^[A-Za-z0-9\-._~]$/
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48
+  if (code >= 65 && code <= 70) return code - 55
+  if (code >= 97 && code <= 102) return code - 87
+  return -1
+}
+
+/** Canonicalise one segment, or return a refusal reason. */
+function canonicalSegment(seg: string): string | { reason: string } {
+  if (seg.indexOf('%') === -1) {
+    for (let i = 0; i < seg.length; i++) {
+      const c = seg.charCodeAt(i)
+      if (c < 0x20 || c === 0x7f) return { reason: 'control character in path' }
+      if (c === 0x5c) return { reason: 'backslash in path' }
+    }
+    return seg
+  }
+  let out = ''
+  for (let i = 0; i < seg.length; i++) {
+    const ch = seg[i] as string
+    const c = seg.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return { reason: 'control character in path' }
+    if (c === 0x5c) return { reason: 'backslash in path' }
+    if (ch !== '%') {
+      out += ch
+      continue
+    }
+    const hi = hexValue(seg.charCodeAt(i + 1))
+    const lo = hexValue(seg.charCodeAt(i + 2))
+    if (hi < 0 || lo < 0) return { reason: 'invalid percent-encoding in path' }
+    const byte = hi * 16 + lo
+    if (byte === 0x2f) return { reason: 'encoded slash (%2F) in path' }
+    if (byte === 0x5c) return { reason: 'encoded backslash (%5C) in path' }
+    if (byte < 0x20 || byte === 0x7f) return { reason: 'encoded control character in path' }
+    const decoded = String.fromCharCode(byte)
+    out += UNRESERVED.test(decoded) ? decoded : '%' + seg.slice(i + 1, i + 3).toUpperCase()
+    i += 2
+  }
+  return out
+}
+
+/**
+ * Split a request target (`/a/b?x=1`) into a canonical path and the raw query.
+ * Refuses absolute-form and asterisk-form targets: a proxy for browsers only
+ * needs origin-form.
+ */
+export function normalizeRequestPath(target: string): PathResult {
+  if (target.length === 0 || target.charCodeAt(0) !== 0x2f) return { ok: false, reason: 'request target must start with "/"' }
+  const q = target.indexOf('?')
+  const rawPath = q === -1 ? target : target.slice(0, q)
+  const query = q === -1 ? '' : target.slice(q)
+  if (rawPath.length > MAX_PATH_LENGTH) return { ok: false, reason: 'path too long' }
+  if (rawPath.indexOf('#') !== -1) return { ok: false, reason: 'fragment in request target' }
+
+  const parts = rawPath.split('/')
+  const out: string[] = []
+  // parts[0] is '' (leading slash)
+  for (let i = 1; i < parts.length; i++) {
+    const seg = canonicalSegment(parts[i] as string)
+    if (typeof seg !== 'string') return { ok: false, reason: seg.reason }
+    const isLast = i === parts.length - 1
+    if (seg === '.' ) {
+      if (isLast) out.push('')
+      continue
+    }
+    if (seg === '..') {
+      out.pop()
+      if (isLast) out.push('')
+      continue
+    }
+    // `..;param` is read as `..` by some servlet containers.
+    if (seg.startsWith('..;') || seg.startsWith('.;')) return { ok: false, reason: 'dot segment with parameters ("..;") in path' }
+    out.push(seg)
+  }
+  // Collapse empty segments (`//admin` is `/admin` to most upstreams) except a trailing slash.
+  const kept: string[] = []
+  for (let i = 0; i < out.length; i++) {
+    const seg = out[i] as string
+    if (seg === '' && i !== out.length - 1) continue
+    kept.push(seg)
+  }
+  return { ok: true, path: '/' + kept.join('/'), query }
+}

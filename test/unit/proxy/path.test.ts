@@ -1,0 +1,77 @@
+import { describe, it, expect } from 'vitest'
+import fc from 'fast-check'
+import { normalizeRequestPath } from '../../../src/proxy/path.js'
+
+describe('normalizeRequestPath', () => {
+  const ok: Array<[string, string, string]> = [
+    ['/', '/', ''],
+    ['/admin', '/admin', ''],
+    ['/admin/', '/admin/', ''],
+    ['/public/../admin', '/admin', ''],
+    ['/public/%2e%2e/admin', '/admin', ''],
+    ['/public/%2E%2E/admin', '/admin', ''],
+    ['/public/.%2e/admin', '/admin', ''],
+    ['/a/./b', '/a/b', ''],
+    ['//admin', '/admin', ''],
+    ['/a//b', '/a/b', ''],
+    ['/%61dmin', '/admin', ''],
+    ['/a%20b', '/a%20b', ''],
+    ['/a%3fb', '/a%3Fb', ''],
+    ['/public%23/../admin', '/admin', ''],
+    ['/../../etc', '/etc', ''],
+    ['/x?y=/../z', '/x', '?y=/../z'],
+    ['/a/..', '/', ''],
+    ['/admin;x=1', '/admin;x=1', ''],
+  ]
+  for (const [input, path, query] of ok) {
+    it(`accepts ${JSON.stringify(input)} as ${path}`, () => {
+      expect(normalizeRequestPath(input)).toEqual({ ok: true, path, query })
+    })
+  }
+
+  const refused: Array<[string, RegExp]> = [
+    ['/admin%2f', /encoded slash/],
+    ['/admin%2F..%2Fx', /encoded slash/],
+    ['/a%5cb', /encoded backslash/],
+    ['/a\\b', /backslash/],
+    ['/..;/admin', /\.\.;/],
+    ['/a/..;x/admin', /\.\.;/],
+    ['/a%00b', /control/],
+    ['/a%zzb', /invalid percent/],
+    ['/a%', /invalid percent/],
+    ['/a%4', /invalid percent/],
+    ['http://evil.com/', /must start/],
+    ['*', /must start/],
+    ['/a#b', /fragment/],
+    ['/' + 'a'.repeat(9000), /too long/],
+  ]
+  for (const [input, reason] of refused) {
+    it(`refuses ${JSON.stringify(input.slice(0, 40))}`, () => {
+      const r = normalizeRequestPath(input)
+      expect(r.ok).toBe(false)
+      if (!r.ok) expect(r.reason).toMatch(reason)
+    })
+  }
+
+  it('is idempotent and never leaves a dot segment or empty inner segment', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('.', '..', '%2e', '%2E%2e', '', 'a', 'admin', '%41', ';x'), fc.webSegment()), { maxLength: 8 }), (segs) => {
+        const r = normalizeRequestPath('/' + segs.join('/'))
+        if (!r.ok) return
+        expect(normalizeRequestPath(r.path)).toEqual(r)
+        const inner = r.path.split('/').slice(1, -1)
+        for (const s of inner) {
+          expect(s).not.toBe('')
+          expect(s).not.toBe('.')
+          expect(s).not.toBe('..')
+        }
+      }),
+    )
+  })
+
+  it('never throws on any string', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => {
+      normalizeRequestPath('/' + s)
+    }))
+  })
+})
