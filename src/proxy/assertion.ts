@@ -9,7 +9,7 @@ import type { SigningKey } from './signing-key.js'
 
 export interface AssertionSubject {
   /** The session id: the cache key, and the `sid` claim. */
-  readonly sid: string
+  readonly id: string
   readonly sub: string
   readonly email: string | undefined
   readonly name: string | undefined
@@ -56,7 +56,7 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       email: subject.email ?? '',
       groups: [...subject.groups],
       name: subject.name ?? '',
-      sid: subject.sid,
+      sid: subject.id,
     })
       .setProtectedHeader({ alg: 'ES256', kid: opts.key.kid, typ: 'JWT' })
       .setIssuer(audience)
@@ -75,7 +75,7 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
 
   return {
     assertionFor(subject, audience) {
-      const key = subject.sid + '\n' + audience
+      const key = subject.id + '\n' + audience
       const hit = cache.get(key)
       if (hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now()) return Promise.resolve(hit.jwt)
       const pending = inFlight.get(key)

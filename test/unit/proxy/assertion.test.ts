@@ -4,7 +4,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose'
 import { loadSigningKey } from '../../../src/proxy/signing-key.js'
 import { createAssertionSigner } from '../../../src/proxy/assertion.js'
 
-const subject = { sid: 's1', sub: '00u1', email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng'], version: 1 }
+const subject = { id: 's1', sub: '00u1', email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng'], version: 1 }
 
 describe('signing key', () => {
   it('derives the same key from the same cookie secret, and another from another', async () => {
@@ -65,7 +65,7 @@ describe('assertion signer', () => {
   it('bounds the cache', async () => {
     const key = await loadSigningKey(undefined, randomBytes(32))
     const signer = createAssertionSigner({ key, now: () => 1, maxEntries: 3 })
-    for (let i = 0; i < 10; i++) await signer.assertionFor({ ...subject, sid: `s${i}` }, 'a')
+    for (let i = 0; i < 10; i++) await signer.assertionFor({ ...subject, id: `s${i}` }, 'a')
     expect(signer.size).toBe(3)
   })
 })

@@ -1,0 +1,111 @@
+/**
+ * Builds the fastify app from a Gatehouse: health endpoints first (any Host),
+ * then one catch-all handler that runs the pipeline. Bodies are never parsed:
+ * they stream to the upstream untouched.
+ */
+import './request-note.js'
+import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastifyReplyFrom from '@fastify/reply-from'
+import type { Dispatcher } from 'undici'
+import { randomUUID } from 'node:crypto'
+import http from 'node:http'
+import https from 'node:https'
+import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
+import type { Gatehouse } from './context.js'
+import { handleRequest } from './pipeline.js'
+import { newRequestNote } from './request-note.js'
+import { refuse } from './respond.js'
+
+export interface AppOptions {
+  readonly dispatcher: Dispatcher
+  /** For HTTPS listeners. */
+  readonly https?: { readonly cert: string; readonly key: string }
+  /** Extra readiness checks (IdP discovery, session store). */
+  readonly isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT']
+
+function isSafeRequestId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 128 && /^[A-Za-z0-9._:-]+$/.test(v)
+}
+
+export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<FastifyInstance> {
+  const base: FastifyServerOptions = {
+    loggerInstance: gh.log,
+    disableRequestLogging: true,
+    // A client-sent request id is kept only from a trusted proxy; otherwise one is made.
+    genReqId: (req) => {
+      const sent = req.headers[REQUEST_ID_HEADER]
+      const peer = req.socket.remoteAddress
+      return isSafeRequestId(sent) && peer !== undefined && gh.current().clientAddress.isTrusted(peer) ? sent : randomUUID()
+    },
+    requestIdHeader: false,
+    trustProxy: false,
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+    connectionTimeout: 0,
+    requestTimeout: 0,
+    keepAliveTimeout: 65_000,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 8192 },
+    serverFactory: (handler) => {
+      const tls = opts.https
+      const server = tls === undefined ? http.createServer(handler) : (https.createServer({ cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
+      // Slow-loris: a client must finish sending its headers within this time.
+      server.headersTimeout = 20_000
+      return server
+    },
+  }
+  const app = fastify(base)
+
+  app.decorateRequest('gatehouse', null as never)
+  app.addHook('onRequest', async (request) => {
+    request.gatehouse = newRequestNote()
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    const n = request.gatehouse
+    gh.log.info({
+      reqId: request.id,
+      method: request.raw.method,
+      host: request.raw.headers.host,
+      path: (request.raw.url ?? '').split('?')[0]?.slice(0, 512),
+      status: reply.statusCode,
+      route: n.route,
+      user: n.user,
+      outcome: n.outcome,
+      reason: n.reason,
+      upstreamMs: n.upstreamMs,
+      ms: Number(process.hrtime.bigint() - n.startedAt) / 1e6,
+    }, 'request')
+  })
+
+  // Bodies stay streams: the upstream gets exactly what the client sent.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
+
+  await app.register(fastifyReplyFrom, { undici: opts.dispatcher as never, disableRequestLogging: true, disableCache: false })
+
+  app.setErrorHandler((err, request, reply) => {
+    const status = typeof (err as { statusCode?: number }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
+    if (status >= 500) gh.log.error({ reqId: request.id, err }, 'request failed')
+    if (request.gatehouse !== null) request.gatehouse.outcome = 'error'
+    return refuse(request, reply, status >= 400 && status < 500
+      ? { status, error: 'bad_request', title: 'Bad request', message: 'The request could not be read.' }
+      : { status: 500, error: 'internal_error', title: 'Something went wrong', message: 'gatehouse hit an unexpected error. Nothing was forwarded.', hint: 'Try again; if it persists, give the operators the request id below.' })
+  })
+
+  app.route({
+    method: METHODS,
+    url: '*',
+    handler: async (request, reply) => {
+      const url = request.raw.url ?? ''
+      if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) return reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+      if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
+        const r = await opts.isReady()
+        return reply.code(r.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })
+      }
+      return handleRequest(gh, request, reply)
+    },
+  })
+  return app
+}

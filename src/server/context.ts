@@ -1,0 +1,40 @@
+/** The long-lived parts of a running gatehouse, shared by every request. */
+import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { AssertionSigner } from '../proxy/assertion.js'
+import type { IdentityPort, SessionPort } from './ports.js'
+import type { Snapshot } from './snapshot.js'
+
+export interface Gatehouse {
+  /** The current config snapshot; a reload swaps it. Read it once per request. */
+  current(): Snapshot
+  readonly sessions: SessionPort
+  readonly identity: IdentityPort
+  readonly signer: AssertionSigner
+  /** The JWKS document (JSON text) that verifies assertions. */
+  readonly jwksJson: string
+  readonly listenerProto: 'http' | 'https'
+  readonly now: () => number
+  readonly log: Logger
+  readonly csrf: CsrfTokens
+}
+
+export interface CsrfTokens {
+  tokenFor(sessionId: string): string
+  check(sessionId: string, token: string | undefined): boolean
+}
+
+/** CSRF tokens bound to the session id: no extra cookie, nothing stored. */
+export function createCsrfTokens(cookieSecret: Uint8Array): CsrfTokens {
+  const key = Buffer.from(hkdfSync('sha256', cookieSecret, Buffer.alloc(0), 'gatehouse csrf v1', 32))
+  const tokenFor = (sid: string): string => createHmac('sha256', key).update(sid).digest('base64url')
+  return {
+    tokenFor,
+    check(sid, token) {
+      if (token === undefined) return false
+      const want = Buffer.from(tokenFor(sid))
+      const got = Buffer.from(token)
+      return want.length === got.length && timingSafeEqual(want, got)
+    },
+  }
+}

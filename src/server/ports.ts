@@ -1,0 +1,65 @@
+/**
+ * What the request path needs from the identity and session modules, in the
+ * server's own words. app.ts adapts the real modules to these; the pipeline
+ * reads top to bottom without knowing how sessions are stored or how Okta is
+ * spoken to.
+ */
+import type { Identity } from '../policy/types.js'
+
+/** A signed-in session as the request path sees it. */
+export interface ActiveSession extends Identity {
+  readonly id: string
+  readonly idToken: string
+  readonly accessToken: string
+  readonly createdAtMs: number
+  readonly expiresAtMs: number
+  /** Changes on every refresh (invalidates cached assertions). */
+  readonly version: number
+}
+
+export type LoadResult =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'session'; readonly session: ActiveSession }
+  /** The session ended at the IdP (invalid_grant on refresh): sign in again. */
+  | { readonly kind: 'ended' }
+
+export interface SessionPort {
+  /** Loads and, when due, refreshes the session. Throws a GatehouseError with code SESSION_STORE_UNAVAILABLE when the store is down. */
+  load(cookieValue: string | undefined): Promise<LoadResult>
+  create(signedIn: SignedIn): Promise<{ cookieValue: string; session: ActiveSession }>
+  revoke(session: ActiveSession): Promise<void>
+  isReady(): Promise<boolean>
+}
+
+/** The verified outcome of a sign-in. */
+export interface SignedIn {
+  readonly sub: string
+  readonly email: string | undefined
+  readonly name: string | undefined
+  readonly groups: readonly string[]
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly idToken: string
+  readonly accessToken: string
+  readonly refreshToken: string | undefined
+  readonly idTokenExpiresAtMs: number
+}
+
+export interface LoginStart {
+  readonly authorizationUrl: URL
+  /** The state value; names the login cookie. */
+  readonly state: string
+  /** Sealed login state for the short-lived cookie. */
+  readonly sealed: string
+}
+
+export interface IdentityPort {
+  isReady(): boolean
+  /** Throws IDP_UNREACHABLE when discovery has not succeeded and cannot now. */
+  beginLogin(returnTo: URL, redirectUri: string): Promise<LoginStart>
+  /** `sealed`: the login cookie for the callback's `state`, if any. Throws IdentityError on any failure. */
+  completeLogin(callbackUrl: URL, sealed: string | undefined): Promise<{ signedIn: SignedIn; returnTo: URL }>
+  /** Okta's end-session URL, or undefined when the IdP has none. */
+  endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
+  /** Short hash of a state value for the login cookie's name. */
+  loginCookieSuffix(state: string): string
+}

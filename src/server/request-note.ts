@@ -1,0 +1,20 @@
+/** The per-request record that the log line is written from; declared once on every request. */
+
+export interface RequestNote {
+  route: string | undefined
+  user: string | undefined
+  outcome: 'allow' | 'deny' | 'login' | 'error' | 'special' | 'not-found' | undefined
+  reason: string | undefined
+  upstreamMs: number | undefined
+  startedAt: bigint
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    gatehouse: RequestNote
+  }
+}
+
+export function newRequestNote(): RequestNote {
+  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, upstreamMs: undefined, startedAt: process.hrtime.bigint() }
+}

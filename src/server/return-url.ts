@@ -1,0 +1,47 @@
+/**
+ * The only place a URL from the client becomes a redirect target. A return
+ * URL is accepted only when it is an http(s) URL on a configured route host
+ * (and port, when the route names one), with no credentials; anything else
+ * falls back to the caller's default. Never an open redirect.
+ */
+
+export interface HostRule {
+  readonly scheme: 'http' | 'https'
+  readonly port: number | undefined
+}
+
+/** hostname (lower case) → the routes' schemes and ports for it. */
+export type KnownHosts = ReadonlyMap<string, readonly HostRule[]>
+
+const MAX_RETURN_URL = 8192
+
+export function checkReturnUrl(raw: string | undefined, base: URL, hosts: KnownHosts): URL | undefined {
+  if (raw === undefined || raw.length === 0 || raw.length > MAX_RETURN_URL) return undefined
+  // Browsers strip tabs and newlines and treat backslashes as slashes; refuse
+  // rather than guess which reading the browser will make.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x20\x7f\\]/.test(raw)) return undefined
+  let decodedOnce: string
+  try {
+    decodedOnce = decodeURIComponent(raw)
+  } catch {
+    return undefined
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\]/.test(decodedOnce) || decodedOnce.startsWith('//')) return undefined
+  let url: URL
+  try {
+    url = new URL(raw, base)
+  } catch {
+    return undefined
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
+  if (url.username !== '' || url.password !== '') return undefined
+  const rules = hosts.get(url.hostname)
+  if (rules === undefined) return undefined
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port)
+  const scheme = url.protocol === 'https:' ? 'https' : 'http'
+  // A route without a port matches any port (as route matching does).
+  const fits = rules.some((r) => r.scheme === scheme && (r.port === undefined || r.port === port))
+  return fits ? url : undefined
+}
