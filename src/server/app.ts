@@ -64,6 +64,10 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   })
   app.addHook('onResponse', async (request, reply) => {
     const n = request.gatehouse
+    const route = n.route ?? '-'
+    gh.metrics.requests.inc({ route, outcome: n.outcome ?? 'special', status: String(reply.statusCode) })
+    if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
+    if (n.upstreamMs !== undefined) gh.metrics.upstreamSeconds.observe({ route }, n.upstreamMs / 1000)
     gh.log.info({
       reqId: request.id,
       method: request.raw.method,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { AssertionSigner } from '../proxy/assertion.js'
 import type { IdentityPort, SessionPort } from './ports.js'
 import type { Snapshot } from './snapshot.js'
+import type { Metrics } from './metrics.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -17,6 +18,7 @@ export interface Gatehouse {
   readonly now: () => number
   readonly log: Logger
   readonly csrf: CsrfTokens
+  readonly metrics: Metrics
 }
 
 export interface CsrfTokens {

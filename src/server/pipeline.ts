@@ -85,6 +85,7 @@ export async function handleRequest(gh: Gatehouse, request: FastifyRequest, repl
   }
   if (decision.outcome === 'deny') {
     note.reason = decision.reason
+    note.criterion = decision.criterion
     return denied(request, reply, route, session, decision.reason, host, scheme)
   }
   return forward(gh, request, reply, rt, { host, path: target.path, query: target.query, fwd, session })

@@ -5,6 +5,8 @@ export interface RequestNote {
   user: string | undefined
   outcome: 'allow' | 'deny' | 'login' | 'error' | 'special' | 'not-found' | undefined
   reason: string | undefined
+  /** The criterion that decided a deny. */
+  criterion: string | undefined
   upstreamMs: number | undefined
   startedAt: bigint
 }
@@ -16,5 +18,5 @@ declare module 'fastify' {
 }
 
 export function newRequestNote(): RequestNote {
-  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, upstreamMs: undefined, startedAt: process.hrtime.bigint() }
+  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, criterion: undefined, upstreamMs: undefined, startedAt: process.hrtime.bigint() }
 }
