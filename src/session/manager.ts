@@ -1,0 +1,215 @@
+/**
+ * The session manager: tickets, encrypted records, the user index, the
+ * refresh lock. Written once over any KeyValueStore.
+ *
+ * Store layout (under the backend's prefix):
+ *   s:<id>      the sealed record (tokens included, encrypted)
+ *   m:<id>      plaintext summary for operators (id, sub, email, times; never tokens)
+ *   u:<email>   set of the user's session ids
+ *   l:<id>      the refresh lock
+ */
+import { setTimeout as delay } from 'node:timers/promises'
+import type { KeyValueStore } from './store.js'
+import { SessionError } from './errors.js'
+import { decodeTicket, deriveKey, encodeTicket, newTicket, type Ticket } from './ticket.js'
+import { openRecord, recordKey, sealRecord, type NewSession, type SessionRecord } from './record.js'
+
+export interface SessionSummary {
+  readonly id: string
+  readonly sub: string
+  readonly email: string | undefined
+  readonly createdAtMs: number
+  readonly expiresAtMs: number
+}
+
+export interface SessionManagerOptions {
+  readonly store: KeyValueStore
+  readonly cookieSecret: Uint8Array
+  readonly now: () => number
+  /** Absolute session lifetime (`cookie_expire`). */
+  readonly ttlMs: number
+  /**
+   * How long a decoded record may be reused in this process without reading
+   * the store. Only safe when every revocation goes through this process (the
+   * memory store); with Redis it is 0 so that a sign-out on another replica
+   * takes effect at once.
+   */
+  readonly cacheTtlMs?: number
+  readonly lockTtlMs?: number
+  /** How long a request waits for another replica's refresh before giving up. */
+  readonly lockWaitMs?: number
+}
+
+export interface SessionManager {
+  create(data: NewSession): Promise<{ cookieValue: string; session: SessionRecord }>
+  /** undefined for a missing, tampered, expired or unknown cookie. Rejects with SESSION_STORE_UNAVAILABLE when the store is down. */
+  load(cookieValue: string | undefined): Promise<SessionRecord | undefined>
+  /** Replace the record (after a refresh); the absolute expiry never moves. */
+  save(cookieValue: string, changes: Partial<Omit<SessionRecord, 'id' | 'createdAtMs' | 'expiresAtMs' | 'version'>>): Promise<SessionRecord | undefined>
+  revoke(id: string): Promise<void>
+  revokeUser(email: string): Promise<number>
+  revokeAll(): Promise<number>
+  list(filter?: { user?: string }): Promise<SessionSummary[]>
+  /**
+   * Run `fn` holding the session's refresh lock: single-flight in this process
+   * (concurrent callers share one run) and across processes (a store lock).
+   * `fn` must re-load the record: it may have changed while waiting.
+   */
+  withRefreshLock<T>(id: string, fn: () => Promise<T>): Promise<T>
+}
+
+interface Cached {
+  readonly record: SessionRecord
+  readonly atMs: number
+}
+
+const MAX_CACHE = 10_000
+
+export function createSessionManager(opts: SessionManagerOptions): SessionManager {
+  const { store, cookieSecret, now, ttlMs } = opts
+  const cookieKey = deriveKey(cookieSecret, 'gatehouse cookie v1')
+  const cacheTtlMs = opts.cacheTtlMs ?? 0
+  const lockTtlMs = opts.lockTtlMs ?? 15_000
+  const lockWaitMs = opts.lockWaitMs ?? 10_000
+  const cache = new Map<string, Cached>()
+  const cookieById = new Map<string, string>()
+  const inflight = new Map<string, Promise<unknown>>()
+
+  const userKey = (email: string): string => 'u:' + email.toLowerCase()
+
+  function remember(cookieValue: string, record: SessionRecord): void {
+    if (cacheTtlMs <= 0) return
+    if (cache.size >= MAX_CACHE) {
+      const oldest = cache.keys().next()
+      if (oldest.done !== true) cache.delete(oldest.value)
+    }
+    cache.set(cookieValue, { record, atMs: now() })
+    cookieById.set(record.id, cookieValue)
+  }
+
+  function forget(id: string): void {
+    const c = cookieById.get(id)
+    if (c !== undefined) cache.delete(c)
+    cookieById.delete(id)
+  }
+
+  async function write(ticket: Ticket, record: SessionRecord): Promise<void> {
+    const remaining = record.expiresAtMs - now()
+    if (remaining <= 0) return
+    await store.set('s:' + record.id, sealRecord(record, recordKey(ticket.secret, cookieSecret, record.id)), remaining)
+    const summary: SessionSummary = { id: record.id, sub: record.sub, email: record.email, createdAtMs: record.createdAtMs, expiresAtMs: record.expiresAtMs }
+    await store.set('m:' + record.id, Buffer.from(JSON.stringify(summary)), remaining)
+    if (record.email !== undefined) await store.addToSet(userKey(record.email), record.id, remaining)
+  }
+
+  async function readSummary(id: string): Promise<SessionSummary | undefined> {
+    const bytes = await store.get('m:' + id)
+    if (bytes === undefined) return undefined
+    try {
+      return JSON.parse(Buffer.from(bytes).toString('utf8')) as SessionSummary
+    } catch {
+      return undefined
+    }
+  }
+
+  async function revoke(id: string): Promise<void> {
+    forget(id)
+    const summary = await readSummary(id)
+    await store.delete('s:' + id, 'm:' + id)
+    if (summary?.email !== undefined) await store.removeFromSet(userKey(summary.email), id)
+  }
+
+  return {
+    async create(data) {
+      const ticket = newTicket()
+      const t = now()
+      const record: SessionRecord = { ...data, id: ticket.id, createdAtMs: t, refreshedAtMs: t, expiresAtMs: t + ttlMs, version: 1 }
+      await write(ticket, record)
+      const cookieValue = encodeTicket(ticket, cookieKey)
+      remember(cookieValue, record)
+      return { cookieValue, session: record }
+    },
+
+    async load(cookieValue) {
+      if (cookieValue === undefined) return undefined
+      const t = now()
+      const hit = cache.get(cookieValue)
+      if (hit !== undefined && t - hit.atMs < cacheTtlMs && hit.record.expiresAtMs > t) return hit.record
+      const ticket = decodeTicket(cookieValue, cookieKey)
+      if (ticket === undefined) return undefined
+      const bytes = await store.get('s:' + ticket.id)
+      if (bytes === undefined) return undefined
+      const record = openRecord(bytes, recordKey(ticket.secret, cookieSecret, ticket.id), ticket.id)
+      if (record === undefined || record.expiresAtMs <= t) return undefined
+      remember(cookieValue, record)
+      return record
+    },
+
+    async save(cookieValue, changes) {
+      const ticket = decodeTicket(cookieValue, cookieKey)
+      if (ticket === undefined) return undefined
+      const bytes = await store.get('s:' + ticket.id)
+      if (bytes === undefined) return undefined
+      const current = openRecord(bytes, recordKey(ticket.secret, cookieSecret, ticket.id), ticket.id)
+      if (current === undefined) return undefined
+      const next: SessionRecord = { ...current, ...changes, id: current.id, createdAtMs: current.createdAtMs, expiresAtMs: current.expiresAtMs, version: current.version + 1 }
+      forget(current.id)
+      await write(ticket, next)
+      remember(cookieValue, next)
+      return next
+    },
+
+    revoke,
+
+    async revokeUser(email) {
+      const ids = await store.members(userKey(email))
+      for (const id of ids) await revoke(id)
+      await store.delete(userKey(email))
+      return ids.length
+    },
+
+    async revokeAll() {
+      let n = 0
+      for await (const key of store.scan('m:')) {
+        await revoke(key.slice(2))
+        n++
+      }
+      return n
+    },
+
+    async list(filter) {
+      const ids: string[] = []
+      if (filter?.user !== undefined) ids.push(...(await store.members(userKey(filter.user))))
+      else for await (const key of store.scan('m:')) ids.push(key.slice(2))
+      const out: SessionSummary[] = []
+      for (const id of ids) {
+        const s = await readSummary(id)
+        if (s !== undefined && s.expiresAtMs > now()) out.push(s)
+      }
+      return out.sort((a, b) => a.createdAtMs - b.createdAtMs)
+    },
+
+    withRefreshLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+      const pending = inflight.get(id)
+      if (pending !== undefined) return pending as Promise<T>
+      const run = (async () => {
+        const deadline = Date.now() + lockWaitMs
+        for (;;) {
+          const lock = await store.tryLock('l:' + id, lockTtlMs)
+          if (lock !== undefined) {
+            try {
+              forget(id)
+              return await fn()
+            } finally {
+              await lock.release().catch(() => undefined)
+            }
+          }
+          if (Date.now() >= deadline) throw new SessionError('SESSION_LOCK_TIMEOUT', 'another gatehouse replica has been refreshing this session for too long')
+          await delay(25)
+        }
+      })().finally(() => inflight.delete(id))
+      inflight.set(id, run)
+      return run
+    },
+  }
+}

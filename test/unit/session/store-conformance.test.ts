@@ -1,0 +1,181 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { createMemoryStore, createRedisStore, createSessionManager, type KeyValueStore } from '../../../src/session/index.js'
+import type { NewSession } from '../../../src/session/record.js'
+import { REDIS_URL, requireRedis } from '../../helpers/requirements.js'
+
+const hasRedis = await requireRedis()
+
+const alice: NewSession = {
+  sub: '00u-alice',
+  email: 'alice@example.com',
+  name: 'Alice',
+  groups: ['admin', 'eng'],
+  claims: { department: 'ops' },
+  idToken: 'eyJ.ID-TOKEN-SECRET.x',
+  accessToken: 'ACCESS-TOKEN-SECRET',
+  refreshToken: 'REFRESH-TOKEN-SECRET',
+  idTokenExpiresAtMs: 0,
+}
+
+interface Backend {
+  make(): { store: KeyValueStore; advance(ms: number): void; now: () => number }
+}
+
+const clocked = (): { now: () => number; advance(ms: number): void } => {
+  let t = 1_700_000_000_000
+  return { now: () => t, advance: (ms) => void (t += ms) }
+}
+
+const backends: Array<[string, Backend, boolean]> = [
+  ['memory', { make: () => { const c = clocked(); return { store: createMemoryStore({ now: c.now }), ...c } } }, true],
+  [
+    'redis',
+    {
+      make: () => {
+        // Redis keeps real time: the clock only drives the manager's own expiry checks.
+        let offset = 0
+        const store = createRedisStore({ url: REDIS_URL, prefix: `gatehouse-test:${randomBytes(6).toString('hex')}:` })
+        return { store, now: () => Date.now() + offset, advance: (ms) => void (offset += ms) }
+      },
+    },
+    hasRedis,
+  ],
+]
+
+for (const [name, backend, enabled] of backends) {
+  describe.skipIf(!enabled)(`session store conformance: ${name}`, () => {
+    const opened: KeyValueStore[] = []
+    afterAll(async () => {
+      for (const s of opened) {
+        for await (const k of s.scan('')) await s.delete(k)
+        await s.close()
+      }
+    })
+    const setup = (cacheTtlMs = 0) => {
+      const b = backend.make()
+      opened.push(b.store)
+      const manager = createSessionManager({ store: b.store, cookieSecret: randomBytes(32), now: b.now, ttlMs: 3_600_000, cacheTtlMs })
+      return { ...b, manager }
+    }
+
+    it('creates a fresh session id every time and loads it back', async () => {
+      const { manager } = setup()
+      const a = await manager.create(alice)
+      const b = await manager.create(alice)
+      expect(a.session.id).not.toBe(b.session.id)
+      expect(a.cookieValue).not.toBe(b.cookieValue)
+      const loaded = await manager.load(a.cookieValue)
+      expect(loaded).toMatchObject({ sub: '00u-alice', groups: ['admin', 'eng'], refreshToken: 'REFRESH-TOKEN-SECRET', version: 1 })
+    })
+
+    it('treats missing, tampered, foreign and unknown cookies as no session', async () => {
+      const { manager, store } = setup()
+      const { cookieValue, session } = await manager.create(alice)
+      const other = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 1000 })
+      expect(await manager.load(undefined)).toBeUndefined()
+      expect(await manager.load('')).toBeUndefined()
+      expect(await manager.load('garbage')).toBeUndefined()
+      expect(await other.load(cookieValue)).toBeUndefined()
+      const flipped = cookieValue.slice(0, 20) + (cookieValue[20] === 'A' ? 'B' : 'A') + cookieValue.slice(21)
+      expect(await manager.load(flipped)).toBeUndefined()
+      await manager.revoke(session.id)
+      expect(await manager.load(cookieValue)).toBeUndefined()
+    })
+
+    it('keeps tokens encrypted at rest', async () => {
+      const { manager, store } = setup()
+      const { session } = await manager.create(alice)
+      for await (const key of store.scan('')) {
+        const text = key.startsWith('u:') ? (await store.members(key)).join(',') : Buffer.from((await store.get(key)) ?? []).toString('latin1')
+        expect(text).not.toContain('SECRET')
+      }
+      expect(await store.exists('s:' + session.id)).toBe(true)
+    })
+
+    it('ends a session at its absolute lifetime, refreshes or not', async () => {
+      const { manager, advance } = setup()
+      const { cookieValue } = await manager.create(alice)
+      advance(3_000_000)
+      const saved = await manager.save(cookieValue, { groups: ['eng'], refreshedAtMs: 0 })
+      expect(saved?.version).toBe(2)
+      expect(saved?.groups).toEqual(['eng'])
+      advance(700_000)
+      expect(await manager.load(cookieValue)).toBeUndefined()
+    })
+
+    it('lists and revokes a user\'s sessions', async () => {
+      const { manager } = setup()
+      const a = await manager.create(alice)
+      await manager.create(alice)
+      const bob = await manager.create({ ...alice, sub: '00u-bob', email: 'bob@example.com' })
+      expect((await manager.list({ user: 'ALICE@example.com' })).length).toBe(2)
+      expect((await manager.list()).length).toBe(3)
+      expect(await manager.revokeUser('alice@example.com')).toBe(2)
+      expect(await manager.load(a.cookieValue)).toBeUndefined()
+      expect(await manager.load(bob.cookieValue)).toBeDefined()
+      expect(await manager.revokeAll()).toBe(1)
+      expect(await manager.load(bob.cookieValue)).toBeUndefined()
+    })
+
+    it('runs one refresh for twenty concurrent callers, and one across two managers', async () => {
+      const { manager, store, now } = setup()
+      const second = createSessionManager({ store, cookieSecret: randomBytes(32), now, ttlMs: 1000 })
+      let runs = 0
+      let release!: () => void
+      const gate = new Promise<void>((r) => (release = r))
+      const fn = async () => {
+        runs++
+        await gate
+        return 'done'
+      }
+      const calls = Array.from({ length: 20 }, () => manager.withRefreshLock('sid-1', fn))
+      const fromOther = second.withRefreshLock('sid-1', async () => {
+        runs++
+        return 'other'
+      })
+      // The other manager cannot get the lock until the first run releases it.
+      await Promise.resolve()
+      release()
+      expect(new Set(await Promise.all(calls))).toEqual(new Set(['done']))
+      expect(await fromOther).toBe('other')
+      expect(runs).toBe(2)
+    })
+
+    it('lock release is owner-checked', async () => {
+      const { store } = setup()
+      const a = await store.tryLock('l:x', 10_000)
+      expect(a).toBeDefined()
+      expect(await store.tryLock('l:x', 10_000)).toBeUndefined()
+      await a?.release()
+      const b = await store.tryLock('l:x', 10_000)
+      expect(b).toBeDefined()
+      await a?.release() // stale holder: must not free b's lock
+      expect(await store.tryLock('l:x', 10_000)).toBeUndefined()
+      await b?.release()
+    })
+  })
+}
+
+describe('memory store bounds', () => {
+  it('evicts the oldest entries past maxEntries and expires by TTL', async () => {
+    let t = 0
+    const store = createMemoryStore({ now: () => t, maxEntries: 3 })
+    for (const k of ['a', 'b', 'c', 'd']) await store.set(k, Buffer.from(k), 100)
+    expect(await store.get('a')).toBeUndefined()
+    expect(Buffer.from((await store.get('d')) ?? []).toString()).toBe('d')
+    t = 100
+    expect(await store.get('d')).toBeUndefined()
+  })
+})
+
+describe.skipIf(!hasRedis)('redis store outage', () => {
+  it('fails fast with SESSION_STORE_UNAVAILABLE when Redis is unreachable, without crashing', async () => {
+    const store = createRedisStore({ url: 'redis://127.0.0.1:1', onError: () => undefined })
+    await expect(store.get('s:x')).rejects.toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' })
+    const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 1000 })
+    await expect(manager.create(alice)).rejects.toMatchObject({ code: 'SESSION_STORE_UNAVAILABLE' })
+    expect(store.isReady()).toBe(false)
+    await store.close()
+  })
+})
