@@ -1,0 +1,18 @@
+/**
+ * Identity: the OpenID Connect relying party for Okta (or any issuer).
+ * Discovery with an exact issuer match, the authorization-code flow with PKCE,
+ * ID tokens verified with jose against the IdP's keys, groups from the ID
+ * token or (for Okta's thin org-server tokens) from userinfo, refresh with
+ * rotation, and the end-session URL. It never writes HTTP responses.
+ *
+ *   const idp = createIdentityProvider(config.idp, config.cookie.secret)
+ *   await idp.ready()
+ *   const { authorizationUrl, state, sealed } = await idp.beginLogin(returnTo, redirectUri)
+ *   const { signedIn } = await idp.completeLogin(callbackUrl, sealed)
+ */
+export { createIdentityProvider, type IdentityProvider, type SignedInIdentity, type IdentityDeps } from './provider.js'
+export { IdentityError, IDP_ERROR_CODES, type IdpErrorCode, translateError, callbackError } from './errors.js'
+export { verifyIdToken, NO_NONCE } from './verify-id-token.js'
+export { createKeySet, type KeySet } from './key-set.js'
+export { checkDiscovery, fetchDiscovery, discoveryUrl } from './discovery.js'
+export { sealLoginState, openLoginState, loginCookieSuffix, loginStateKey, LOGIN_STATE_TTL_MS } from './login-state.js'

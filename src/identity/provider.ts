@@ -1,0 +1,242 @@
+/**
+ * The relying party: one object per config that holds the discovered IdP,
+ * its keys and the client authentication, and runs sign-in, refresh and
+ * sign-out. It returns values and typed errors; it never writes a response.
+ */
+import { createPrivateKey } from 'node:crypto'
+import * as oidc from 'openid-client'
+import { importPKCS8 } from 'jose'
+import type { CompiledConfig } from '../config/types.js'
+import { callbackError, IdentityError, translateError } from './errors.js'
+import { checkDiscovery, fetchDiscovery, isLoopback } from './discovery.js'
+import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
+import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
+import { NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
+
+export interface SignedInIdentity {
+  readonly sub: string
+  readonly email: string | undefined
+  readonly name: string | undefined
+  readonly groups: readonly string[]
+  readonly claims: Readonly<Record<string, unknown>>
+  readonly idToken: string
+  readonly accessToken: string
+  readonly refreshToken: string | undefined
+  readonly idTokenExpiresAtMs: number
+  /** Okta caps the groups claim; 100 or more groups may be a truncated list. */
+  readonly groupsIncomplete: boolean
+}
+
+export interface IdentityDeps {
+  readonly fetch?: FetchLike
+  readonly now?: () => number
+  readonly timeoutMs?: number
+  readonly jwksCooldownMs?: number
+  readonly onJwksFetch?: (result: 'ok' | 'error') => void
+}
+
+export interface IdentityProvider {
+  /** Discovery and the first key fetch. Rejects with an IdentityError; call again to retry. */
+  ready(): Promise<void>
+  isReady(): boolean
+  beginLogin(returnTo: URL, redirectUri: string): Promise<{ authorizationUrl: URL; state: string; sealed: string }>
+  completeLogin(callbackUrl: URL, sealed: string | undefined): Promise<{ signedIn: SignedInIdentity; returnTo: URL }>
+  refresh(refreshToken: string, expectedSub: string): Promise<SignedInIdentity>
+  endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
+  loginCookieSuffix(state: string): string
+  /** For `check --online`: a code grant with a dummy code. invalid_grant proves the credentials. */
+  probeClientAuth(redirectUri: string): Promise<IdentityError>
+  readonly keys: KeySet | undefined
+}
+
+/** Claims that describe the token, not the user: not kept in the session. */
+const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 'auth_time', 'jti', 'azp', 'sid', 'amr', 'idp', 'ver', 'acr'])
+const MAX_CLAIM_BYTES = 2048
+const GROUPS_LIMIT = 100
+
+export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret: Uint8Array, deps: IdentityDeps = {}): IdentityProvider {
+  const fetchImpl: FetchLike = deps.fetch ?? ((input, init) => fetch(input, init))
+  const now = deps.now ?? Date.now
+  const timeoutMs = deps.timeoutMs ?? 10_000
+  const stateKey = loginStateKey(cookieSecret)
+  let config: oidc.Configuration | undefined
+  let keys: KeySet | undefined
+  let pending: Promise<void> | undefined
+  let lastFailureMs = -Infinity
+  let lastFailure: IdentityError | undefined
+
+  async function clientAuth(tokenEndpoint: string): Promise<oidc.ClientAuth> {
+    switch (idp.clientAuthMethod) {
+      case 'client_secret_post':
+        return oidc.ClientSecretPost(idp.clientSecret)
+      case 'private_key_jwt': {
+        if (idp.clientPrivateKeyPem === undefined) throw new IdentityError('IDP_CONFIG_INVALID', 'idp_client_auth_method private_key_jwt needs idp_client_private_key_file')
+        const keyObject = createPrivateKey(idp.clientPrivateKeyPem)
+        const alg = keyObject.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256'
+        const key = await importPKCS8(keyObject.export({ format: 'pem', type: 'pkcs8' }).toString(), alg)
+        // Okta requires the client assertion's audience to be the token endpoint itself.
+        return oidc.PrivateKeyJwt(key, { [oidc.modifyAssertion]: (_header, payload) => void (payload.aud = tokenEndpoint) })
+      }
+      default:
+        return oidc.ClientSecretBasic(idp.clientSecret)
+    }
+  }
+
+  async function discover(): Promise<void> {
+    const metadata = checkDiscovery(idp.providerUrl, await fetchDiscovery(idp.providerUrl, fetchImpl, timeoutMs))
+    const c = new oidc.Configuration(metadata, idp.clientId, { [oidc.clockTolerance]: 60 }, await clientAuth(String(metadata.token_endpoint)))
+    c[oidc.customFetch] = (url, options) => fetchImpl(url, { ...(options as RequestInit), signal: AbortSignal.timeout(timeoutMs) })
+    if (new URL(idp.providerUrl).protocol === 'http:' && isLoopback(new URL(idp.providerUrl))) oidc.allowInsecureRequests(c)
+    const k = createKeySet({ jwksUri: new URL(String(metadata.jwks_uri)), fetch: fetchImpl, now, ...(deps.jwksCooldownMs === undefined ? {} : { cooldownMs: deps.jwksCooldownMs }), ...(deps.onJwksFetch === undefined ? {} : { onFetch: deps.onJwksFetch }) })
+    try {
+      await k.refresh()
+    } catch (cause) {
+      throw new IdentityError('IDP_UNREACHABLE', `could not fetch the IdP's signing keys from ${String(metadata.jwks_uri)}`, { cause })
+    }
+    config = c
+    keys = k
+  }
+
+  /** Discovery once; after a failure, new attempts wait a few seconds so an outage is not hammered. */
+  async function ensure(): Promise<{ config: oidc.Configuration; keys: KeySet }> {
+    if (config !== undefined && keys !== undefined) return { config, keys }
+    if (pending === undefined) {
+      if (lastFailure !== undefined && now() - lastFailureMs < 5_000) throw lastFailure
+      pending = discover()
+        .catch((err: unknown) => {
+          lastFailure = err instanceof IdentityError ? err : translateError(err, 'discovery')
+          lastFailureMs = now()
+          throw lastFailure
+        })
+        .finally(() => (pending = undefined))
+    }
+    await pending
+    if (config === undefined || keys === undefined) throw lastFailure ?? new IdentityError('IDP_UNREACHABLE', 'the IdP is not ready')
+    return { config, keys }
+  }
+
+  async function identityFrom(c: oidc.Configuration, k: KeySet, tokens: oidc.TokenEndpointResponse, expectedNonce: string | typeof NO_NONCE, previous?: { refreshToken: string; sub: string }): Promise<SignedInIdentity> {
+    if (typeof tokens.id_token !== 'string') throw new IdentityError('IDP_TOKEN_INVALID', 'the IdP returned no ID token; include the openid scope in idp_scopes')
+    const claims = await verifyIdToken(tokens.id_token, k, { issuer: idp.providerUrl, clientId: idp.clientId, expectedNonce, now })
+    if (previous !== undefined && claims.sub !== previous.sub) throw new IdentityError('IDP_TOKEN_INVALID', 'the refreshed ID token is for a different user')
+    let source: Record<string, unknown> = claims
+    // Okta's org authorization server issues thin ID tokens: groups and profile come from /userinfo.
+    if (claims[idp.groupsClaim] === undefined && c.serverMetadata().userinfo_endpoint !== undefined) {
+      try {
+        const info = await oidc.fetchUserInfo(c, tokens.access_token, claims.sub)
+        source = { ...info, ...claims, [idp.groupsClaim]: info[idp.groupsClaim], email: claims.email ?? info.email, name: claims.name ?? info.name }
+      } catch (err) {
+        throw translateError(err, 'the userinfo request')
+      }
+    }
+    return toIdentity(claims, source, tokens, previous?.refreshToken)
+  }
+
+  function toIdentity(claims: IdTokenClaims, source: Record<string, unknown>, tokens: oidc.TokenEndpointResponse, previousRefresh: string | undefined): SignedInIdentity {
+    const raw = source[idp.groupsClaim]
+    const all = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === 'string') : typeof raw === 'string' ? [raw] : []
+    const filter = idp.groupsFilter
+    const groups = filter === undefined ? all : all.filter((g) => filter.test(g))
+    const kept: Record<string, unknown> = {}
+    let bytes = 0
+    for (const [name, value] of Object.entries(source)) {
+      if (TOKEN_CLAIMS.has(name) || name === idp.groupsClaim) continue
+      const size = JSON.stringify(value ?? null).length + name.length
+      if (bytes + size > MAX_CLAIM_BYTES) continue
+      bytes += size
+      kept[name] = value
+    }
+    return {
+      sub: claims.sub,
+      email: typeof source.email === 'string' ? source.email : undefined,
+      name: typeof source.name === 'string' ? source.name : typeof source.preferred_username === 'string' ? source.preferred_username : undefined,
+      groups,
+      claims: kept,
+      idToken: tokens.id_token as string,
+      accessToken: tokens.access_token,
+      refreshToken: tokens.refresh_token ?? previousRefresh,
+      idTokenExpiresAtMs: claims.exp * 1000,
+      groupsIncomplete: all.length >= GROUPS_LIMIT || raw === undefined,
+    }
+  }
+
+  return {
+    get keys() {
+      return keys
+    },
+    ready: async () => void (await ensure()),
+    isReady: () => config !== undefined && keys !== undefined,
+    loginCookieSuffix,
+
+    async beginLogin(returnTo, redirectUri) {
+      const { config: c } = await ensure()
+      const state: LoginState = {
+        state: oidc.randomState(),
+        nonce: oidc.randomNonce(),
+        codeVerifier: oidc.randomPKCECodeVerifier(),
+        returnTo: returnTo.href,
+        redirectUri,
+        createdAtMs: now(),
+      }
+      const authorizationUrl = oidc.buildAuthorizationUrl(c, {
+        redirect_uri: redirectUri,
+        response_type: 'code',
+        scope: idp.scopes.join(' '),
+        state: state.state,
+        nonce: state.nonce,
+        code_challenge: await oidc.calculatePKCECodeChallenge(state.codeVerifier),
+        code_challenge_method: 'S256',
+      })
+      return { authorizationUrl, state: state.state, sealed: sealLoginState(state, stateKey) }
+    },
+
+    async completeLogin(callbackUrl, sealed) {
+      const params = callbackUrl.searchParams
+      const error = params.get('error')
+      if (error !== null) throw callbackError(error, params.get('error_description'))
+      const states = params.getAll('state')
+      const login = openLoginState(sealed, stateKey, now())
+      if (states.length !== 1 || login === undefined || login.state !== states[0]) {
+        throw new IdentityError('IDP_STATE_INVALID', states.length === 0 ? 'the callback has no state' : states.length > 1 ? 'the callback has more than one state' : 'the callback\'s state does not belong to a sign-in started in this browser (or it expired)')
+      }
+      if (params.getAll('code').length !== 1) throw new IdentityError('IDP_STATE_INVALID', 'the callback has no single authorization code')
+      const { config: c, keys: k } = await ensure()
+      // openid-client checks the redirect against the URL it is given: hand it the registered redirect URI plus the query.
+      const current = new URL(login.redirectUri)
+      current.search = callbackUrl.search
+      let tokens: oidc.TokenEndpointResponse
+      try {
+        tokens = await oidc.authorizationCodeGrant(c, current, { expectedState: login.state, expectedNonce: login.nonce, pkceCodeVerifier: login.codeVerifier, idTokenExpected: true })
+      } catch (err) {
+        throw translateError(err, 'the code exchange')
+      }
+      return { signedIn: await identityFrom(c, k, tokens, login.nonce), returnTo: new URL(login.returnTo) }
+    },
+
+    async refresh(refreshToken, expectedSub) {
+      const { config: c, keys: k } = await ensure()
+      let tokens: oidc.TokenEndpointResponse
+      try {
+        tokens = await oidc.refreshTokenGrant(c, refreshToken)
+      } catch (err) {
+        throw translateError(err, 'the refresh')
+      }
+      return identityFrom(c, k, tokens, NO_NONCE, { refreshToken, sub: expectedSub })
+    },
+
+    endSessionUrl(idTokenHint, postLogoutRedirectUri, state) {
+      if (config === undefined || config.serverMetadata().end_session_endpoint === undefined) return undefined
+      return oidc.buildEndSessionUrl(config, { id_token_hint: idTokenHint, post_logout_redirect_uri: postLogoutRedirectUri, state })
+    },
+
+    async probeClientAuth(redirectUri) {
+      try {
+        const { config: c } = await ensure()
+        await oidc.genericGrantRequest(c, 'authorization_code', { code: 'gatehouse-credential-probe', redirect_uri: redirectUri })
+        return new IdentityError('IDP_TOKEN_REQUEST_FAILED', 'the IdP accepted a dummy authorization code')
+      } catch (err) {
+        return translateError(err, 'the credential probe')
+      }
+    },
+  }
+}
