@@ -1,0 +1,194 @@
+/**
+ * AST → closures. Evaluation is three-valued: a criterion that reads the
+ * session, met with no session, is "unauthenticated" (neither true nor false),
+ * so that an anonymous request can never get in through `not`/`nor` or slip
+ * past a deny rule that asks who the user is.
+ *
+ * Operators (Pomerium's meaning, kept exactly):
+ *   and: all hold    or: some holds    not: none holds (¬A∧¬B)    nor: not all hold (¬A∨¬B)
+ *
+ * The decision ladder, in order:
+ *   1. a deny block holds                   → deny  (deny-matched)
+ *   2. a deny block needs a session         → login (cannot rule the deny out anonymously)
+ *   3. an allow block holds                 → allow
+ *   4. an allow block needs a session       → login
+ *   5. otherwise                            → deny  (not-allowed), with the first allow rule's failing criterion
+ */
+import type { Clause, Operator, PolicyAst, RuleNode } from './ast.js'
+import { findCriterion, type CompiledCriterion } from './criteria/index.js'
+import { PolicyError } from './errors.js'
+import type { CompiledPolicy, CriterionTrace, Decision, Identity, RequestFacts, RuleTrace } from './types.js'
+
+const F = 0
+const T = 1
+const U = 2 // unauthenticated
+type Tri = 0 | 1 | 2
+
+interface CClause {
+  readonly operator: Operator
+  readonly criteria: readonly CompiledCriterion[]
+}
+
+interface CRule {
+  readonly index: number
+  readonly action: 'allow' | 'deny'
+  readonly clauses: readonly CClause[]
+}
+
+function compileCriterion(name: string, value: unknown): CompiledCriterion {
+  const def = findCriterion(name)
+  const c = def?.compile(value, name, (message) => {
+    throw new PolicyError('POLICY_BAD_VALUE', `${name}: ${message}`)
+  })
+  if (c === undefined) throw new PolicyError('POLICY_UNKNOWN_CRITERION', `unknown criterion "${name}"`)
+  return c
+}
+
+function crit(c: CompiledCriterion, who: Identity | undefined, req: RequestFacts, now: number): Tri {
+  if (c.needsSession && who === undefined) return U
+  return c.test(who, req, now) ? T : F
+}
+
+function clause(cl: CClause, who: Identity | undefined, req: RequestFacts, now: number): Tri {
+  let sawU = false
+  const cs = cl.criteria
+  switch (cl.operator) {
+    case 'and':
+      for (const c of cs) {
+        const v = crit(c, who, req, now)
+        if (v === F) return F
+        if (v === U) sawU = true
+      }
+      return sawU ? U : T
+    case 'or':
+      for (const c of cs) {
+        const v = crit(c, who, req, now)
+        if (v === T) return T
+        if (v === U) sawU = true
+      }
+      return sawU ? U : F
+    case 'not':
+      for (const c of cs) {
+        const v = crit(c, who, req, now)
+        if (v === T) return F
+        if (v === U) sawU = true
+      }
+      return sawU ? U : T
+    case 'nor':
+      for (const c of cs) {
+        const v = crit(c, who, req, now)
+        if (v === F) return T
+        if (v === U) sawU = true
+      }
+      return sawU ? U : F
+  }
+}
+
+function rule(r: CRule, who: Identity | undefined, req: RequestFacts, now: number): Tri {
+  let sawU = false
+  for (const cl of r.clauses) {
+    const v = clause(cl, who, req, now)
+    if (v === F) return F
+    if (v === U) sawU = true
+  }
+  return sawU ? U : T
+}
+
+/** The criterion that decided a block's value, for the reason sentence. */
+function decisive(r: CRule, who: Identity | undefined, req: RequestFacts, now: number, want: Tri): { c: CompiledCriterion; v: Tri } | undefined {
+  for (const cl of r.clauses) {
+    const cv = clause(cl, who, req, now)
+    if (want === F && cv !== F) continue
+    for (const c of cl.criteria) {
+      const v = crit(c, who, req, now)
+      // and: a false criterion; or: (all false) the first; not: a true criterion; nor: (all true) the first.
+      if (cl.operator === 'and' && v === F) return { c, v }
+      if (cl.operator === 'not' && v === T) return { c, v }
+      if (want === T && (cl.operator === 'or' ? v === T : cl.operator === 'nor' ? v === F : false)) return { c, v }
+    }
+    const first = cl.criteria[0]
+    if (first !== undefined) return { c: first, v: crit(first, who, req, now) }
+  }
+  return undefined
+}
+
+function sentence(c: CompiledCriterion, v: Tri, who: Identity | undefined, req: RequestFacts, now: number, op: Operator | undefined): string {
+  const base = c.describe(who, req, now, v === T)
+  return op === 'not' && v === T ? `${base}, and the rule says none of these may hold` : base
+}
+
+function opOf(r: CRule, c: CompiledCriterion): Operator | undefined {
+  for (const cl of r.clauses) if (cl.criteria.includes(c)) return cl.operator
+  return undefined
+}
+
+export function compilePolicy(ast: PolicyAst): CompiledPolicy {
+  const rules: CRule[] = []
+  ast.rules.forEach((nodes, index) => {
+    for (const n of nodes) rules.push({ index, action: n.action, clauses: n.clauses.map((cl: Clause) => ({ operator: cl.operator, criteria: cl.criteria.map((c) => compileCriterion(c.name, c.value)) })) })
+  })
+  const allows = rules.filter((r) => r.action === 'allow')
+  const denies = rules.filter((r) => r.action === 'deny')
+  const needsSession = rules.some((r) => r.clauses.some((cl) => cl.criteria.some((c) => c.needsSession)))
+  const noAllowRule: Decision = Object.freeze({ outcome: 'deny', because: 'not-allowed', rule: -1, criterion: '', reason: 'the route has no allow rule, so no one is let in' })
+  const allowDecisions = new Map<number, Decision>()
+  for (const r of allows) allowDecisions.set(r.index, Object.freeze({ outcome: 'allow', reason: `allow rule ${r.index} matched` }))
+  const loginDecision: Decision = Object.freeze({ outcome: 'login', reason: 'sign in first: this route needs to know who you are' })
+
+  function evaluate(who: Identity | undefined, req: RequestFacts, now: number): Decision {
+    let denyNeedsLogin = false
+    for (const r of denies) {
+      const v = rule(r, who, req, now)
+      if (v === T) {
+        const d = decisive(r, who, req, now, T)
+        const why = d === undefined ? '' : `: ${sentence(d.c, d.v, who, req, now, opOf(r, d.c))}`
+        return { outcome: 'deny', because: 'deny-matched', rule: r.index, criterion: d?.c.name ?? '', reason: `deny rule ${r.index} matched${why}` }
+      }
+      if (v === U) denyNeedsLogin = true
+    }
+    if (denyNeedsLogin) return loginDecision
+    let allowNeedsLogin = false
+    for (const r of allows) {
+      const v = rule(r, who, req, now)
+      if (v === T) return allowDecisions.get(r.index) as Decision
+      if (v === U) allowNeedsLogin = true
+    }
+    if (allowNeedsLogin) return loginDecision
+    const first = allows[0]
+    if (first === undefined) return noAllowRule
+    const d = decisive(first, who, req, now, F)
+    const reason = d === undefined ? `allow rule ${first.index} did not match` : sentence(d.c, d.v, who, req, now, opOf(first, d.c))
+    return { outcome: 'deny', because: 'not-allowed', rule: first.index, criterion: d?.c.name ?? '', reason: allows.length > 1 ? `no allow rule matched; rule ${first.index}: ${reason}` : reason }
+  }
+
+  function explain(who: Identity | undefined, req: RequestFacts, now: number): { decision: Decision; trace: readonly RuleTrace[] } {
+    const trace: RuleTrace[] = []
+    for (const r of rules) {
+      for (const cl of r.clauses) {
+        const criteria: CriterionTrace[] = cl.criteria.map((c) => {
+          const v = crit(c, who, req, now)
+          return { criterion: c.name, result: v === U ? 'unauthenticated' : v === T ? 'match' : 'no-match', reason: v === U ? `${c.name}: needs a signed-in user` : c.describe(who, req, now, v === T) }
+        })
+        trace.push({ rule: r.index, action: r.action, operator: cl.operator, matched: clause(cl, who, req, now) === T, criteria })
+      }
+    }
+    return { decision: evaluate(who, req, now), trace }
+  }
+
+  return { evaluate, explain, needsSession }
+}
+
+/** Surprising but valid constructs, for `gatehouse check`. */
+export function warningsFor(ast: PolicyAst): Array<{ at: RuleNode['at']; path: string; message: string }> {
+  const out: Array<{ at: RuleNode['at']; path: string; message: string }> = []
+  for (const nodes of ast.rules) {
+    for (const n of nodes) {
+      for (const cl of n.clauses) {
+        if (cl.operator === 'nor' && cl.criteria.length > 1) {
+          out.push({ at: cl.at, path: cl.path, message: `"nor" here means "not all of" (it holds when at least one of its ${cl.criteria.length} criteria fails), as in Pomerium; use "not" for "none of"` })
+        }
+      }
+    }
+  }
+  return out
+}

@@ -1,0 +1,121 @@
+/** Criteria that read the signed-in user: authenticated_user, email, domain, user, groups, claim/<name>. */
+import type { Identity } from '../types.js'
+import { compileListMatcher, compileStringMatcher } from '../matchers.js'
+import type { CriterionDef } from './types.js'
+
+const lower = (s: string): string => s.toLowerCase()
+const who$ = (who: Identity | undefined): Identity => who as Identity
+
+/** The part after the single `@`; an address with no `@` or several has no domain. */
+export function emailDomain(email: string | undefined): string | undefined {
+  if (email === undefined) return undefined
+  const at = email.indexOf('@')
+  if (at <= 0 || at !== email.lastIndexOf('@') || at === email.length - 1) return undefined
+  return email.slice(at + 1)
+}
+
+const list = (l: readonly string[]): string => `[${l.join(', ')}]`
+
+export const authenticatedUser: CriterionDef = {
+  name: 'authenticated_user',
+  needsSession: true,
+  compile(value, name, problem) {
+    if (value !== true) {
+      problem('authenticated_user takes the value true')
+      return undefined
+    }
+    return { name, needsSession: true, test: (who) => who !== undefined, describe: (who) => (who === undefined ? 'not signed in' : `signed in as ${who.email ?? who.sub}`) }
+  },
+}
+
+export const email: CriterionDef = {
+  name: 'email',
+  needsSession: true,
+  compile(value, name, problem) {
+    // Addresses compare whole and case-insensitively: never as substrings.
+    const m = compileStringMatcher(value, problem, lower)
+    if (m === undefined) return undefined
+    return {
+      name,
+      needsSession: true,
+      test: (who) => m.test(who$(who).email),
+      describe: (who, _r, _n, ok) => `email: ${JSON.stringify(who?.email ?? null)} ${ok ? m.text : m.negText}`,
+    }
+  },
+}
+
+export const domain: CriterionDef = {
+  name: 'domain',
+  needsSession: true,
+  compile(value, name, problem) {
+    const m = compileStringMatcher(value, problem, lower)
+    if (m === undefined) return undefined
+    return {
+      name,
+      needsSession: true,
+      test: (who) => m.test(emailDomain(who$(who).email)),
+      describe: (who, _r, _n, ok) => `domain: ${JSON.stringify(emailDomain(who?.email) ?? null)} ${ok ? m.text : m.negText}`,
+    }
+  },
+}
+
+export const user: CriterionDef = {
+  name: 'user',
+  needsSession: true,
+  compile(value, name, problem) {
+    const m = compileStringMatcher(value, problem)
+    if (m === undefined) return undefined
+    return {
+      name,
+      needsSession: true,
+      test: (who) => m.test(who$(who).sub),
+      describe: (who, _r, _n, ok) => `user: ${JSON.stringify(who?.sub ?? null)} ${ok ? m.text : m.negText}`,
+    }
+  },
+}
+
+export const groups: CriterionDef = {
+  name: 'groups',
+  needsSession: true,
+  compile(value, name, problem) {
+    const m = compileListMatcher(value, problem)
+    if (m === undefined) return undefined
+    return {
+      name,
+      needsSession: true,
+      test: (who) => m.test(who$(who).groups),
+      describe: (who, _r, _n, ok) => {
+        const g = list(who?.groups ?? [])
+        if (ok) return `groups: ${g} ${m.text}`
+        // `groups: [eng] has no "admin"` reads better than "does not has".
+        return `groups: ${g} ${m.text.startsWith('has ') ? m.text.replace(/^has /, 'has no ') : `does not satisfy ${m.text}`}`
+      },
+    }
+  },
+}
+
+function claimValues(v: unknown): readonly string[] {
+  if (v === undefined || v === null) return []
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x)))
+  return [typeof v === 'string' ? v : JSON.stringify(v)]
+}
+
+export const claim: CriterionDef = {
+  name: 'claim/',
+  needsSession: true,
+  compile(value, name, problem) {
+    const claimName = name.slice('claim/'.length)
+    if (claimName.length === 0) {
+      problem('claim/ needs a claim name, as in claim/department')
+      return undefined
+    }
+    const m = compileListMatcher(value, problem)
+    if (m === undefined) return undefined
+    return {
+      name,
+      needsSession: true,
+      test: (who) => m.test(claimValues(who$(who).claims[claimName])),
+      describe: (who, _r, _n, ok) => `${name}: ${list(claimValues(who?.claims[claimName]))} ${ok ? '' : 'does not satisfy '}${m.text}`,
+    }
+  },
+}
