@@ -1,0 +1,138 @@
+/**
+ * Every configuration key, in one table: its YAML name (Pomerium's), its kind,
+ * its default, whether gatehouse supports it, and a line of documentation.
+ * Validation, the environment mapping and docs/configuration.md all come from
+ * here, so they cannot disagree.
+ */
+
+export type KeyKind =
+  | 'string'
+  | 'bool'
+  | 'duration'
+  | 'url'
+  | 'address'
+  | 'secret'
+  | 'file'
+  | 'string-list'
+  | 'string-map'
+  | 'enum'
+  | 'regex'
+  | 'cidr-list'
+  | 'claims-headers'
+  | 'map'
+  | 'routes'
+  | 'policy'
+  | 'upstreams'
+  | 'any'
+
+/** `supported`: implemented. `not-yet`: a Pomerium key gatehouse accepts and ignores, with a warning. `gatehouse`: gatehouse's own. */
+export type KeyStatus = 'supported' | 'not-yet' | 'gatehouse'
+
+export interface KeySpec {
+  readonly key: string
+  readonly kind: KeyKind
+  readonly status: KeyStatus
+  readonly doc: string
+  readonly default?: string
+  readonly values?: readonly string[]
+  /** Also accepted as `<key>_file` (read at load). */
+  readonly hasFile?: boolean
+  readonly required?: boolean
+}
+
+const s = (key: string, kind: KeyKind, doc: string, extra: Partial<KeySpec> = {}): KeySpec => ({ key, kind, status: 'supported', doc, ...extra })
+const g = (key: string, kind: KeyKind, doc: string, extra: Partial<KeySpec> = {}): KeySpec => ({ key, kind, status: 'gatehouse', doc, ...extra })
+const n = (key: string, doc = 'Pomerium option not supported yet; ignored.'): KeySpec => ({ key, kind: 'any', status: 'not-yet', doc })
+
+export const GLOBAL_KEYS: readonly KeySpec[] = [
+  s('address', 'address', 'Where to listen, `host:port` or `:port`.', { default: ':443' }),
+  s('insecure_server', 'bool', 'Serve plain HTTP (behind a TLS-terminating load balancer, or locally).', { default: 'false' }),
+  s('certificate_file', 'file', 'PEM certificate for HTTPS.'),
+  s('certificate_key_file', 'file', 'PEM private key for HTTPS.'),
+  s('authenticate_service_url', 'url', 'Accepted for compatibility; gatehouse serves sign-in on every route host under /.gatehouse/.'),
+  s('idp_provider', 'enum', '`okta`, or `oidc` for any other OpenID Connect issuer.', { values: ['okta', 'oidc'], default: 'okta' }),
+  s('idp_provider_url', 'string', 'Issuer URL exactly as the IdP states it: `https://acme.okta.com` (org server) or `https://acme.okta.com/oauth2/default`.', { required: true }),
+  s('idp_client_id', 'string', 'Client ID of the Okta app.', { required: true }),
+  s('idp_client_secret', 'secret', 'Client secret of the Okta app.', { hasFile: true }),
+  s('idp_scopes', 'string-list', 'Scopes to request (list or comma-separated).', { default: 'openid, profile, email, offline_access' }),
+  s('cookie_name', 'string', 'Name of the session cookie (`__Host-` is prefixed on HTTPS without cookie_domain).', { default: '_gatehouse' }),
+  s('cookie_secret', 'secret', '32 random bytes, base64. Absent: generated at start (sessions end at restart).', { hasFile: true }),
+  s('cookie_domain', 'string', 'Domain attribute of the session cookie, to share sessions across route hosts.'),
+  s('cookie_expire', 'duration', 'Absolute session lifetime.', { default: '14h' }),
+  s('cookie_same_site', 'enum', 'SameSite attribute of the session cookie.', { values: ['lax', 'strict', 'none'], default: 'lax' }),
+  s('signing_key', 'secret', 'Base64 of a PEM EC P-256 key (PKCS#8 or SEC1) that signs the assertion. Absent: derived from cookie_secret.', { hasFile: true }),
+  s('jwt_claims_headers', 'claims-headers', 'Claims to send upstream as headers: a list (`email,groups`) or a map of header to claim.'),
+  s('pass_identity_headers', 'bool', 'Send the unsigned X-Gatehouse-Claim-* headers on every route.', { default: 'false' }),
+  s('databroker_storage_type', 'enum', 'Session store.', { values: ['memory', 'redis'], default: 'memory' }),
+  s('databroker_storage_connection_string', 'secret', 'Redis URL (`redis://…` or `rediss://…`).', { hasFile: true }),
+  s('metrics_address', 'address', 'Where to serve Prometheus metrics (`:9090`).'),
+  s('log_level', 'enum', 'Log level.', { values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' }),
+  s('routes', 'routes', 'The routes.'),
+  g('idp_groups_claim', 'string', 'Claim that holds the groups.', { default: 'groups' }),
+  g('idp_groups_filter', 'regex', 'Only group names matching this regular expression are kept.'),
+  g('idp_client_auth_method', 'enum', 'How gatehouse authenticates to the token endpoint.', { values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'], default: 'client_secret_basic' }),
+  g('idp_client_private_key_file', 'file', 'PEM key for `private_key_jwt`.'),
+  g('session_refresh_interval', 'duration', 'Refresh the session\'s claims at the IdP this long after sign-in or the last refresh. Default: shortly before the ID token expires.'),
+  g('jwt_assertion_header', 'string', 'Header that carries the signed assertion (`X-Pomerium-Jwt-Assertion` for apps written for Pomerium).', { default: 'X-Gatehouse-Jwt-Assertion' }),
+  g('bearer_token', 'map', 'Accept Okta access tokens from API clients: `{audience, issuer}`.'),
+  g('directory', 'map', 'Okta API for group look-ups: `{api_token}` or `{client_id, private_key_file}`.'),
+  g('trusted_proxies', 'cidr-list', 'CIDRs whose X-Forwarded-* headers are believed. Empty: none.', { default: '[]' }),
+  ...[
+    'authorize_service_url', 'authorize_internal_service_url', 'authenticate_internal_service_url', 'databroker_service_url', 'databroker_service_urls',
+    'grpc_address', 'grpc_insecure', 'grpc_client_timeout', 'autocert', 'autocert_dir', 'autocert_must_staple', 'autocert_use_staging', 'codec_type',
+    'shared_secret', 'shared_secret_file', 'services', 'forward_auth_url', 'headers', 'set_response_headers', 'timeout_read', 'timeout_write',
+    'timeout_idle', 'idp_service_account', 'idp_refresh_directory_timeout', 'idp_refresh_directory_interval', 'idp_request_params',
+    'http_redirect_address', 'dns_lookup_family', 'tracing_provider', 'tracing_sample_rate', 'proxy_log_level', 'access_log_fields',
+    'authorize_log_fields', 'default_upstream_timeout', 'client_ca', 'client_ca_file', 'downstream_mtls', 'certificates', 'certificate',
+    'certificate_key', 'certificate_authority', 'certificate_authority_file', 'signout_redirect_url', 'use_proxy_protocol', 'skip_xff_append',
+    'xff_num_trusted_hops', 'envoy_admin_address', 'envoy_admin_access_log_path', 'envoy_admin_profile_path', 'cookie_secure', 'cookie_http_only',
+    'programmatic_redirect_domain_whitelist', 'metrics_basic_auth', 'metrics_certificate', 'metrics_certificate_key', 'metrics_client_ca',
+    'google_cloud_serverless_authentication_service_account', 'jwt_issuer_format', 'jwt_groups_filter', 'bearer_token_format', 'pass_identity_headers_enforce',
+    'policy', 'authenticate_callback_path', 'idp_token_endpoint_auth_method', 'databroker_storage_cert_file', 'databroker_storage_key_file',
+    'databroker_storage_ca_file', 'databroker_storage_tls_skip_verify', 'branding', 'primary_color', 'secondary_color', 'logo_url', 'favicon_url',
+    'error_message_first_paragraph', 'darkmode_primary_color', 'darkmode_secondary_color', 'runtime_flags', 'otel_traces_exporter',
+  ].map((k) => n(k)),
+]
+
+export const ROUTE_KEYS: readonly KeySpec[] = [
+  s('from', 'url', 'External URL: `https://app.corp.example` (no path; a port, when given, must match).', { required: true }),
+  s('to', 'upstreams', 'Upstream URL, or a list; `http://a:8080,3` gives weight 3.', { required: true }),
+  s('prefix', 'string', 'Match paths that start with this.'),
+  s('path', 'string', 'Match this exact path.'),
+  s('regex', 'regex', 'Match paths by a regular expression (anchored to the whole path).'),
+  s('prefix_rewrite', 'string', 'Replace the matched prefix before forwarding.'),
+  s('preserve_host_header', 'bool', 'Send the client\'s Host header upstream.', { default: 'false' }),
+  s('host_rewrite', 'string', 'Send this Host header upstream.'),
+  s('allow_websockets', 'bool', 'Allow WebSocket upgrades.', { default: 'false' }),
+  s('timeout', 'duration', 'Upstream timeout (0: none).', { default: '30s' }),
+  s('set_request_headers', 'string-map', 'Headers to set upstream; values may use `${gatehouse.id_token}`, `${gatehouse.access_token}`, `${gatehouse.jwt}` (or `${pomerium.…}`).'),
+  s('remove_request_headers', 'string-list', 'Headers to remove before forwarding.'),
+  s('set_response_headers', 'string-map', 'Headers to set on responses.'),
+  s('pass_identity_headers', 'bool', 'Send the unsigned X-Gatehouse-Claim-* headers upstream.'),
+  s('allow_public_unauthenticated_access', 'bool', 'Anyone, signed in or not (legacy key, as `accept`).'),
+  s('allow_any_authenticated_user', 'bool', 'Any signed-in user (legacy key, as `authenticated_user`).'),
+  s('cors_allow_preflight', 'bool', 'Let CORS preflight requests through without a session.'),
+  s('tls_skip_verify', 'bool', 'Do not verify the upstream\'s TLS certificate.', { default: 'false' }),
+  s('tls_custom_ca_file', 'file', 'PEM CA bundle for the upstream\'s certificate.'),
+  s('policy', 'policy', 'The route\'s policy (PPL). See docs/policy.md.'),
+  s('allowed_users', 'string-list', 'Legacy: user ids or emails allowed.'),
+  s('allowed_domains', 'string-list', 'Legacy: email domains allowed.'),
+  g('name', 'string', 'A name for logs and metrics.'),
+  ...[
+    'description', 'logo_url', 'id', 'tls_client_cert', 'tls_client_key', 'tls_client_cert_file', 'tls_client_key_file', 'tls_custom_ca', 'tls_server_name',
+    'tls_downstream_server_name', 'tls_upstream_server_name', 'tls_upstream_allow_renegotiation', 'tls_downstream_client_ca', 'tls_downstream_client_ca_file',
+    'idle_timeout', 'enable_google_cloud_serverless_authentication', 'kubernetes_service_account_token', 'kubernetes_service_account_token_file',
+    'allow_spdy', 'redirect', 'response', 'rewrite_response_headers', 'regex_rewrite_pattern', 'regex_rewrite_substitution', 'load_balancing_policy',
+    'health_checks', 'host_path_regex_rewrite_pattern', 'host_path_regex_rewrite_substitution', 'host_rewrite_header', 'regex_priority_order',
+    'show_error_details', 'outlier_detection', 'allowed_idp_claims', 'idp_client_id', 'idp_client_secret', 'depends_on', 'jwt_groups_filter',
+    'jwt_issuer_format', 'bearer_token_format', 'mcp', 'upstream_tunnel',
+  ].map((k) => n(k)),
+]
+
+export const GLOBAL_KEY_MAP: ReadonlyMap<string, KeySpec> = new Map(GLOBAL_KEYS.map((k) => [k.key, k]))
+export const ROUTE_KEY_MAP: ReadonlyMap<string, KeySpec> = new Map(ROUTE_KEYS.map((k) => [k.key, k]))
+
+/** `IDP_CLIENT_SECRET` → `idp_client_secret`, for the keys settable from the environment. */
+export function envNameOf(key: string): string {
+  return key.toUpperCase()
+}

@@ -1,0 +1,350 @@
+/**
+ * Config file → CompiledConfig. Reads the YAML keeping positions, substitutes
+ * `${ENV}` in values, applies Pomerium-style environment keys and `*_file`
+ * secrets, validates every key against keys.ts, compiles routes and policies,
+ * and freezes the result. User errors are returned, all of them, never thrown.
+ */
+import { readFileSync } from 'node:fs'
+import { createPrivateKey, randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type Scalar } from 'yaml'
+import { didYouMean } from '../policy/index.js'
+import { compileRoute } from './compile-route.js'
+import { parseDuration } from './durations.js'
+import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
+import { Reader } from './reader.js'
+import { buildRouteTable } from './route-table.js'
+import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
+
+export interface LoadOptions {
+  readonly file: string
+  readonly env: Readonly<Record<string, string | undefined>>
+  readonly readFile?: (path: string) => string
+}
+
+export type LoadResult = { config: CompiledConfig; warnings: Problem[] } | { problems: Problem[]; warnings: Problem[] }
+
+export const DEFAULT_SCOPES = ['openid', 'profile', 'email', 'offline_access'] as const
+const ENV_REF = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+export function loadConfig(opts: LoadOptions): LoadResult {
+  const readFile = opts.readFile ?? ((p: string) => readFileSync(p, 'utf8'))
+  let text: string
+  try {
+    text = readFile(opts.file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    return { problems: [{ file: opts.file, line: 1, col: 1, path: '', code: 'CONFIG_READ_FAILED', message: `cannot read the config file (${code ?? 'error'})`, hint: 'pass the file with -c PATH or GATEHOUSE_CONFIG' }], warnings: [] }
+  }
+  return compileConfigText(text, opts.file, opts.env, readFile)
+}
+
+/** Substitute `${VAR}` in every string scalar; `$${` is a literal `${`. Names with dots (`${gatehouse.jwt}`) are left alone. */
+function substituteEnv(doc: Document, r: Reader, env: LoadOptions['env']): void {
+  visit(doc, {
+    Scalar(_key, node: Scalar) {
+      if (typeof node.value !== 'string' || !node.value.includes('$')) return
+      node.value = node.value.replace(ENV_REF, (whole, name: string | undefined) => {
+        if (name === undefined) return '${'
+        const value = env[name]
+        if (value === undefined) {
+          r.problem(node, '', 'CONFIG_MISSING_ENV', `environment variable ${name} is not set`, `set ${name}, or write the value in the file`)
+          return whole
+        }
+        return value
+      })
+    },
+  })
+}
+
+function envNode(r: Reader, name: string, value: string): Node {
+  // Lists and maps from the environment are YAML (or comma-separated, handled by the reader).
+  const doc = parseDocument(value)
+  const node = (doc.errors.length === 0 && doc.contents !== null ? doc.contents : doc.createNode(value)) as Node
+  visit(node, (_k, n) => {
+    if (typeof n === 'object' && n !== null && 'range' in n) r.fromEnv.set(n as Node, name)
+  })
+  r.fromEnv.set(node, name)
+  return node
+}
+
+export function compileConfigText(text: string, file: string, env: LoadOptions['env'], readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): LoadResult {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
+  const r = new Reader(file, lines)
+  for (const e of doc.errors) {
+    const p = lines.linePos(e.pos[0])
+    r.problems.push({ file, line: p.line, col: p.col, path: '', code: 'CONFIG_YAML_SYNTAX', message: e.message.split('\n')[0] ?? 'invalid YAML' })
+  }
+  if (r.problems.length > 0) return { problems: r.problems, warnings: r.warnings }
+  const root = doc.contents as Node | null
+  if (root !== null && !isMap(root)) return { problems: [{ file, line: 1, col: 1, path: '', code: 'CONFIG_NOT_A_MAP', message: 'the config file must be a YAML map of keys' }], warnings: [] }
+  substituteEnv(doc, r, env)
+
+  // Top-level values: the file's, then the environment's (which win), as Pomerium does.
+  const values = new Map<string, Node>()
+  if (root !== null) {
+    for (const [k, pair] of r.entries(root)) {
+      const spec = GLOBAL_KEY_MAP.get(k) ?? (k.endsWith('_file') ? GLOBAL_KEY_MAP.get(k.slice(0, -5)) : undefined)
+      if (spec === undefined || (k.endsWith('_file') && spec.hasFile !== true && GLOBAL_KEY_MAP.get(k) === undefined)) {
+        r.problem((pair as Pair).key as Node, k, 'CONFIG_UNKNOWN_KEY', `unknown key "${k}"`, didYouMean(k, GLOBAL_KEY_MAP.keys()))
+        continue
+      }
+      if (spec.status === 'not-yet') {
+        r.warn((pair as Pair).key as Node, k, 'CONFIG_UNSUPPORTED_KEY', `"${k}" is a Pomerium option gatehouse does not support yet; it is ignored`)
+        continue
+      }
+      values.set(k, ((pair as Pair).value ?? (pair as Pair).key) as Node)
+    }
+  }
+  for (const spec of GLOBAL_KEY_MAP.values()) {
+    if (spec.status === 'not-yet' || spec.kind === 'routes') continue
+    for (const key of spec.hasFile === true ? [spec.key, `${spec.key}_file`] : [spec.key]) {
+      const name = envNameOf(key)
+      const value = env[name]
+      if (value !== undefined && value !== '') values.set(key, envNode(r, name, value))
+    }
+  }
+
+  const str = (k: string): string | undefined => (values.has(k) ? r.string(values.get(k), k) : undefined)
+  const bool = (k: string): boolean | undefined => (values.has(k) ? r.bool(values.get(k), k) : undefined)
+  const oneOf = <T extends string>(k: string, def: T): T => {
+    const v = str(k)
+    const allowed = GLOBAL_KEY_MAP.get(k)?.values ?? []
+    if (v === undefined) return def
+    if (!allowed.includes(v.toLowerCase())) {
+      r.problem(values.get(k), k, 'CONFIG_BAD_VALUE', `${k} must be one of ${allowed.join(', ')}, found "${v}"`, didYouMean(v, allowed))
+      return def
+    }
+    return v.toLowerCase() as T
+  }
+  const secret = (k: string): string | undefined => {
+    const inline = values.get(k)
+    const fileNode = values.get(`${k}_file`)
+    if (inline !== undefined && fileNode !== undefined) {
+      r.problem(fileNode, `${k}_file`, 'CONFIG_CONFLICT', `${k} is given twice: set ${k} or ${k}_file, not both`)
+      return undefined
+    }
+    if (fileNode !== undefined) {
+      const path = r.string(fileNode, `${k}_file`)
+      if (path === undefined) return undefined
+      try {
+        return readFile(path).trim()
+      } catch (err) {
+        r.problem(fileNode, `${k}_file`, 'CONFIG_FILE_UNREADABLE', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+        return undefined
+      }
+    }
+    return inline === undefined ? undefined : r.string(inline, k)
+  }
+  const fileContents = (k: string): string | undefined => {
+    const path = str(k)
+    if (path === undefined) return undefined
+    try {
+      return readFile(path)
+    } catch (err) {
+      r.problem(values.get(k), k, 'CONFIG_FILE_UNREADABLE', `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      return undefined
+    }
+  }
+  const duration = (k: string, def: number | undefined): number | undefined => {
+    const node = values.get(k)
+    if (node === undefined) return def
+    const ms = parseDuration(isScalar(node) ? node.value : undefined)
+    if (ms === undefined) r.problem(node, k, 'CONFIG_BAD_DURATION', `${k} must be a duration such as 30s, 15m or 14h`)
+    return ms ?? def
+  }
+  const address = (k: string, def: string | undefined): { host: string; port: number } | undefined => {
+    const raw = values.has(k) ? str(k) : def
+    if (raw === undefined) return undefined
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]*)):(\d{1,5})$/.exec(raw)
+    const port = m === null ? NaN : Number(m[3])
+    if (m === null || port > 65535) {
+      r.problem(values.get(k), k, 'CONFIG_BAD_VALUE', `${k} must be host:port or :port, found "${raw}"`)
+      return undefined
+    }
+    const host = m[1] ?? m[2] ?? ''
+    return { host: host === '' ? '0.0.0.0' : host, port }
+  }
+
+  // Identity provider
+  const provider = oneOf<IdpProvider>('idp_provider', 'okta')
+  const providerUrl = str('idp_provider_url')
+  if (providerUrl === undefined && !values.has('idp_provider_url')) r.problem(root, 'idp_provider_url', 'CONFIG_MISSING_KEY', 'idp_provider_url is required', 'your Okta issuer, e.g. https://acme.okta.com/oauth2/default')
+  if (providerUrl !== undefined) {
+    try {
+      const u = new URL(providerUrl)
+      const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname) || u.hostname.endsWith('.localhost')
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', 'idp_provider_url must use https (http is allowed only for a local IdP on 127.0.0.1 or localhost)')
+    } catch {
+      r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', `idp_provider_url "${providerUrl}" is not a URL`)
+    }
+  }
+  const clientId = str('idp_client_id')
+  if (!values.has('idp_client_id')) r.problem(root, 'idp_client_id', 'CONFIG_MISSING_KEY', 'idp_client_id is required', 'the Client ID on the Okta app\'s General tab')
+  const clientAuthMethod = oneOf<ClientAuthMethod>('idp_client_auth_method', 'client_secret_basic')
+  const clientSecret = secret('idp_client_secret')
+  const clientPrivateKeyPem = fileContents('idp_client_private_key_file')
+  if (clientAuthMethod === 'private_key_jwt' && clientPrivateKeyPem === undefined && !values.has('idp_client_private_key_file')) {
+    r.problem(values.get('idp_client_auth_method'), 'idp_client_auth_method', 'CONFIG_MISSING_KEY', 'private_key_jwt needs idp_client_private_key_file')
+  }
+  if (clientAuthMethod !== 'private_key_jwt' && clientSecret === undefined && !values.has('idp_client_secret') && !values.has('idp_client_secret_file')) {
+    r.problem(root, 'idp_client_secret', 'CONFIG_MISSING_KEY', 'idp_client_secret is required (or idp_client_secret_file, or the IDP_CLIENT_SECRET environment variable)')
+  }
+  const scopes = values.has('idp_scopes') ? r.stringList(values.get('idp_scopes'), 'idp_scopes') ?? [...DEFAULT_SCOPES] : [...DEFAULT_SCOPES]
+  if (!scopes.includes('openid')) r.problem(values.get('idp_scopes'), 'idp_scopes', 'CONFIG_BAD_VALUE', 'idp_scopes must include openid')
+  let groupsFilter: RegExp | undefined
+  const filterText = str('idp_groups_filter')
+  if (filterText !== undefined) {
+    try {
+      groupsFilter = new RegExp(filterText)
+    } catch (err) {
+      r.problem(values.get('idp_groups_filter'), 'idp_groups_filter', 'CONFIG_BAD_REGEX', `invalid regular expression: ${(err as Error).message}`)
+    }
+  }
+
+  // Cookie and keys
+  let cookieSecret: Uint8Array | undefined
+  let secretGenerated = false
+  const cookieSecretText = secret('cookie_secret')
+  if (cookieSecretText !== undefined) {
+    const bytes = Buffer.from(cookieSecretText.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+    if (!/^[A-Za-z0-9+/_-]+=*$/.test(cookieSecretText) || bytes.length !== 32) {
+      r.problem(values.get('cookie_secret') ?? values.get('cookie_secret_file'), 'cookie_secret', 'CONFIG_BAD_SECRET', `cookie_secret must be 32 random bytes in base64 (it decodes to ${bytes.length} bytes)`, 'generate one with: gatehouse keygen (or: head -c32 /dev/urandom | base64)')
+    } else cookieSecret = bytes
+  } else if (!values.has('cookie_secret') && !values.has('cookie_secret_file')) {
+    cookieSecret = randomBytes(32)
+    secretGenerated = true
+    r.warn(root, 'cookie_secret', 'CONFIG_GENERATED_SECRET', 'cookie_secret is not set: a random one was generated, so sessions end at restart and replicas cannot share them', 'set cookie_secret (gatehouse keygen prints one)')
+  }
+  let signingKeyPem: string | undefined
+  const signingText = secret('signing_key')
+  if (signingText !== undefined) {
+    const pem = signingText.includes('-----BEGIN') ? signingText : Buffer.from(signingText, 'base64').toString('utf8')
+    try {
+      const key = createPrivateKey(pem)
+      const details = key.asymmetricKeyDetails
+      if (key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') throw new Error('not P-256')
+      signingKeyPem = pem
+    } catch {
+      r.problem(values.get('signing_key') ?? values.get('signing_key_file'), 'signing_key', 'CONFIG_BAD_SECRET', 'signing_key must be base64 of a PEM EC P-256 private key (PKCS#8 or SEC1)', 'generate one with: gatehouse keygen')
+    }
+  } else if (!values.has('signing_key') && !values.has('signing_key_file')) {
+    r.warn(root, 'signing_key', 'CONFIG_GENERATED_SECRET', 'signing_key is not set: the assertion key is derived from cookie_secret', 'set signing_key (gatehouse keygen prints one) to rotate it independently')
+  }
+
+  // Claims headers: a list of claims (X-Gatehouse-Claim-<Claim>) or a map of header to claim.
+  const claimsHeaders: Record<string, string> = {}
+  const chNode = values.get('jwt_claims_headers')
+  if (chNode !== undefined) {
+    if (isMap(chNode)) {
+      const m = r.stringMap(chNode, 'jwt_claims_headers') ?? {}
+      for (const [header, claim] of Object.entries(m)) claimsHeaders[claim] = header
+    } else {
+      for (const claim of r.stringList(chNode, 'jwt_claims_headers') ?? []) claimsHeaders[claim] = `X-Gatehouse-Claim-${claim.replace(/(^|_)(\w)/g, (_m, sep: string, c: string) => (sep === '' ? '' : '-') + c.toUpperCase())}`
+    }
+  }
+
+  // Storage
+  const storageType = oneOf<'memory' | 'redis'>('databroker_storage_type', 'memory')
+  const connection = secret('databroker_storage_connection_string')
+  if (storageType === 'redis' && connection === undefined && !values.has('databroker_storage_connection_string') && !values.has('databroker_storage_connection_string_file')) {
+    r.problem(values.get('databroker_storage_type'), 'databroker_storage_type', 'CONFIG_MISSING_KEY', 'databroker_storage_type redis needs databroker_storage_connection_string (redis://host:6379)')
+  }
+  if (connection !== undefined && !/^rediss?:\/\//.test(connection)) r.problem(values.get('databroker_storage_connection_string'), 'databroker_storage_connection_string', 'CONFIG_BAD_URL', 'databroker_storage_connection_string must start with redis:// or rediss://')
+
+  // Listener
+  const insecure = bool('insecure_server') ?? false
+  const certificatePem = fileContents('certificate_file')
+  const certificateKeyPem = fileContents('certificate_key_file')
+  if (!insecure && !values.has('certificate_file')) r.problem(root, 'insecure_server', 'CONFIG_MISSING_KEY', 'no certificate_file: set certificate_file and certificate_key_file for HTTPS, or insecure_server: true for plain HTTP behind a TLS-terminating load balancer')
+  if (values.has('certificate_file') !== values.has('certificate_key_file')) r.problem(values.get('certificate_file') ?? values.get('certificate_key_file'), 'certificate_file', 'CONFIG_MISSING_KEY', 'certificate_file and certificate_key_file go together')
+
+  const trustedProxies: string[] = []
+  if (values.has('trusted_proxies')) {
+    for (const c of r.stringList(values.get('trusted_proxies'), 'trusted_proxies') ?? []) {
+      const [addr, bits] = c.split('/')
+      const fam = isIP(addr ?? '')
+      if (fam === 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128)))) r.problem(values.get('trusted_proxies'), 'trusted_proxies', 'CONFIG_BAD_VALUE', `"${c}" is not an IP address or CIDR`)
+      else trustedProxies.push(c)
+    }
+  }
+
+  const bearerNode = values.get('bearer_token')
+  const bearer = bearerNode === undefined ? undefined : r.stringMap(bearerNode, 'bearer_token')
+  if (bearer !== undefined && bearer.audience === undefined) r.problem(bearerNode, 'bearer_token', 'CONFIG_MISSING_KEY', 'bearer_token needs an audience (for Okta\'s default server: api://default)')
+  const dirNode = values.get('directory')
+  const dir = dirNode === undefined ? undefined : r.stringMap(dirNode, 'directory')
+
+  // Routes
+  const routes: CompiledRoute[] = []
+  const routesNode = values.get('routes')
+  if (routesNode !== undefined) {
+    if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
+    else routesNode.items.forEach((item, i) => {
+      const route = compileRoute(r, item as Node, i, { readFile })
+      if (route !== undefined) routes.push(route)
+    })
+  }
+  const seen = new Map<string, number>()
+  const uniqueRoutes = routes.map((route) => {
+    const n = seen.get(route.id) ?? 0
+    seen.set(route.id, n + 1)
+    return n === 0 ? route : { ...route, id: `${route.id}#${route.index}` }
+  })
+
+  if (r.problems.length > 0 || cookieSecret === undefined || providerUrl === undefined || clientId === undefined) return { problems: sortProblems(r.problems), warnings: r.warnings }
+
+  const config: CompiledConfig = {
+    file,
+    address: address('address', ':443') ?? { host: '0.0.0.0', port: 443 },
+    insecureServer: insecure,
+    certificatePem,
+    certificateKeyPem,
+    authenticateServiceUrl: undefined,
+    idp: { provider, providerUrl, clientId, clientSecret, clientAuthMethod, clientPrivateKeyPem, scopes, groupsClaim: str('idp_groups_claim') ?? 'groups', groupsFilter },
+    cookie: {
+      name: str('cookie_name') ?? '_gatehouse',
+      secret: cookieSecret,
+      secretGenerated,
+      domain: str('cookie_domain'),
+      expireMs: duration('cookie_expire', 14 * 3_600_000) as number,
+      sameSite: oneOf<SameSite>('cookie_same_site', 'lax'),
+    },
+    signingKeyPem,
+    jwtAssertionHeader: str('jwt_assertion_header') ?? 'X-Gatehouse-Jwt-Assertion',
+    jwtClaimsHeaders: claimsHeaders,
+    passIdentityHeaders: bool('pass_identity_headers') ?? false,
+    sessionRefreshIntervalMs: duration('session_refresh_interval', undefined),
+    storage: storageType === 'redis' && connection !== undefined ? { type: 'redis', connectionString: connection } : { type: 'memory' },
+    metricsAddress: address('metrics_address', undefined),
+    logLevel: oneOf<LogLevel>('log_level', 'info'),
+    trustedProxies,
+    bearerToken: bearer?.audience === undefined ? undefined : { audience: bearer.audience, issuer: bearer.issuer },
+    directory: dir === undefined ? undefined : { apiToken: dir.api_token, clientId: dir.client_id, privateKeyPem: dir.private_key_file === undefined ? undefined : safeRead(readFile, dir.private_key_file) },
+    routes: uniqueRoutes,
+    routeTable: buildRouteTable(uniqueRoutes),
+    warnings: r.warnings,
+  }
+  if (r.problems.length > 0) return { problems: sortProblems(r.problems), warnings: r.warnings }
+  return { config: deepFreeze(config), warnings: r.warnings }
+}
+
+
+function safeRead(readFile: (p: string) => string, p: string): string | undefined {
+  try {
+    return readFile(p)
+  } catch {
+    return undefined
+  }
+}
+
+function sortProblems(ps: Problem[]): Problem[] {
+  return [...ps].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1))
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o === null || typeof o !== 'object' || Object.isFrozen(o) || o instanceof RegExp || o instanceof URL || ArrayBuffer.isView(o)) return o
+  for (const v of Object.values(o as object)) if (typeof v === 'object' && v !== null && !(typeof (v as { evaluate?: unknown }).evaluate === 'function')) deepFreeze(v)
+  return Object.freeze(o)
+}
