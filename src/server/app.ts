@@ -4,7 +4,7 @@
  * they stream to the upstream untouched.
  */
 import './request-note.js'
-import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import fastifyReplyFrom from '@fastify/reply-from'
 import type { Dispatcher } from 'undici'
 import { randomUUID } from 'node:crypto'
@@ -33,7 +33,7 @@ function isSafeRequestId(v: unknown): v is string {
 export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<FastifyInstance> {
   const base: FastifyServerOptions = {
     loggerInstance: gh.log,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A client-sent request id is kept only from a trusted proxy; otherwise one is made.
     genReqId: (req) => {
       const sent = req.headers[REQUEST_ID_HEADER]
@@ -98,6 +98,8 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       : { status: 500, error: 'internal_error', title: 'Something went wrong', message: 'gatehouse hit an unexpected error. Nothing was forwarded.', hint: 'Try again; if it persists, give the operators the request id below.' })
   })
 
+  // WebDAV and other extension methods are proxied like any other.
+  for (const m of METHODS) if (!app.supportedMethods.includes(m)) app.addHttpMethod(m, { hasBody: true })
   app.route({
     method: METHODS,
     url: '*',

@@ -37,6 +37,25 @@ export function readCookies(header: string | string[] | undefined, prefix: strin
   return out
 }
 
+/** The value of the cookie named exactly `name` (the first one sent), or undefined. */
+export function readCookie(header: string | string[] | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined
+  const text = Array.isArray(header) ? header.join('; ') : header
+  let from = 0
+  for (;;) {
+    const i = text.indexOf(name + '=', from)
+    if (i === -1) return undefined
+    const before = i === 0 ? ';' : text[i - 1]
+    if (before === ';' || before === ' ') {
+      const start = i + name.length + 1
+      const end = text.indexOf(';', start)
+      const v = text.slice(start, end === -1 ? undefined : end).trim()
+      return v.length >= 2 && v.startsWith('"') && v.endsWith('"') ? v.slice(1, -1) : v
+    }
+    from = i + 1
+  }
+}
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 const VALUE = /^[!#-+\--:<-[\]-~]*$/
 

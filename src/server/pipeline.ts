@@ -9,7 +9,7 @@ import type { RequestFacts } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
 import type { Gatehouse } from './context.js'
 import { parseHost, type HostPort } from './host.js'
-import { readCookies } from './cookies.js'
+import { readCookie } from './cookies.js'
 import { forbiddenPage } from './pages/index.js'
 import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from './respond.js'
 import { storeUnavailable } from './failures.js'
@@ -35,8 +35,10 @@ export async function handleRequest(gh: Gatehouse, request: FastifyRequest, repl
     return reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
   }
 
-  const scheme = externalScheme(snap, host.hostname, host.port)
-  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, host.port)) {
+  // A Host without a port means the scheme's default port.
+  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
+  const scheme = externalScheme(snap, host.hostname, port)
+  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) {
     note.outcome = 'not-found'
     return notFound(request, reply)
   }
@@ -46,7 +48,7 @@ export async function handleRequest(gh: Gatehouse, request: FastifyRequest, repl
     return handleSpecial(gh, request, reply, { host, scheme, path: target.path })
   }
 
-  const route = snap.config.routeTable.match(host.hostname, host.port, target.path)
+  const route = snap.config.routeTable.match(host.hostname, port, target.path)
   if (route === undefined) {
     note.outcome = 'not-found'
     return notFound(request, reply)
@@ -60,8 +62,7 @@ export async function handleRequest(gh: Gatehouse, request: FastifyRequest, repl
   if (route.policy.needsSession) {
     let loaded: LoadResult
     try {
-      const cookies = readCookies(raw.headers.cookie, sessionCookieName(snap.config, scheme), 1)
-      loaded = await gh.sessions.load(cookies.values().next().value)
+      loaded = await gh.sessions.load(readCookie(raw.headers.cookie, sessionCookieName(snap.config, scheme)))
     } catch (err) {
       return storeUnavailable(gh, request, reply, err)
     }

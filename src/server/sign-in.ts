@@ -11,7 +11,7 @@ import type { CompiledConfig } from '../config/types.js'
 import { LOGIN_COOKIE_SUFFIX, PATHS } from '../constants.js'
 import { isGatehouseError } from '../errors.js'
 import type { Gatehouse } from './context.js'
-import { expireCookie, readCookies, serializeCookie } from './cookies.js'
+import { expireCookie, readCookie, readCookies, serializeCookie } from './cookies.js'
 import type { HostPort } from './host.js'
 import { refuse } from './respond.js'
 import { idpUnreachable, storeUnavailable } from './failures.js'
@@ -72,7 +72,7 @@ export async function finishLogin(gh: Gatehouse, request: FastifyRequest, reply:
   const prefix = loginCookiePrefix(config, scheme)
   const states = url.searchParams.getAll('state')
   const loginCookieName = states.length === 1 && (states[0] as string).length <= 512 ? prefix + gh.identity.loginCookieSuffix(states[0] as string) : undefined
-  const sealed = loginCookieName === undefined ? undefined : readCookies(request.raw.headers.cookie, loginCookieName, 64).get(loginCookieName)
+  const sealed = loginCookieName === undefined ? undefined : readCookie(request.raw.headers.cookie, loginCookieName)
 
   let result
   try {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { PATHS } from '../constants.js'
 import type { Gatehouse } from './context.js'
-import { expireCookie, readCookies } from './cookies.js'
+import { expireCookie, readCookie } from './cookies.js'
 import { storeUnavailable } from './failures.js'
 import type { HostPort } from './host.js'
 import { signedOutPage, signOutPage, userPage } from './pages/index.js'
@@ -84,7 +84,7 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
 async function currentSession(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: SpecialInput): Promise<ActiveSession | undefined | 'answered'> {
   const name = sessionCookieName(gh.current().config, input.scheme)
   try {
-    const loaded = await gh.sessions.load(readCookies(request.raw.headers.cookie, name, 1).get(name))
+    const loaded = await gh.sessions.load(readCookie(request.raw.headers.cookie, name))
     if (loaded.kind !== 'session') return undefined
     request.gatehouse.user = loaded.session.email ?? loaded.session.sub
     return loaded.session

@@ -1,0 +1,108 @@
+/**
+ * `gatehouse explain -c FILE --url URL [...]`: which route matches, what the
+ * policy decides and why, rule by rule. Exit 0 allow, 3 deny, 4 login, 1
+ * config error, 2 usage error.
+ */
+import { parseArgs } from 'node:util'
+import { formatProblem, loadConfig } from '../config/index.js'
+import type { Identity } from '../policy/types.js'
+import { normalizeRequestPath } from '../proxy/path.js'
+import { configPath, type CommandIO } from './io.js'
+
+export const usage = 'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  let args
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string', short: 'c' },
+        url: { type: 'string' },
+        method: { type: 'string', default: 'GET' },
+        email: { type: 'string' },
+        user: { type: 'string' },
+        groups: { type: 'string' },
+        claims: { type: 'string' },
+        'source-ip': { type: 'string', default: '127.0.0.1' },
+        time: { type: 'string' },
+        anonymous: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    })
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n${usage}\n`)
+    return 2
+  }
+  const v = args.values
+  if (v.help === true) {
+    io.stdout(`${usage}\n`)
+    return 0
+  }
+  if (v.url === undefined) {
+    io.stderr(`--url is required\n${usage}\n`)
+    return 2
+  }
+  let url: URL
+  try {
+    url = new URL(v.url)
+  } catch {
+    io.stderr(`--url "${v.url}" is not a URL (write it whole: https://app.corp.example/path)\n`)
+    return 2
+  }
+  let claims: Record<string, unknown> = {}
+  if (v.claims !== undefined) {
+    try {
+      const parsed: unknown = JSON.parse(v.claims)
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object')
+      claims = parsed as Record<string, unknown>
+    } catch {
+      io.stderr('--claims must be a JSON object, such as \'{"department":"ops"}\'\n')
+      return 2
+    }
+  }
+  const now = v.time === undefined ? Date.now() : Date.parse(v.time)
+  if (Number.isNaN(now)) {
+    io.stderr(`--time "${v.time}" is not a date (use ISO 8601)\n`)
+    return 2
+  }
+
+  const result = loadConfig({ file: configPath(v.config, io), env: io.env })
+  if ('problems' in result) {
+    for (const p of result.problems) io.stderr(`${formatProblem(p)}\n`)
+    return 1
+  }
+  const config = result.config
+  const target = normalizeRequestPath(url.pathname + url.search)
+  if (!target.ok) {
+    io.stdout(`request: refused with 400: ${target.reason}\n`)
+    return 3
+  }
+  const route = config.routeTable.match(url.hostname, url.port === '' ? undefined : Number(url.port), target.path)
+  if (route === undefined) {
+    io.stdout(`route: none matches ${url.host}${target.path} (404)\n`)
+    return 3
+  }
+  const groups = v.groups === undefined ? [] : v.groups.split(',').map((g) => g.trim()).filter(Boolean)
+  const who: Identity | undefined = v.anonymous === true ? undefined : {
+    sub: v.user ?? (claims.sub as string | undefined) ?? v.email ?? 'anonymous-user',
+    email: v.email,
+    name: undefined,
+    groups: config.idp.groupsFilter === undefined ? groups : groups.filter((g) => (config.idp.groupsFilter as RegExp).test(g)),
+    claims: { ...claims, ...(v.email === undefined ? {} : { email: v.email }) },
+  }
+  const method = v.method.toUpperCase()
+  const { decision, trace } = route.policy.explain(who, { method, path: target.path, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
+  io.stdout(`route: ${route.id} (routes[${route.index}], ${config.file}:${route.at.line})\n`)
+  io.stdout(`user: ${who === undefined ? 'anonymous (no session)' : `${who.email ?? who.sub} groups [${who.groups.join(', ')}]`}\n`)
+  io.stdout(`request: ${method} ${target.path} from ${v['source-ip']}\n`)
+  io.stdout(`outcome: ${decision.outcome}${decision.outcome === 'login' ? ' (sign-in required)' : ''}\n`)
+  io.stdout(`reason: ${decision.reason}\n`)
+  io.stdout('trace:\n')
+  for (const t of trace) {
+    io.stdout(`  rule ${t.rule} ${t.action} ${t.operator}: ${t.matched ? 'holds' : 'does not hold'}\n`)
+    for (const c of t.criteria) io.stdout(`    [${c.result}] ${c.reason}\n`)
+  }
+  return decision.outcome === 'allow' ? 0 : decision.outcome === 'deny' ? 3 : 4
+}

@@ -1,0 +1,90 @@
+/**
+ * `gatehouse serve [-c FILE]`: run the proxy. SIGHUP or a change to the file
+ * reloads the config (a bad one is refused and the old one keeps serving);
+ * SIGTERM/SIGINT drain requests in flight and exit 0.
+ */
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { formatProblem, loadConfig, type CompiledConfig } from '../config/index.js'
+import { watchConfig } from '../server/config-watcher.js'
+import { createLogger } from '../server/logger.js'
+import { createMetrics, serveMetrics } from '../server/metrics.js'
+import { startGatehouse } from '../server/start.js'
+import { configPath, type CommandIO } from './io.js'
+
+export const usage = 'usage: gatehouse serve [-c FILE]'
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  let args
+  try {
+    args = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true })
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n${usage}\n`)
+    return 2
+  }
+  if (args.values.help === true) {
+    io.stdout(`${usage}\n`)
+    return 0
+  }
+  const file = resolve(io.cwd, configPath(args.values.config, io))
+  const loaded = loadConfig({ file, env: io.env })
+  if ('problems' in loaded) {
+    for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)
+    io.stderr(`gatehouse: the config has ${loaded.problems.length} problem(s); not starting\n`)
+    return 1
+  }
+  const log = createLogger(loaded.config.logLevel)
+  for (const w of loaded.warnings) log.warn({ at: `${w.file}:${w.line}:${w.col}`, path: w.path, code: w.code }, w.message)
+  const metrics = createMetrics()
+  const gh = await startGatehouse({ config: loaded.config, log, metrics })
+  const metricsServer = loaded.config.metricsAddress === undefined ? undefined : await serveMetrics(metrics, loaded.config.metricsAddress)
+  if (metricsServer !== undefined) log.info({ url: metricsServer.url }, 'metrics listening')
+
+  const watcher = watchConfig<CompiledConfig>({
+    file,
+    load: async () => {
+      const r = loadConfig({ file, env: io.env })
+      return 'problems' in r ? { problems: r.problems.map(formatProblem) } : { config: r.config }
+    },
+    apply: (config) => {
+      const restart = gh.reload(config)
+      metrics.configReloads.inc({ result: 'ok' })
+      metrics.configLastReloadSuccess.set(1)
+      metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
+      log.info({ routes: config.routes.length }, 'config reloaded')
+      if (restart.length > 0) log.warn({ keys: restart }, 'these settings changed but need a restart to take effect; the old values are still in use')
+    },
+    onRefused: (problems) => {
+      metrics.configReloads.inc({ result: 'refused' })
+      metrics.configLastReloadSuccess.set(0)
+      log.error({ problems }, 'config reload refused; the previous config keeps serving')
+    },
+    onError: (err) => log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'config watch error'),
+  })
+
+  return new Promise<number>((done) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      log.info({ signal }, 'shutting down: draining requests in flight')
+      watcher.close()
+      process.off('SIGHUP', hup)
+      Promise.all([gh.close(), metricsServer?.close()]).then(
+        () => {
+          log.info('stopped')
+          log.flush()
+          done(0)
+        },
+        (err: unknown) => {
+          log.error({ err: { message: String(err) } }, 'error while stopping')
+          done(1)
+        },
+      )
+    }
+    const hup = (): void => void watcher.reload(true)
+    process.on('SIGHUP', hup)
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}

@@ -1,0 +1,173 @@
+/**
+ * Assembling a running gatehouse from a CompiledConfig: keys, the IdP client,
+ * the session store, the app; then listening. `reload` swaps the config
+ * snapshot (requests in flight finish under the old one); `close` drains.
+ */
+import type { AddressInfo } from 'node:net'
+import type { Logger } from 'pino'
+import type { CompiledConfig } from '../config/types.js'
+import { createIdentityProvider, type IdentityProvider } from '../identity/index.js'
+import { createAssertionSigner } from '../proxy/assertion.js'
+import { createUpstreamDispatcher, tlsByOrigin } from '../proxy/dispatcher.js'
+import { loadSigningKey } from '../proxy/signing-key.js'
+import { createSessionManager, createStore, type KeyValueStore } from '../session/index.js'
+import { buildApp } from './app.js'
+import { createCsrfTokens, type Gatehouse } from './context.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import type { IdentityPort } from './ports.js'
+import { createSessionPort } from './session-port.js'
+import { buildSnapshot, type Snapshot } from './snapshot.js'
+
+export interface StartOptions {
+  readonly config: CompiledConfig
+  readonly log: Logger
+  readonly now?: () => number
+  readonly fetch?: (input: string | URL, init?: RequestInit) => Promise<Response>
+  /** Override `address` (tests listen on port 0). */
+  readonly listen?: { readonly host: string; readonly port: number }
+  readonly metrics?: Metrics
+  /** How long close() waits for requests in flight. */
+  readonly drainTimeoutMs?: number
+  readonly jwksCooldownMs?: number
+}
+
+export interface RunningGatehouse {
+  readonly url: string
+  readonly port: number
+  readonly metrics: Metrics
+  readonly identity: IdentityProvider
+  readonly store: KeyValueStore
+  current(): Snapshot
+  /** Swap in a new config. Settings that need a restart (IdP, cookie secret, store, address) are reported, and the old values kept. */
+  reload(config: CompiledConfig): string[]
+  close(): Promise<void>
+}
+
+function identityPort(idp: IdentityProvider): IdentityPort {
+  return {
+    isReady: () => idp.isReady(),
+    beginLogin: (returnTo, redirectUri) => idp.beginLogin(returnTo, redirectUri),
+    completeLogin: (url, sealed) => idp.completeLogin(url, sealed),
+    endSessionUrl: (hint, post, state) => idp.endSessionUrl(hint, post, state),
+    loginCookieSuffix: (state) => idp.loginCookieSuffix(state),
+  }
+}
+
+export async function startGatehouse(opts: StartOptions): Promise<RunningGatehouse> {
+  const { log } = opts
+  const now = opts.now ?? Date.now
+  const metrics = opts.metrics ?? createMetrics()
+  let snapshot = buildSnapshot(opts.config)
+  const first = opts.config
+
+  const signingKey = await loadSigningKey(first.signingKeyPem, first.cookie.secret)
+  const identity = createIdentityProvider(first.idp, first.cookie.secret, {
+    ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+    now,
+    ...(opts.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: opts.jwksCooldownMs }),
+    onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
+  })
+  const store = createStore(first.storage, { now, onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error') })
+  const manager = createSessionManager({ store, cookieSecret: first.cookie.secret, now, ttlMs: first.cookie.expireMs, cacheTtlMs: store.kind === 'memory' ? 2_000 : 0 })
+  const sessions = createSessionPort({
+    manager,
+    identity,
+    now,
+    log,
+    metrics,
+    refreshIntervalMs: () => snapshot.config.sessionRefreshIntervalMs,
+    isStoreReady: async () => {
+      if (store.kind === 'memory') return true
+      try {
+        await store.ping()
+        return true
+      } catch {
+        return false
+      }
+    },
+  })
+  const dispatcher = createUpstreamDispatcher({ tls: () => tlsByOrigin(snapshot.config.routes) })
+
+  const gh: Gatehouse = {
+    current: () => snapshot,
+    sessions,
+    identity: identityPort(identity),
+    signer: createAssertionSigner({ key: signingKey, now }),
+    jwksJson: JSON.stringify({ keys: [signingKey.publicJwk] }),
+    listenerProto: first.certificatePem !== undefined && !first.insecureServer ? 'https' : 'http',
+    now,
+    log,
+    csrf: createCsrfTokens(first.cookie.secret),
+    metrics,
+  }
+
+  const app = await buildApp(gh, {
+    dispatcher,
+    ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } } : {}),
+    isReady: async () => {
+      const checks = { idp: identity.isReady(), session_store: await sessions.isReady() }
+      return { ready: checks.idp && checks.session_store, checks }
+    },
+  })
+
+  // Discovery and keys in the background, retried with backoff: the process
+  // serves health checks (and public routes) while the IdP is unreachable.
+  let closed = false
+  let retryTimer: NodeJS.Timeout | undefined
+  const warmUp = (attempt: number): void => {
+    identity.ready().then(
+      () => log.info({ issuer: first.idp.providerUrl }, 'identity provider ready'),
+      (err: unknown) => {
+        if (closed) return
+        const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6))
+        log.error({ err: isErr(err) }, `identity provider not ready; retrying in ${Math.round(delay / 1000)}s`)
+        retryTimer = setTimeout(() => warmUp(attempt + 1), delay)
+        retryTimer.unref()
+      },
+    )
+  }
+  warmUp(0)
+
+  const where = opts.listen ?? first.address
+  await app.listen({ host: where.host, port: where.port })
+  const port = (app.server.address() as AddressInfo).port
+  const url = `${gh.listenerProto}://${where.host.includes(':') ? `[${where.host}]` : where.host === '0.0.0.0' ? '127.0.0.1' : where.host}:${port}`
+  log.info({ url, routes: first.routes.length, store: store.kind }, 'gatehouse listening')
+
+  return {
+    url,
+    port,
+    metrics,
+    identity,
+    store,
+    current: () => snapshot,
+    reload(config) {
+      const needsRestart: string[] = []
+      const before = snapshot.config
+      if (JSON.stringify({ ...before.idp, groupsFilter: String(before.idp.groupsFilter) }) !== JSON.stringify({ ...config.idp, groupsFilter: String(config.idp.groupsFilter) })) needsRestart.push('idp_*')
+      if (Buffer.compare(Buffer.from(before.cookie.secret), Buffer.from(config.cookie.secret)) !== 0 && !config.cookie.secretGenerated) needsRestart.push('cookie_secret')
+      if (JSON.stringify(before.storage) !== JSON.stringify(config.storage)) needsRestart.push('databroker_storage_*')
+      if (JSON.stringify(before.address) !== JSON.stringify(config.address)) needsRestart.push('address')
+      if (before.signingKeyPem !== config.signingKeyPem) needsRestart.push('signing_key')
+      // Keep what cannot change live; take routes, policies and everything else.
+      snapshot = buildSnapshot({ ...config, idp: before.idp, cookie: { ...config.cookie, secret: before.cookie.secret, secretGenerated: before.cookie.secretGenerated }, storage: before.storage, address: before.address, signingKeyPem: before.signingKeyPem })
+      return needsRestart
+    },
+    async close() {
+      closed = true
+      if (retryTimer !== undefined) clearTimeout(retryTimer)
+      const drain = opts.drainTimeoutMs ?? 10_000
+      const timer = setTimeout(() => app.server.closeAllConnections(), drain)
+      timer.unref()
+      await app.close()
+      clearTimeout(timer)
+      await dispatcher.close().catch(() => undefined)
+      await store.close()
+    },
+  }
+}
+
+function isErr(err: unknown): { code?: string; message: string } {
+  if (err instanceof Error) return { ...((err as { code?: string }).code === undefined ? {} : { code: (err as { code?: string }).code }), message: err.message }
+  return { message: String(err) }
+}

@@ -1,0 +1,141 @@
+/**
+ * A whole gatehouse over real pieces, on loopback: the Okta-shaped IdP, a
+ * whoami upstream (it reports the request it received), and gatehouse built
+ * from a config written as YAML.
+ */
+import net from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import { compileConfigText, type CompiledConfig } from '../../src/config/index.js'
+import { startDevIdp, type DevIdp, type DevIdpOptions } from '../../src/devidp/index.js'
+import { startWhoami, type Whoami } from '../../src/demo/whoami.js'
+import { createLogger } from '../../src/server/logger.js'
+import { startGatehouse, type RunningGatehouse } from '../../src/server/start.js'
+import { createHttpClient, type HttpClient } from './http-client.js'
+import { signInAtIdp } from './idp-login.js'
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+export interface StackOptions {
+  /** Route YAML (a list), given the upstream URL and gatehouse's port. */
+  readonly routes: (ctx: { upstream: string; port: number }) => string
+  /** Extra top-level YAML. */
+  readonly extra?: string
+  /** Hostnames to register callbacks for (default app.localhost, admin.localhost). */
+  readonly hosts?: readonly string[]
+  readonly idp?: Partial<DevIdpOptions>
+  /** Reuse an IdP (several gatehouses on one IdP). */
+  readonly sharedIdp?: DevIdp
+  readonly cookieSecret?: string
+  readonly port?: number
+}
+
+export interface Stack {
+  readonly idp: DevIdp
+  readonly upstream: Whoami
+  readonly gh: RunningGatehouse
+  readonly config: CompiledConfig
+  readonly port: number
+  readonly logs: string[]
+  readonly cookieSecret: string
+  url(host: string, path?: string): string
+  client(): HttpClient
+  /** Browser-style sign-in from a protected URL; returns the final response after the redirects back. */
+  signIn(client: HttpClient, url: string, username: string, password?: string): Promise<{ res: import('undici').Response; url: URL; visited: URL[] }>
+  close(): Promise<void>
+}
+
+export const CLIENT_ID = 'gatehouse-test'
+export const CLIENT_SECRET = 'test-client-secret-0123456789'
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const port = o.port ?? (await freePort())
+  const hosts = o.hosts ?? ['app.localhost', 'admin.localhost']
+  const upstream = await startWhoami({ jwksUrl: (req) => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
+  const idp =
+    o.sharedIdp ??
+    (await startDevIdp({
+      users: [
+        { username: 'alice', password: 'alice', sub: '00u1alice', email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng'] },
+        { username: 'bob', password: 'bob', sub: '00u1bob', email: 'bob@example.com', name: 'Bob', groups: ['eng'] },
+        { username: 'carol', password: 'carol', sub: '00u1carol', email: 'carol@example.com', name: 'Carol', groups: ['eng'], assigned: false },
+      ],
+      clients: [
+        {
+          client_id: CLIENT_ID,
+          client_secret: CLIENT_SECRET,
+          redirect_uris: hosts.map((h) => `http://${h}:${port}/.gatehouse/callback`),
+          post_logout_redirect_uris: hosts.map((h) => `http://${h}:${port}/.gatehouse/signed_out`),
+        },
+      ],
+      ...o.idp,
+    }))
+  const cookieSecret = o.cookieSecret ?? randomBytes(32).toString('base64')
+  const yaml = `
+address: 127.0.0.1:${port}
+insecure_server: true
+idp_provider: okta
+idp_provider_url: ${idp.issuer}
+idp_client_id: ${CLIENT_ID}
+idp_client_secret: ${CLIENT_SECRET}
+cookie_secret: ${cookieSecret}
+log_level: info
+${o.extra ?? ''}
+routes:
+${o.routes({ upstream: upstream.url, port })}
+`
+  const compiled = compileConfigText(yaml, 'test.yaml', {})
+  if ('problems' in compiled) throw new Error(`test config invalid: ${JSON.stringify(compiled.problems, null, 1)}\n${yaml}`)
+  const logs: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      logs.push(chunk.toString())
+      cb()
+    },
+  })
+  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000 })
+  await gh.identity.ready()
+  return {
+    idp,
+    upstream,
+    gh,
+    config: compiled.config,
+    port,
+    logs,
+    cookieSecret,
+    url: (host, path = '/') => `http://${host}:${port}${path}`,
+    client: () => createHttpClient(),
+    async signIn(client, url, username, password = username) {
+      const first = await client.get(url, { headers: { accept: 'text/html' } })
+      const login = await client.follow(first, url)
+      return signInAtIdp(client, login, { username, password })
+    },
+    async close() {
+      await gh.close()
+      await upstream.close()
+      if (o.sharedIdp === undefined) await idp.close()
+    },
+  }
+}
+
+export const ROUTES_APP_ADMIN = ({ upstream, port }: { upstream: string; port: number }): string => `
+  - from: http://app.localhost:${port}
+    to: ${upstream}
+    pass_identity_headers: true
+    allow_any_authenticated_user: true
+  - from: http://admin.localhost:${port}
+    to: ${upstream}
+    policy:
+      - allow:
+          and:
+            - groups: admin
+`
