@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { createPrivateKey, randomBytes } from 'node:crypto'
 import { isIP } from 'node:net'
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type Scalar } from 'yaml'
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type Scalar } from 'yaml'
 import { didYouMean } from '../policy/index.js'
 import { compileRoute } from './compile-route.js'
 import { parseDuration } from './durations.js'
@@ -42,19 +42,32 @@ export function loadConfig(opts: LoadOptions): LoadResult {
 /** Substitute `${VAR}` in every string scalar; `$${` is a literal `${`. Names with dots (`${gatehouse.jwt}`) are left alone. */
 function substituteEnv(doc: Document, r: Reader, env: LoadOptions['env']): void {
   visit(doc, {
-    Scalar(_key, node: Scalar) {
+    Scalar(_key, node: Scalar, ancestors) {
       if (typeof node.value !== 'string' || !node.value.includes('$')) return
       node.value = node.value.replace(ENV_REF, (whole, name: string | undefined) => {
         if (name === undefined) return '${'
         const value = env[name]
         if (value === undefined) {
-          r.problem(node, '', 'CONFIG_MISSING_ENV', `environment variable ${name} is not set`, `set ${name}, or write the value in the file`)
+          r.problem(node, keyPath(ancestors), 'CONFIG_MISSING_ENV', `environment variable ${name} is not set`, `set ${name}, or write the value in the file`)
+          r.unresolved.add(node)
           return whole
         }
         return value
       })
     },
   })
+}
+
+/** `routes[2].to` from a visitor's ancestors. */
+function keyPath(ancestors: readonly unknown[]): string {
+  let out = ''
+  for (let i = 0; i < ancestors.length; i++) {
+    const a = ancestors[i]
+    const next = ancestors[i + 1]
+    if (isPair(a) && isScalar(a.key)) out += (out === '' ? '' : '.') + String(a.key.value)
+    else if (isSeq(a) && next !== undefined) out += `[${a.items.indexOf(next as never)}]`
+  }
+  return out
 }
 
 function envNode(r: Reader, name: string, value: string): Node {
@@ -293,32 +306,41 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
     return n === 0 ? route : { ...route, id: `${route.id}#${route.index}` }
   })
 
+  const listen = address('address', ':443') ?? { host: '0.0.0.0', port: 443 }
+  const metricsAddress = address('metrics_address', undefined)
+  const cookieExpireMs = duration('cookie_expire', 14 * 3_600_000) as number
+  const sessionRefreshIntervalMs = duration('session_refresh_interval', undefined)
+  const sameSite = oneOf<SameSite>('cookie_same_site', 'lax')
+  const logLevel = oneOf<LogLevel>('log_level', 'info')
+  const cookieName = str('cookie_name') ?? '_gatehouse'
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) r.problem(values.get('cookie_name'), 'cookie_name', 'CONFIG_BAD_VALUE', `cookie_name "${cookieName}" is not a valid cookie name`)
+
   if (r.problems.length > 0 || cookieSecret === undefined || providerUrl === undefined || clientId === undefined) return { problems: sortProblems(r.problems), warnings: r.warnings }
 
   const config: CompiledConfig = {
     file,
-    address: address('address', ':443') ?? { host: '0.0.0.0', port: 443 },
+    address: listen,
     insecureServer: insecure,
     certificatePem,
     certificateKeyPem,
     authenticateServiceUrl: undefined,
     idp: { provider, providerUrl, clientId, clientSecret, clientAuthMethod, clientPrivateKeyPem, scopes, groupsClaim: str('idp_groups_claim') ?? 'groups', groupsFilter },
     cookie: {
-      name: str('cookie_name') ?? '_gatehouse',
+      name: cookieName,
       secret: cookieSecret,
       secretGenerated,
       domain: str('cookie_domain'),
-      expireMs: duration('cookie_expire', 14 * 3_600_000) as number,
-      sameSite: oneOf<SameSite>('cookie_same_site', 'lax'),
+      expireMs: cookieExpireMs,
+      sameSite,
     },
     signingKeyPem,
     jwtAssertionHeader: str('jwt_assertion_header') ?? 'X-Gatehouse-Jwt-Assertion',
     jwtClaimsHeaders: claimsHeaders,
     passIdentityHeaders: bool('pass_identity_headers') ?? false,
-    sessionRefreshIntervalMs: duration('session_refresh_interval', undefined),
+    sessionRefreshIntervalMs,
     storage: storageType === 'redis' && connection !== undefined ? { type: 'redis', connectionString: connection } : { type: 'memory' },
-    metricsAddress: address('metrics_address', undefined),
-    logLevel: oneOf<LogLevel>('log_level', 'info'),
+    metricsAddress,
+    logLevel,
     trustedProxies,
     bearerToken: bearer?.audience === undefined ? undefined : { audience: bearer.audience, issuer: bearer.issuer },
     directory: dir === undefined ? undefined : { apiToken: dir.api_token, clientId: dir.client_id, privateKeyPem: dir.private_key_file === undefined ? undefined : safeRead(readFile, dir.private_key_file) },

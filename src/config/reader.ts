@@ -11,6 +11,8 @@ export class Reader {
   readonly warnings: Problem[] = []
   /** Nodes that came from an environment variable: problems name the variable instead of a line. */
   readonly fromEnv = new WeakMap<Node, string>()
+  /** Scalars whose ${VAR} was missing: already reported, so not validated again. */
+  readonly unresolved = new WeakSet<Node>()
 
   constructor(
     readonly file: string,
@@ -48,6 +50,7 @@ export class Reader {
   }
 
   string(node: Node | null | undefined, path: string): string | undefined {
+    if (node !== null && node !== undefined && this.unresolved.has(node)) return undefined
     if (isScalar(node) && (typeof node.value === 'string' || typeof node.value === 'number')) return String(node.value)
     this.problem(node, path, 'CONFIG_BAD_TYPE', `expected a string${describe(node)}`)
     return undefined

@@ -70,20 +70,28 @@ export interface DevIdp {
 
 let providerClass: Promise<ProviderClass> | undefined
 
-/** oidc-provider warns about Node 20 at import; the demo's output stays clean without it. */
+/**
+ * oidc-provider warns about Node 20 at import and about its in-memory adapter
+ * at construction. Both are expected for a local test IdP; the demo's output
+ * stays clean without them. Other warnings pass through.
+ */
+const EXPECTED_WARNINGS = ['Unsupported runtime', 'in-memory adapter']
+
+async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
+  const original = console.warn
+  console.warn = (...args: unknown[]) => {
+    if (typeof args[0] === 'string' && EXPECTED_WARNINGS.some((w) => (args[0] as string).includes(w))) return
+    original(...args)
+  }
+  try {
+    return await fn()
+  } finally {
+    console.warn = original
+  }
+}
+
 function loadProvider(): Promise<ProviderClass> {
-  providerClass ??= (async () => {
-    const original = console.warn
-    console.warn = (...args: unknown[]) => {
-      if (typeof args[0] === 'string' && args[0].includes('Unsupported runtime')) return
-      original(...args)
-    }
-    try {
-      return (await import('oidc-provider')).default
-    } finally {
-      console.warn = original
-    }
-  })()
+  providerClass ??= quietly(async () => (await import('oidc-provider')).default)
   return providerClass
 }
 
@@ -204,9 +212,9 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     }
   }
 
-  let provider: ProviderInstance
-  const build = (): void => {
-    provider = new Provider(issuer, configuration())
+  let provider!: ProviderInstance
+  const build = async (): Promise<void> => {
+    provider = await quietly(() => new Provider(issuer, configuration()))
     provider.proxy = false
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
       const gt = (ctx.oidc.params as { grant_type?: string } | undefined)?.grant_type
@@ -217,7 +225,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       if ((ctx.oidc.params as { grant_type?: string } | undefined)?.grant_type === 'refresh_token') counters.refreshFailures++
     })
   }
-  build()
+  await build()
 
   async function interaction(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const details = await provider.interactionDetails(req, res)
@@ -328,7 +336,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       const fresh = await newSigningKey()
       keys = [fresh, ...keys]
       if (o.retireOldest !== false && keys.length > 3) keys = keys.slice(0, 3)
-      build() // grants and sessions live in oidc-provider's shared in-memory adapter and survive
+      await build() // grants and sessions live in oidc-provider's shared in-memory adapter and survive
       return fresh.kid as string
     },
     currentKid: () => keys[0]?.kid as string,

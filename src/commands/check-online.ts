@@ -1,0 +1,53 @@
+/**
+ * `gatehouse check --online`: like a "test configuration" button. Each check
+ * prints ok or a sentence that says what to fix; exit 0 only when all pass.
+ */
+import type { CompiledConfig } from '../config/types.js'
+import { checkDiscovery, createIdentityProvider, fetchDiscovery } from '../identity/index.js'
+import { createStore } from '../session/index.js'
+import type { CommandIO } from './io.js'
+
+export async function checkOnline(config: CompiledConfig, io: CommandIO): Promise<number> {
+  let failures = 0
+  const ok = (what: string): void => io.stdout(`  ok    ${what}\n`)
+  const fail = (what: string, fix: string): void => {
+    failures++
+    io.stdout(`  FAIL  ${what}: ${fix}\n`)
+  }
+  io.stdout('online checks:\n')
+  try {
+    const doc = await fetchDiscovery(config.idp.providerUrl, fetch, 10_000)
+    checkDiscovery(config.idp.providerUrl, doc)
+    ok(`discovery at ${config.idp.providerUrl}/.well-known/openid-configuration, issuer matches exactly`)
+  } catch (err) {
+    fail('discovery', (err as Error).message)
+  }
+  const idp = createIdentityProvider(config.idp, config.cookie.secret)
+  try {
+    await idp.ready()
+    ok('signing keys fetched')
+    const hosts = [...new Set(config.routes.map((r) => `${r.scheme}://${r.host}${r.port === undefined ? '' : `:${r.port}`}`))]
+    const probe = await idp.probeClientAuth(`${hosts[0] ?? 'https://example.invalid'}/.gatehouse/callback`)
+    if (probe.code === 'IDP_INVALID_GRANT' || probe.oauthError === 'invalid_grant') ok(`client credentials accepted (${config.idp.clientAuthMethod})`)
+    else fail('client credentials', probe.message)
+    io.stdout('\nregister these in the Okta app:\n  Sign-in redirect URIs:\n')
+    for (const h of hosts) io.stdout(`    ${h}/.gatehouse/callback\n`)
+    io.stdout('  Sign-out redirect URIs:\n')
+    for (const h of hosts) io.stdout(`    ${h}/.gatehouse/signed_out\n`)
+  } catch (err) {
+    fail('identity provider', (err as Error).message)
+  }
+  if (config.storage.type === 'redis') {
+    const store = createStore(config.storage, { onError: () => undefined })
+    try {
+      await store.ping()
+      ok('Redis session store reachable')
+    } catch {
+      fail('Redis session store', 'not reachable at databroker_storage_connection_string')
+    } finally {
+      await store.close()
+    }
+  }
+  io.stdout(failures === 0 ? '\nall online checks passed\n' : `\n${failures} online check${failures === 1 ? '' : 's'} failed\n`)
+  return failures === 0 ? 0 : 1
+}

@@ -1,0 +1,94 @@
+/**
+ * `gatehouse demo`: the local Okta-shaped IdP, the whoami demo upstream and
+ * gatehouse with config/demo.yaml, all on 127.0.0.1. What `npm start` runs.
+ */
+import { parseArgs } from 'node:util'
+import { resolve } from 'node:path'
+import { formatProblem, loadConfig } from '../config/index.js'
+import { startWhoami } from '../demo/whoami.js'
+import { startDevIdp } from '../devidp/index.js'
+import { createLogger } from '../server/logger.js'
+import { startGatehouse } from '../server/start.js'
+import type { CommandIO } from './io.js'
+
+export const usage = 'usage: gatehouse demo [--port 8000] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'
+
+export async function run(argv: string[], io: CommandIO): Promise<number> {
+  let args
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        port: { type: 'string', default: io.env.GATEHOUSE_DEMO_PORT ?? '8000' },
+        'idp-port': { type: 'string', default: '9000' },
+        'upstream-port': { type: 'string', default: '9001' },
+        config: { type: 'string', short: 'c', default: 'config/demo.yaml' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    })
+  } catch (err) {
+    io.stderr(`${(err as Error).message}\n${usage}\n`)
+    return 2
+  }
+  if (args.values.help === true) {
+    io.stdout(`${usage}\n`)
+    return 0
+  }
+  const port = Number(args.values.port)
+  const origin = `http://localhost:${port}`
+  let idp
+  let upstream
+  try {
+    idp = await startDevIdp({
+      port: Number(args.values['idp-port']),
+      usersFile: resolve(io.cwd, 'config/devidp-users.yaml'),
+      clients: [{ client_id: 'gatehouse-demo', client_secret: 'demo-client-secret-not-for-production', redirect_uris: [`${origin}/.gatehouse/callback`], post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`] }],
+    })
+    upstream = await startWhoami({ port: Number(args.values['upstream-port']), name: 'whoami (demo upstream)', jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
+  } catch (err) {
+    io.stderr(`gatehouse demo: could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is something already listening on ports ${port}, ${args.values['idp-port']} or ${args.values['upstream-port']}? Choose others with --port, --idp-port, --upstream-port.\n`)
+    await idp?.close()
+    return 1
+  }
+  const loaded = loadConfig({ file: resolve(io.cwd, args.values.config), env: { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url } })
+  if ('problems' in loaded) {
+    for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)
+    await Promise.all([idp.close(), upstream.close()])
+    return 1
+  }
+  const log = createLogger(loaded.config.logLevel)
+  let gh
+  try {
+    gh = await startGatehouse({ config: loaded.config, log })
+    await gh.identity.ready()
+  } catch (err) {
+    io.stderr(`gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another with --port.\n`)
+    await Promise.all([idp.close(), upstream.close()])
+    return 1
+  }
+  const users = idp.users.map((u) => `    ${u.username.padEnd(6)} password "${u.password}"  groups: ${u.groups.join(', ')}`).join('\n')
+  io.stdout(`
+  gatehouse demo is running.
+
+    open        ${origin}/            (any signed-in user)
+                ${origin}/admin       (group admin only)
+                ${origin}/.gatehouse/ (your session; sign out there)
+
+    sign in as
+${users}
+
+    local IdP   ${idp.issuer}
+    upstream    ${upstream.url}  (whoami: shows the headers it received)
+
+  Press Ctrl+C to stop.
+
+`)
+  return new Promise<number>((done) => {
+    const stop = (): void => {
+      Promise.all([gh.close(), upstream.close(), idp.close()]).then(() => done(0), () => done(1))
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+}
