@@ -77,6 +77,8 @@ let providerClass: Promise<ProviderClass> | undefined
  */
 const EXPECTED_WARNINGS = ['Unsupported runtime', 'in-memory adapter']
 
+// The one place that touches console: to filter oidc-provider's expected warnings.
+/* eslint-disable no-console */
 async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
   const original = console.warn
   console.warn = (...args: unknown[]) => {
@@ -89,6 +91,7 @@ async function quietly<T>(fn: () => T | Promise<T>): Promise<T> {
     console.warn = original
   }
 }
+/* eslint-enable no-console */
 
 function loadProvider(): Promise<ProviderClass> {
   providerClass ??= quietly(async () => (await import('oidc-provider')).default)

@@ -60,7 +60,7 @@ export const CLIENT_SECRET = 'test-client-secret-0123456789'
 export async function startStack(o: StackOptions): Promise<Stack> {
   const port = o.port ?? (await freePort())
   const hosts = o.hosts ?? ['app.localhost', 'admin.localhost']
-  const upstream = await startWhoami({ jwksUrl: (req) => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
+  const upstream = await startWhoami({ jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
   const idp =
     o.sharedIdp ??
     (await startDevIdp({
