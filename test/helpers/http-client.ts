@@ -95,7 +95,7 @@ export class HttpClient {
   }
 
   /** Follow redirects (GET) from a response, up to `max` hops; returns the final response and the URLs visited. */
-  async follow(res: Response, from: string | URL, max = 10, headers: Record<string, string> = { accept: 'text/html' }): Promise<{ res: Response; url: URL; visited: URL[] }> {
+  async follow(res: Response, from: string | URL, max = 10, headers: Record<string, string> = { accept: 'text/html' }, stop?: (url: URL) => boolean): Promise<{ res: Response; url: URL; visited: URL[] }> {
     let url = new URL(from)
     const visited: URL[] = []
     let current = res
@@ -105,6 +105,7 @@ export class HttpClient {
       await current.body?.cancel()
       url = new URL(loc, url)
       visited.push(url)
+      if (stop?.(url) === true) break
       current = await this.get(url, { headers })
     }
     return { res: current, url, visited }

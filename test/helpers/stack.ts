@@ -37,6 +37,7 @@ export interface StackOptions {
   readonly sharedIdp?: DevIdp
   readonly cookieSecret?: string
   readonly port?: number
+  readonly jwksCooldownMs?: number
 }
 
 export interface Stack {
@@ -102,7 +103,7 @@ ${o.routes({ upstream: upstream.url, port })}
       cb()
     },
   })
-  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000 })
+  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }) })
   await gh.identity.ready()
   return {
     idp,

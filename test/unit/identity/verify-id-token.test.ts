@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createPublicKey } from 'node:crypto'
+import fc from 'fast-check'
+import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose'
+import { createHmac } from 'node:crypto'
+import { createKeySet, NO_NONCE, verifyIdToken, openLoginState, sealLoginState, loginStateKey, checkDiscovery } from '../../../src/identity/index.js'
+
+let server: http.Server
+let jwksUrl: URL
+let fetches = 0
+let published: JWK[] = []
+let up = true
+let key1: CryptoKey
+let key2: CryptoKey
+let now = Date.now()
+
+const ISS = 'https://acme.okta.com/oauth2/default'
+const AUD = '0oa-client'
+
+beforeAll(async () => {
+  const a = await generateKeyPair('RS256', { extractable: true })
+  const b = await generateKeyPair('RS256', { extractable: true })
+  key1 = a.privateKey
+  key2 = b.privateKey
+  published = [{ ...(await exportJWK(a.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }]
+  ;(globalThis as { pub2?: JWK }).pub2 = { ...(await exportJWK(b.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' }
+  server = http.createServer((_req, res) => {
+    fetches++
+    if (!up) {
+      res.writeHead(503).end()
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  jwksUrl = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/keys`)
+})
+afterAll(() => new Promise<void>((r) => server.close(() => r())))
+
+function sign(claims: Record<string, unknown>, key = key1, kid = 'k1'): Promise<string> {
+  const iat = Math.floor(now / 1000)
+  return new SignJWT({ nonce: 'n1', iss: ISS, aud: AUD, sub: '00u1', iat, exp: iat + 3600, ...claims }).setProtectedHeader({ alg: 'RS256', kid }).sign(key)
+}
+const expect_ = { issuer: ISS, clientId: AUD, expectedNonce: 'n1', now: () => now }
+const keys = (cooldownMs = 30_000) => createKeySet({ jwksUri: jwksUrl, fetch: (u, i) => fetch(u, i), now: () => now, cooldownMs })
+
+describe('verifyIdToken', () => {
+  it('accepts a good token', async () => {
+    const claims = await verifyIdToken(await sign({ email: 'a@b.c', groups: ['admin'] }), keys(), expect_)
+    expect(claims).toMatchObject({ sub: '00u1', email: 'a@b.c' })
+  })
+
+  const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
+  const forged: Array<[string, () => Promise<string>, RegExp | string]> = [
+    ['alg none', async () => new UnsecuredJWT({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', exp: Math.floor(now / 1000) + 60, iat: Math.floor(now / 1000) }).encode(), 'IDP_TOKEN_INVALID'],
+    ['no alg', async () => `${b64({ typ: 'JWT' })}.${b64({ iss: ISS, aud: AUD, sub: 'x' })}.`, 'IDP_TOKEN_INVALID'],
+    ['HS256 signed with the RSA public key', async () => {
+      const pem = createPublicKey({ key: published[0] as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+      const h = b64({ alg: 'HS256', kid: 'k1' })
+      const p = b64({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 60 })
+      return `${h}.${p}.${createHmac('sha256', pem).update(`${h}.${p}`).digest('base64url')}`
+    }, 'IDP_TOKEN_INVALID'],
+    ['wrong audience', () => sign({ aud: 'someone-else' }), 'IDP_TOKEN_INVALID'],
+    ['wrong issuer', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://evil.okta.com').setAudience(AUD).setSubject('x').setIssuedAt().setExpirationTime('1h').sign(key1), 'IDP_TOKEN_INVALID'],
+    ['issuer with a trailing slash', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS + '/').setAudience(AUD).setSubject('x').setIssuedAt().setExpirationTime('1h').sign(key1), 'IDP_TOKEN_INVALID'],
+    ['expired', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('x').setIssuedAt(Math.floor(now / 1000) - 7200).setExpirationTime(Math.floor(now / 1000) - 3600).sign(key1), 'IDP_TOKEN_INVALID'],
+    ['no exp', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('x').setIssuedAt().sign(key1), 'IDP_TOKEN_INVALID'],
+    ['absurd exp', () => sign({ exp: 1e300 }), 'IDP_TOKEN_INVALID'],
+    ['wrong nonce', () => sign({ nonce: 'other' }), 'IDP_TOKEN_INVALID'],
+    ['azp of another client', () => sign({ azp: 'other' }), 'IDP_TOKEN_INVALID'],
+    ['two audiences, no azp', () => sign({ aud: [AUD, 'x'] }), 'IDP_TOKEN_INVALID'],
+    ['signed by an unknown key', () => sign({}, key2, 'k-unknown'), 'IDP_TOKEN_INVALID'],
+  ]
+  for (const [name, make, code] of forged) {
+    it(`refuses: ${name}`, async () => {
+      await expect(verifyIdToken(await make(), keys(), expect_)).rejects.toMatchObject({ code })
+    })
+  }
+
+  it('cannot skip the nonce check by omission: NO_NONCE must be said', async () => {
+    await expect(verifyIdToken(await sign({ nonce: undefined }), keys(), { ...expect_, expectedNonce: NO_NONCE })).resolves.toBeDefined()
+    await expect(verifyIdToken(await sign({ nonce: undefined }), keys(), expect_)).rejects.toMatchObject({ code: 'IDP_TOKEN_INVALID' })
+  })
+
+  it('verifies a token from a rotated key after exactly one refetch, and rate-limits unknown kids', async () => {
+    const ks = keys()
+    await ks.refresh()
+    const before = fetches
+    published = [...published, (globalThis as unknown as { pub2: JWK }).pub2]
+    now += 31_000
+    await verifyIdToken(await sign({}, key2, 'k2'), ks, expect_)
+    expect(fetches - before).toBe(1)
+    // A flood of forged kids inside the cooldown: no further fetch.
+    const flood = await Promise.allSettled(Array.from({ length: 2000 }, (_, i) => sign({}, key2, `bogus-${i}`).then((t) => verifyIdToken(t, ks, expect_))))
+    expect(flood.every((r) => r.status === 'rejected')).toBe(true)
+    expect(fetches - before).toBe(1)
+  })
+
+  it('keeps verifying with known keys while the keys endpoint is down', async () => {
+    const ks = keys(0)
+    await ks.refresh()
+    up = false
+    try {
+      await expect(verifyIdToken(await sign({}), ks, expect_)).resolves.toBeDefined()
+    } finally {
+      up = true
+    }
+  })
+})
+
+describe('discovery check', () => {
+  const doc = { issuer: ISS, authorization_endpoint: `${ISS}/v1/authorize`, token_endpoint: `${ISS}/v1/token`, jwks_uri: `${ISS}/v1/keys` }
+  it('requires the issuer to match exactly and shows both values', () => {
+    expect(() => checkDiscovery(ISS + '/', doc)).toThrow(/"https:\/\/acme.okta.com\/oauth2\/default" but idp_provider_url is "https:\/\/acme.okta.com\/oauth2\/default\/"/)
+    expect(checkDiscovery(ISS, doc).issuer).toBe(ISS)
+  })
+  it('refuses http endpoints off loopback', () => {
+    expect(() => checkDiscovery(ISS, { ...doc, token_endpoint: 'http://acme.okta.com/token' })).toThrow(/https/)
+  })
+})
+
+describe('login state', () => {
+  const k = loginStateKey(Buffer.alloc(32, 1))
+  it('round-trips and expires', () => {
+    const s = { state: 's', nonce: 'n', codeVerifier: 'v', returnTo: 'https://a/', redirectUri: 'https://a/cb', createdAtMs: 1000 }
+    expect(openLoginState(sealLoginState(s, k), k, 2000)).toEqual(s)
+    expect(openLoginState(sealLoginState(s, k), k, 1000 + 11 * 60_000)).toBeUndefined()
+    expect(openLoginState(sealLoginState(s, k), loginStateKey(Buffer.alloc(32, 2)), 2000)).toBeUndefined()
+  })
+  it('opens any garbage to undefined, never throwing', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 5000 }), (g) => {
+      expect(openLoginState(g, k, 0)).toBeUndefined()
+    }))
+  })
+})
