@@ -12,8 +12,8 @@ let jwksUrl: URL
 let fetches = 0
 let published: JWK[] = []
 let up = true
-let key1: CryptoKey
-let key2: CryptoKey
+let key1: import('jose').CryptoKey
+let key2: import('jose').CryptoKey
 let now = Date.now()
 
 const ISS = 'https://acme.okta.com/oauth2/default'
