@@ -38,6 +38,10 @@ export interface StackOptions {
   readonly cookieSecret?: string
   readonly port?: number
   readonly jwksCooldownMs?: number
+  /** gatehouse's clock (the IdP keeps real time). */
+  readonly now?: () => number
+  /** Other gatehouse ports to register redirect URIs for (replicas sharing one IdP). */
+  readonly alsoPorts?: readonly number[]
 }
 
 export interface Stack {
@@ -74,8 +78,8 @@ export async function startStack(o: StackOptions): Promise<Stack> {
         {
           client_id: CLIENT_ID,
           client_secret: CLIENT_SECRET,
-          redirect_uris: hosts.map((h) => `http://${h}:${port}/.gatehouse/callback`),
-          post_logout_redirect_uris: hosts.map((h) => `http://${h}:${port}/.gatehouse/signed_out`),
+          redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/callback`)),
+          post_logout_redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/signed_out`)),
         },
       ],
       ...o.idp,
@@ -103,7 +107,7 @@ ${o.routes({ upstream: upstream.url, port })}
       cb()
     },
   })
-  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }) })
+  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }), ...(o.now === undefined ? {} : { now: o.now }) })
   await gh.identity.ready()
   return {
     idp,

@@ -1,0 +1,136 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { ROUTES_APP_ADMIN, startStack, type Stack } from '../helpers/stack.js'
+import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
+
+const hasRedis = await requireRedis()
+const closers: Array<() => Promise<void>> = []
+afterAll(async () => {
+  for (const c of closers.reverse()) await c()
+})
+
+function clock() {
+  let offset = 0
+  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) }
+}
+
+async function stack(store: 'memory' | 'redis', c: ReturnType<typeof clock>): Promise<Stack> {
+  const extra = `session_refresh_interval: 1m\n${store === 'redis' ? `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n` : ''}`
+  const s = await startStack({ routes: ROUTES_APP_ADMIN, extra, now: c.now })
+  closers.push(() => s.close())
+  return s
+}
+
+const api = { accept: 'application/json' }
+
+for (const store of ['memory', 'redis'] as const) {
+  describe.skipIf(store === 'redis' && !hasRedis)(`refresh with the ${store} store`, () => {
+    it('a user removed from a group at the IdP loses access after the refresh interval, without signing out', async () => {
+      const c = clock()
+      const s = await stack(store, c)
+      const alice = s.client()
+      await s.signIn(alice, s.url('admin.localhost', '/'), 'alice')
+      expect((await alice.get(s.url('admin.localhost', '/'), { headers: api })).status).toBe(200)
+      s.idp.setUserGroups('alice', ['eng'])
+      // Before the interval, the session's claims stand.
+      expect((await alice.get(s.url('admin.localhost', '/'), { headers: api })).status).toBe(200)
+      c.advance(61_000)
+      const denied = await alice.get(s.url('admin.localhost', '/'), { headers: api })
+      expect(denied.status).toBe(403)
+      expect(await denied.json()).toMatchObject({ reason: 'groups: [eng] has no "admin"' })
+      s.idp.setUserGroups('alice', ['admin', 'eng'])
+    })
+
+    it('twenty concurrent requests at expiry cause exactly one refresh at the IdP, and all succeed', async () => {
+      const c = clock()
+      const s = await stack(store, c)
+      const bob = s.client()
+      await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
+      const before = s.idp.counters.refreshGrants
+      c.advance(61_000)
+      const results = await Promise.all(Array.from({ length: 20 }, () => bob.get(s.url('app.localhost', '/'), { headers: api })))
+      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200))
+      expect(s.idp.counters.refreshGrants - before).toBe(1)
+      expect(s.idp.counters.refreshFailures).toBe(0)
+      // The rotated refresh token keeps working for the next refresh.
+      c.advance(61_000)
+      expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(200)
+      expect(s.idp.counters.refreshGrants - before).toBe(2)
+    })
+
+    it('invalid_grant (user deactivated) ends the session: API 401, browser back to sign-in', async () => {
+      const c = clock()
+      const s = await stack(store, c)
+      const bob = s.client()
+      await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
+      s.idp.setUserActive('bob', false)
+      try {
+        c.advance(61_000)
+        expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(401)
+        const browser = await bob.get(s.url('app.localhost', '/'), { headers: { accept: 'text/html' } })
+        expect(browser.status).toBe(302)
+        expect(browser.headers.get('location')).toContain('/v1/authorize')
+      } finally {
+        s.idp.setUserActive('bob', true)
+      }
+    })
+
+    it('an IdP outage during refresh keeps the session on its current claims', async () => {
+      const c = clock()
+      const s = await stack(store, c)
+      const bob = s.client()
+      await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
+      await s.idp.stop()
+      try {
+        c.advance(61_000)
+        expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(200)
+        expect(s.logs.join('')).toContain('session refresh failed; keeping the current claims')
+      } finally {
+        await s.idp.start()
+      }
+    })
+
+    it('the session ends at cookie_expire whatever the refresh token allows', async () => {
+      const c = clock()
+      const s = await stack(store, c)
+      const bob = s.client()
+      await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
+      c.advance(14 * 3_600_000 + 1000)
+      expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(401)
+    })
+  })
+}
+
+describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
+  it('sign in on A, use the cookie on B; sign out on B and A refuses it at once; restarts keep sessions', async () => {
+    const { freePort } = await import('../helpers/stack.js')
+    const portA = await freePort()
+    const portB = await freePort()
+    const cookieSecret = randomBytes(32).toString('base64')
+    const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
+    const a = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portA, alsoPorts: [portB] })
+    const b = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portB, sharedIdp: a.idp })
+    closers.push(() => a.close(), () => b.close())
+    const alice = a.client()
+    await a.signIn(alice, a.url('app.localhost', '/'), 'alice')
+    // Cookies belong to the host name, not the port: the same cookie goes to B.
+    expect((await alice.get(b.url('app.localhost', '/'), { headers: api })).status).toBe(200)
+
+    // Restart A (same port, same config): the session survives in Redis.
+    await a.gh.close()
+    const { startGatehouse } = await import('../../src/server/start.js')
+    const { createLogger } = await import('../../src/server/logger.js')
+    const { Writable } = await import('node:stream')
+    const a2 = await startGatehouse({ config: a.config, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), listen: { host: '127.0.0.1', port: portA } })
+    closers.push(() => a2.close())
+    await a2.identity.ready()
+    expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
+
+    const confirm = await alice.get(b.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await confirm.text())?.[1] ?? ''
+    const cookie = alice.cookieHeader(new URL(a.url('app.localhost')))
+    expect((await alice.post(b.url('app.localhost', '/.gatehouse/sign_out'), { csrf })).status).toBe(302)
+    const replay = await a.client().get(a.url('app.localhost', '/'), { headers: { ...api, cookie } })
+    expect(replay.status).toBe(401)
+  })
+})
