@@ -5,8 +5,8 @@
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
-import { formatProblem, loadConfig, type CompiledConfig } from '../config/index.js'
-import { watchConfig } from '../server/config-watcher.js'
+import { formatProblem, loadConfig } from '../config/index.js'
+import { watchAndReload } from '../server/reload.js'
 import { createLogger } from '../server/logger.js'
 import { createMetrics, serveMetrics } from '../server/metrics.js'
 import { startGatehouse } from '../server/start.js'
@@ -40,27 +40,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const metricsServer = loaded.config.metricsAddress === undefined ? undefined : await serveMetrics(metrics, loaded.config.metricsAddress)
   if (metricsServer !== undefined) log.info({ url: metricsServer.url }, 'metrics listening')
 
-  const watcher = watchConfig<CompiledConfig>({
-    file,
-    load: async () => {
-      const r = loadConfig({ file, env: io.env })
-      return 'problems' in r ? { problems: r.problems.map(formatProblem) } : { config: r.config }
-    },
-    apply: (config) => {
-      const restart = gh.reload(config)
-      metrics.configReloads.inc({ result: 'ok' })
-      metrics.configLastReloadSuccess.set(1)
-      metrics.configLastReloadSuccessTimestamp.set(Date.now() / 1000)
-      log.info({ routes: config.routes.length }, 'config reloaded')
-      if (restart.length > 0) log.warn({ keys: restart }, 'these settings changed but need a restart to take effect; the old values are still in use')
-    },
-    onRefused: (problems) => {
-      metrics.configReloads.inc({ result: 'refused' })
-      metrics.configLastReloadSuccess.set(0)
-      log.error({ problems }, 'config reload refused; the previous config keeps serving')
-    },
-    onError: (err) => log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'config watch error'),
-  })
+  const watcher = watchAndReload({ file, env: io.env, gh, log, metrics })
 
   return new Promise<number>((done) => {
     let stopping = false

@@ -51,7 +51,7 @@ export function translateError(err: unknown, during: string): IdentityError {
     return new IdentityError('IDP_TOKEN_REQUEST_FAILED', `the IdP refused the request during ${during} (${err.error}${desc})`, { cause: err, oauthError: err.error })
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    return new IdentityError('IDP_CLIENT_AUTH_FAILED', `the IdP challenged gatehouse's credentials during ${during} (HTTP ${err.status})`, { cause: err })
+    return new IdentityError('IDP_CLIENT_AUTH_FAILED', `the IdP rejected gatehouse's client credentials during ${during} (HTTP ${err.status}); check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app`, { cause: err })
   }
   if (isNetworkError(err)) return new IdentityError('IDP_UNREACHABLE', `the IdP could not be reached during ${during}`, { cause: err })
   if (err instanceof joseErrors.JOSEError) return new IdentityError('IDP_TOKEN_INVALID', `the ID token was rejected during ${during} (${err.code})`, { cause: err })
