@@ -79,6 +79,8 @@ export interface RouteMatch {
 export interface RouteTable {
   /** host: the Host header's hostname, any case, without port; port: the request's port or undefined. */
   match(host: string, port: number | undefined, path: string): CompiledRoute | undefined
+  /** True when a case-insensitive comparison of the path would pick another route than `chosen` (the path is ambiguous). */
+  caseAmbiguous(host: string, port: number | undefined, path: string, chosen: CompiledRoute): boolean
   /** True when some route serves this host (for special paths under /.gatehouse/). */
   hasHost(host: string, port: number | undefined): boolean
   readonly size: number

@@ -1,95 +1,59 @@
 /**
- * The request, top to bottom: host → path → special endpoints → route →
- * identity → policy → upstream. Each step either answers or hands on.
+ * The request, top to bottom: resolve (host → path → special → route),
+ * identify (session), decide (policy), then answer or forward.
  */
+import './request-note.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { PATHS, SPECIAL_PREFIX } from '../constants.js'
+import { PATHS } from '../constants.js'
 import type { CompiledRoute } from '../config/types.js'
-import type { RequestFacts } from '../policy/types.js'
-import { normalizeRequestPath } from '../proxy/path.js'
 import type { Gatehouse } from './context.js'
-import { parseHost, type HostPort } from './host.js'
-import { readCookie } from './cookies.js'
+import type { HostPort } from './host.js'
 import { forbiddenPage } from './pages/index.js'
 import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from './respond.js'
 import { storeUnavailable } from './failures.js'
-import { externalScheme, type RouteRuntime } from './snapshot.js'
 import { forward } from './forward.js'
 import { handleSpecial } from './special.js'
-import { sessionCookieName, startLogin } from './sign-in.js'
-import type { ActiveSession, LoadResult } from './ports.js'
-import './request-note.js'
+import { startLogin } from './sign-in.js'
+import type { ActiveSession } from './ports.js'
+import { decide, identify, resolveRequest } from './resolve.js'
 
 export async function handleRequest(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
   const snap = gh.current()
   const raw = request.raw
   const note = request.gatehouse
 
-  const host = parseHost(raw.headers.host)
-  if (host === undefined) return badRequest(request, reply, 'The Host header is missing or malformed.')
-  const target = normalizeRequestPath(raw.url ?? '')
-  if (!target.ok) return badRequest(request, reply, `The request path was refused: ${target.reason}.`)
-
-  // The JWKS is public and apps fetch it from their own route host.
-  if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) {
-    return reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
+  const r = resolveRequest(gh, snap, raw)
+  switch (r.kind) {
+    case 'bad-request':
+      return badRequest(request, reply, r.message)
+    case 'jwks':
+      return reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
+    case 'not-found':
+      note.outcome = 'not-found'
+      return notFound(request, reply)
+    case 'special':
+      note.outcome = 'special'
+      return handleSpecial(gh, request, reply, r)
   }
+  note.route = r.route.id
 
-  // A Host without a port means the scheme's default port.
-  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
-  const scheme = externalScheme(snap, host.hostname, port)
-  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) {
-    note.outcome = 'not-found'
-    return notFound(request, reply)
-  }
+  const who = await identify(gh, snap, raw, r)
+  if (who.kind === 'store-down') return storeUnavailable(gh, request, reply, who.err)
+  const session = who.session
+  if (session !== undefined) note.user = session.email ?? session.sub
 
-  if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) {
-    note.outcome = 'special'
-    return handleSpecial(gh, request, reply, { host, scheme, path: target.path })
-  }
-
-  const route = snap.config.routeTable.match(host.hostname, port, target.path)
-  if (route === undefined) {
-    note.outcome = 'not-found'
-    return notFound(request, reply)
-  }
-  note.route = route.id
-  const rt = snap.routes[route.index] as RouteRuntime
-  const fwd = snap.clientAddress.resolve(raw.socket.remoteAddress, raw.headers, gh.listenerProto, host.authority)
-
-  // Public routes never touch the session store: they keep working when it is down.
-  let session: ActiveSession | undefined
-  if (route.policy.needsSession) {
-    let loaded: LoadResult
-    try {
-      loaded = await gh.sessions.load(readCookie(raw.headers.cookie, sessionCookieName(snap.config, scheme)))
-    } catch (err) {
-      return storeUnavailable(gh, request, reply, err)
-    }
-    if (loaded.kind === 'session') {
-      session = loaded.session
-      note.user = session.email ?? session.sub
-    }
-  }
-
-  const facts: RequestFacts = {
-    method: raw.method ?? 'GET',
-    path: target.path,
-    sourceIp: fwd.clientIp,
-    isCorsPreflight: raw.method === 'OPTIONS' && raw.headers.origin !== undefined && raw.headers['access-control-request-method'] !== undefined,
-  }
-  const decision = route.policy.evaluate(session, facts, gh.now())
+  const decision = decide(gh, raw, r, session)
   note.outcome = decision.outcome
   if (decision.outcome === 'login') {
     note.reason = decision.reason
-    return loginRequired(gh, request, reply, host, scheme, target.path + target.query)
+    return loginRequired(gh, request, reply, r.host, r.scheme, r.path + r.query)
   }
   if (decision.outcome === 'deny') {
     note.reason = decision.reason
     note.criterion = decision.criterion
-    return denied(request, reply, route, session, decision.reason, host, scheme)
+    return denied(request, reply, r.route, session, decision.reason, r.host, r.scheme)
   }
-  return forward(gh, request, reply, rt, { host, path: target.path, query: target.query, fwd, session })
+  return forward(gh, request, reply, r.rt, { host: r.host, path: r.path, query: r.query, fwd: r.fwd, session })
 }
 
 function loginRequired(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, host: HostPort, scheme: 'http' | 'https', pathAndQuery: string): Promise<FastifyReply> | FastifyReply {
@@ -118,4 +82,3 @@ function denied(request: FastifyRequest, reply: FastifyReply, route: CompiledRou
     }),
   )
 }
-

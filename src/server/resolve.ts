@@ -1,0 +1,83 @@
+/**
+ * The first half of every request, HTTP or WebSocket: host, canonical path,
+ * special endpoints, route, session, policy. Pure decisions over the raw
+ * request; the caller turns them into a response.
+ */
+import type { IncomingMessage } from 'node:http'
+import { PATHS, SPECIAL_PREFIX } from '../constants.js'
+import type { CompiledRoute } from '../config/types.js'
+import type { Decision, RequestFacts } from '../policy/types.js'
+import type { ForwardedFacts } from '../proxy/client-address.js'
+import { normalizeRequestPath } from '../proxy/path.js'
+import type { Gatehouse } from './context.js'
+import { readCookie } from './cookies.js'
+import { parseHost, type HostPort } from './host.js'
+import type { ActiveSession } from './ports.js'
+import { sessionCookieName } from './sign-in.js'
+import { externalScheme, type RouteRuntime, type Snapshot } from './snapshot.js'
+
+export type Resolution =
+  | { readonly kind: 'bad-request'; readonly message: string }
+  | { readonly kind: 'jwks' }
+  | { readonly kind: 'not-found' }
+  | { readonly kind: 'special'; readonly host: HostPort; readonly scheme: 'http' | 'https'; readonly path: string }
+  | RouteResolution
+
+export interface RouteResolution {
+  readonly kind: 'route'
+  readonly host: HostPort
+  readonly scheme: 'http' | 'https'
+  readonly path: string
+  readonly query: string
+  readonly route: CompiledRoute
+  readonly rt: RouteRuntime
+  readonly fwd: ForwardedFacts
+}
+
+export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessage): Resolution {
+  const host = parseHost(raw.headers.host)
+  if (host === undefined) return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
+  const target = normalizeRequestPath(raw.url ?? '')
+  if (!target.ok) return { kind: 'bad-request', message: `The request path was refused: ${target.reason}.` }
+  // The JWKS is public and apps fetch it from their own route host.
+  if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) return { kind: 'jwks' }
+
+  // A Host without a port means the scheme's default port.
+  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
+  const scheme = externalScheme(snap, host.hostname, port)
+  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) return { kind: 'not-found' }
+  if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'special', host, scheme, path: target.path }
+
+  const route = snap.config.routeTable.match(host.hostname, port, target.path)
+  if (route === undefined) return { kind: 'not-found' }
+  // A path that differs from another route's only in letter case is ambiguous:
+  // a case-insensitive upstream would serve that other route's resource.
+  if (snap.config.routeTable.caseAmbiguous(host.hostname, port, target.path, route)) {
+    return { kind: 'bad-request', message: 'The request path differs only in letter case from another route\'s path.' }
+  }
+  const fwd = snap.clientAddress.resolve(raw.socket.remoteAddress, raw.headers, gh.listenerProto, host.authority)
+  return { kind: 'route', host, scheme, path: target.path, query: target.query, route, rt: snap.routes[route.index] as RouteRuntime, fwd }
+}
+
+export type Identified = { readonly kind: 'ok'; readonly session: ActiveSession | undefined } | { readonly kind: 'store-down'; readonly err: unknown }
+
+/** The session for a route that needs one. Public routes never touch the store: they keep working when it is down. */
+export async function identify(gh: Gatehouse, snap: Snapshot, raw: IncomingMessage, r: RouteResolution): Promise<Identified> {
+  if (!r.route.policy.needsSession) return { kind: 'ok', session: undefined }
+  try {
+    const loaded = await gh.sessions.load(readCookie(raw.headers.cookie, sessionCookieName(snap.config, r.scheme)))
+    return { kind: 'ok', session: loaded.kind === 'session' ? loaded.session : undefined }
+  } catch (err) {
+    return { kind: 'store-down', err }
+  }
+}
+
+export function decide(gh: Gatehouse, raw: IncomingMessage, r: RouteResolution, session: ActiveSession | undefined): Decision {
+  const facts: RequestFacts = {
+    method: raw.method ?? 'GET',
+    path: r.path,
+    sourceIp: r.fwd.clientIp,
+    isCorsPreflight: raw.method === 'OPTIONS' && raw.headers.origin !== undefined && raw.headers['access-control-request-method'] !== undefined,
+  }
+  return r.route.policy.evaluate(session, facts, gh.now())
+}
