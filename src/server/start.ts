@@ -12,6 +12,7 @@ import { createUpstreamDispatcher, tlsByOrigin } from '../proxy/dispatcher.js'
 import { loadSigningKey } from '../proxy/signing-key.js'
 import { createSessionManager, createStore, type KeyValueStore } from '../session/index.js'
 import { buildApp } from './app.js'
+import { attachWebSockets } from './websocket.js'
 import { createCsrfTokens, type Gatehouse } from './context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { IdentityPort } from './ports.js'
@@ -109,6 +110,8 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
       return { ready: checks.idp && checks.session_store, checks }
     },
   })
+
+  attachWebSockets(gh, app.server)
 
   // Discovery and keys in the background, retried with backoff: the process
   // serves health checks (and public routes) while the IdP is unreachable.
