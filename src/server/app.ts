@@ -22,6 +22,8 @@ export interface AppOptions {
   readonly https?: { readonly cert: string; readonly key: string }
   /** Extra readiness checks (IdP discovery, session store). */
   readonly isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>
+  /** A client must send its whole request head within this time (slow-loris). */
+  readonly headersTimeoutMs?: number
 }
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT']
@@ -52,7 +54,8 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       const tls = opts.https
       const server = tls === undefined ? http.createServer(handler) : (https.createServer({ cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
       // Slow-loris: a client must finish sending its headers within this time.
-      server.headersTimeout = 20_000
+      server.headersTimeout = opts.headersTimeoutMs ?? 20_000
+      server.requestTimeout = 0
       return server
     },
   }

@@ -30,6 +30,7 @@ export interface StartOptions {
   /** How long close() waits for requests in flight. */
   readonly drainTimeoutMs?: number
   readonly jwksCooldownMs?: number
+  readonly headersTimeoutMs?: number
 }
 
 export interface RunningGatehouse {
@@ -104,6 +105,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
 
   const app = await buildApp(gh, {
     dispatcher,
+    ...(opts.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: opts.headersTimeoutMs }),
     ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } } : {}),
     isReady: async () => {
       const checks = { idp: identity.isReady(), session_store: await sessions.isReady() }
