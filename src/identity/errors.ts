@@ -58,6 +58,7 @@ export function translateError(err: unknown, during: string): IdentityError {
   if (err instanceof oidc.ClientError) {
     // openid-client's own checks (state, nonce, iss, aud, exp …) or a malformed response.
     const code = (err as { code?: string }).code ?? 'error'
+    if (code === 'OAUTH_TIMEOUT' || (err.cause !== undefined && isNetworkError(err.cause))) return new IdentityError('IDP_UNREACHABLE', `the IdP did not answer in time during ${during}`, { cause: err })
     if (code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') return new IdentityError('IDP_UNREACHABLE', `the IdP sent an unusable response during ${during} (${code})`, { cause: err })
     return new IdentityError('IDP_TOKEN_INVALID', `the IdP's response failed a check during ${during} (${code})`, { cause: err })
   }

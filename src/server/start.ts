@@ -31,6 +31,8 @@ export interface StartOptions {
   readonly drainTimeoutMs?: number
   readonly jwksCooldownMs?: number
   readonly headersTimeoutMs?: number
+  /** Timeout of each request to the IdP. */
+  readonly idpTimeoutMs?: number
 }
 
 export interface RunningGatehouse {
@@ -67,6 +69,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
     now,
     ...(opts.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: opts.jwksCooldownMs }),
+    ...(opts.idpTimeoutMs === undefined ? {} : { timeoutMs: opts.idpTimeoutMs }),
     onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
   })
   const store = createStore(first.storage, { now, onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error') })

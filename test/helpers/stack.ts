@@ -43,6 +43,7 @@ export interface StackOptions {
   /** Other gatehouse ports to register redirect URIs for (replicas sharing one IdP). */
   readonly alsoPorts?: readonly number[]
   readonly headersTimeoutMs?: number
+  readonly idpTimeoutMs?: number
 }
 
 export interface Stack {
@@ -108,7 +109,7 @@ ${o.routes({ upstream: upstream.url, port })}
       cb()
     },
   })
-  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }), ...(o.now === undefined ? {} : { now: o.now }), ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }) })
+  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }), ...(o.now === undefined ? {} : { now: o.now }), ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }), ...(o.idpTimeoutMs === undefined ? {} : { idpTimeoutMs: o.idpTimeoutMs }) })
   await gh.identity.ready()
   return {
     idp,
