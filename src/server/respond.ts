@@ -21,7 +21,7 @@ export function sendHtml(reply: FastifyReply, status: number, body: string): Fas
     .header('cache-control', 'no-store')
     .header('x-content-type-options', 'nosniff')
     .header('x-frame-options', 'DENY')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'")
     .header('referrer-policy', 'no-referrer')
     .send(body)
 }
