@@ -1,0 +1,250 @@
+/**
+ * `npm run bench`: gatehouse side by side with a bare proxy, every server in
+ * its own process on 127.0.0.1 and the load from autocannon in another. One
+ * run prints a table with ratios against the baseline measured in the same
+ * run, PASS/FAIL per target, and writes bench/results/latest.json.
+ */
+import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { Bench } from 'tinybench'
+import { startDevIdp } from '../src/devidp/index.js'
+import { compileConfigText } from '../src/config/index.js'
+import { createHttpClient, type HttpClient } from '../test/helpers/http-client.js'
+import { signInAtIdp } from '../test/helpers/idp-login.js'
+import { freePort } from '../test/helpers/stack.js'
+import { requireRedis, REDIS_URL } from '../test/helpers/requirements.js'
+
+const DURATION_S = Number(process.env.BENCH_DURATION ?? 6)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
+const FIXED_RATE = Number(process.env.BENCH_RATE ?? 1000)
+const SECRET = 'fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk='
+const children: ChildProcess[] = []
+process.on('exit', () => children.forEach((c) => c.kill()))
+
+function forkReady(script: string, args: string[], execArgv: string[] = []): Promise<{ child: ChildProcess; msg: Record<string, number> }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(script, args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv })
+    children.push(child)
+    child.once('message', (msg) => resolve({ child, msg: msg as Record<string, number> }))
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)))
+  })
+}
+
+async function serveGatehouse(file: string, port: number): Promise<void> {
+  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  children.push(child)
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`gatehouse on ${port} did not become ready`)
+}
+
+interface Load {
+  rps: number
+  p50: number
+  p99: number
+  non2xx: number
+  errors: number
+}
+
+function autocannon(url: string, headers: Record<string, string>, extra: string[], seconds = DURATION_S): Promise<Load> {
+  const args = ['node_modules/autocannon/autocannon.js', '-j', '-n', '-d', String(seconds), ...extra]
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`)
+  args.push(url)
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.stderr.on('data', (d) => (err += d))
+    child.on('exit', () => {
+      try {
+        if (out.trim() === '') throw new Error(`autocannon printed nothing: ${err.slice(0, 300)}`)
+        const j = JSON.parse(out) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number }
+        resolve({ rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, non2xx: j.non2xx, errors: j.errors })
+      } catch (err) {
+        reject(err)
+      }
+    })
+  })
+}
+
+async function measure(url: string, headers: Record<string, string>): Promise<{ saturation: Load; fixed: Load }> {
+  await autocannon(url, headers, ['-c', String(CONNECTIONS)], 2) // warm-up
+  const saturation = await autocannon(url, headers, ['-c', String(CONNECTIONS)])
+  const fixed = await autocannon(url, headers, ['-c', '16', '-R', String(FIXED_RATE)])
+  return { saturation, fixed }
+}
+
+function configText(port: number, issuer: string, upstream: string, extra: string, routes: string): string {
+  return `address: 127.0.0.1:${port}\ninsecure_server: true\nidp_provider_url: ${issuer}\nidp_client_id: bench\nidp_client_secret: bench-secret\ncookie_secret: ${SECRET}\nlog_level: info\n${extra}routes:\n${routes.replace(/UPSTREAM/g, upstream).replace(/PORT/g, String(port))}`
+}
+
+const ROUTES = `  - from: http://app.localhost:PORT
+    to: UPSTREAM
+    policy:
+      - allow:
+          and:
+            - groups: eng
+  - from: http://admin.localhost:PORT
+    to: UPSTREAM
+    policy:
+      - allow:
+          and:
+            - groups: admin
+`
+
+async function signIn(host: string, port: number, user: string): Promise<string> {
+  const c: HttpClient = createHttpClient()
+  const url = `http://${host}:${port}/`
+  const first = await c.get(url, { headers: { accept: 'text/html' } })
+  const login = await c.follow(first, url)
+  await signInAtIdp(c, login, { username: user, password: user })
+  return c.cookieHeader(new URL(url))
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-'))
+  const hasRedis = await requireRedis().catch(() => false)
+  const [pMem, pRedis, pBig] = [await freePort(), await freePort(), await freePort()]
+  const up = await forkReady('bench/upstream.mjs', [])
+  const upstream = `http://127.0.0.1:${up.msg.port}`
+  const base = await forkReady('bench/baseline.mjs', [upstream])
+  const idp = await startDevIdp({
+    usersFile: 'config/devidp-users.yaml',
+    clients: [{ client_id: 'bench', client_secret: 'bench-secret', redirect_uris: [pMem, pRedis, pBig].flatMap((p) => ['app', 'admin'].map((h) => `http://${h}.localhost:${p}/.gatehouse/callback`)) }],
+  })
+
+  const memFile = join(dir, 'memory.yaml')
+  writeFileSync(memFile, configText(pMem, idp.issuer, upstream, '', ROUTES))
+  const redisFile = join(dir, 'redis.yaml')
+  writeFileSync(redisFile, configText(pRedis, idp.issuer, upstream, `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`, ROUTES))
+  const many = Array.from({ length: 5000 }, (_, i) => `  - from: http://r${i}.bench.localhost:PORT\n    prefix: /svc${i}/\n    to: UPSTREAM\n    policy:\n      - allow:\n          and:\n            - groups: eng\n`).join('')
+  const bigFile = join(dir, 'big.yaml')
+  writeFileSync(bigFile, configText(pBig, idp.issuer, upstream, '', ROUTES + many))
+
+  await serveGatehouse(memFile, pMem)
+  if (hasRedis) await serveGatehouse(redisFile, pRedis)
+  await serveGatehouse(bigFile, pBig)
+
+  const bobMem = await signIn('app.localhost', pMem, 'bob')
+  const rows: Array<{ name: string; r: { saturation: Load; fixed: Load } | undefined }> = []
+  const run = async (name: string, url: string, headers: Record<string, string>) => {
+    process.stderr.write(`  measuring: ${name}\n`)
+    rows.push({ name, r: await measure(url, headers) })
+  }
+  await run('1 upstream alone', `${upstream}/`, {})
+  await run('2 baseline: bare @fastify/http-proxy', `http://127.0.0.1:${base.msg.port}/`, {})
+  await run('3 gatehouse, signed in, allowed (memory)', `http://127.0.0.1:${pMem}/`, { host: `app.localhost:${pMem}`, cookie: bobMem, accept: 'application/json' })
+  if (hasRedis) await run('4 gatehouse, signed in, allowed (Redis)', `http://127.0.0.1:${pRedis}/`, { host: `app.localhost:${pRedis}`, cookie: await signIn('app.localhost', pRedis, 'bob'), accept: 'application/json' })
+  else rows.push({ name: '4 gatehouse, signed in, allowed (Redis)', r: undefined })
+  await run('5 gatehouse, signed in, denied (403)', `http://127.0.0.1:${pMem}/`, { host: `admin.localhost:${pMem}`, cookie: bobMem, accept: 'application/json' })
+  await run('6 gatehouse, no session (302 to the IdP)', `http://127.0.0.1:${pMem}/`, { host: `app.localhost:${pMem}`, accept: 'text/html' })
+  await run('7 gatehouse, 5 000 routes, the last one', `http://127.0.0.1:${pBig}/svc4999/x`, { host: `r4999.bench.localhost:${pBig}`, cookie: await signIn('app.localhost', pBig, 'bob'), accept: 'application/json' })
+
+  // Memory per session, with records the size a real sign-in produces.
+  const realTokens = await realTokenSizes()
+  const memRun = await forkReady('bench/memory-per-session.ts', [JSON.stringify(realTokens)], ['--import', 'tsx', '--expose-gc'])
+
+  const mem = { msg: { bytesPerSession: Number(memRun.msg.bytesPerSession) } }
+
+  // gatehouse check on the 5 000-route config.
+  const t0 = performance.now()
+  const check = spawnSync(process.execPath, ['dist/cli.js', 'check', '-c', bigFile])
+  const checkMs = performance.now() - t0
+  if (check.status !== 0) throw new Error(`check failed: ${check.stderr.toString()}`)
+
+  // Policy evaluation and route matching, ns/op.
+  const compiled = compileConfigText(configText(pBig, idp.issuer, upstream, '', ROUTES + many), 'big.yaml', {})
+  if ('problems' in compiled) throw new Error('bench config invalid')
+  const cfg = compiled.config
+  const route = cfg.routes[0]
+  const who = { sub: '00u1', email: 'bob@example.com', name: 'Bob', groups: ['eng'], claims: {} }
+  const facts = { method: 'GET', path: '/', sourceIp: '127.0.0.1', isCorsPreflight: false }
+  const micro = new Bench({ time: 500 })
+  micro.add('policy evaluate (allow)', () => void route?.policy.evaluate(who, facts, 0))
+  micro.add('policy evaluate (deny, with reason)', () => void cfg.routes[1]?.policy.evaluate(who, facts, 0))
+  micro.add('route match, 5 000 routes, last one', () => void cfg.routeTable.match('r4999.bench.localhost', pBig, '/svc4999/x'))
+  await micro.run()
+
+  const get = (n: string) => rows.find((r) => r.name.startsWith(n))?.r
+  const b2 = get('2')
+  const b3 = get('3')
+  const b4 = get('4')
+  const b7 = get('7')
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b)
+  const targets = [
+    { name: '3 ÷ 2 requests/s ≥ 0.90', value: ratio(b3?.saturation.rps, b2?.saturation.rps), pass: (v: number) => v >= 0.9 },
+    { name: '4 ÷ 2 requests/s ≥ 0.80', value: ratio(b4?.saturation.rps, b2?.saturation.rps), pass: (v: number) => v >= 0.8 },
+    { name: '7 ÷ 3 requests/s ≥ 0.95', value: ratio(b7?.saturation.rps, b3?.saturation.rps), pass: (v: number) => v >= 0.95 },
+    { name: `p99 at ${FIXED_RATE} req/s: 3 − 2 ≤ 1 ms`, value: b3 === undefined || b2 === undefined ? undefined : b3.fixed.p99 - b2.fixed.p99, pass: (v: number) => v <= 1 },
+    { name: 'memory per session ≤ 2 KiB', value: mem.msg.bytesPerSession, pass: (v: number) => v <= 2048 },
+    { name: 'check of 5 000 routes < 2 s', value: checkMs, pass: (v: number) => v < 2000 },
+  ]
+
+  const lines: string[] = []
+  lines.push(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${DURATION_S}s runs, ${CONNECTIONS} connections, fixed rate ${FIXED_RATE} req/s`)
+  lines.push('')
+  lines.push('| scenario | req/s | ÷ baseline | p50 ms @rate | p99 ms @rate | non-2xx |')
+  lines.push('|---|---:|---:|---:|---:|---:|')
+  for (const { name, r } of rows) {
+    if (r === undefined) {
+      lines.push(`| ${name} | skipped (no Redis) | | | | |`)
+      continue
+    }
+    const rr = ratio(r.saturation.rps, b2?.saturation.rps)
+    lines.push(`| ${name} | ${Math.round(r.saturation.rps)} | ${rr === undefined ? '' : rr.toFixed(2)} | ${r.fixed.p50.toFixed(2)} | ${r.fixed.p99.toFixed(2)} | ${r.saturation.non2xx} |`)
+  }
+  lines.push('')
+  lines.push('| micro-benchmark | ns/op |')
+  lines.push('|---|---:|')
+  for (const t of micro.tasks) lines.push(`| ${t.name} | ${Math.round(nsPerOp(t))} |`)
+  lines.push(`| resident memory per in-memory session | ${Math.round(mem.msg.bytesPerSession)} bytes |`)
+  lines.push(`| gatehouse check, 5 000 routes | ${Math.round(checkMs)} ms |`)
+  lines.push('')
+  lines.push('| target | value | result |')
+  lines.push('|---|---:|---|')
+  for (const t of targets) lines.push(`| ${t.name} | ${t.value === undefined ? 'n/a' : t.value.toFixed(2)} | ${t.value === undefined ? 'SKIPPED' : t.pass(t.value) ? 'PASS' : 'FAIL'} |`)
+  const text = lines.join('\n')
+  process.stdout.write(text + '\n')
+  mkdirSync('bench/results', { recursive: true })
+  writeFileSync('bench/results/latest.json', JSON.stringify({ when: new Date().toISOString(), rows, micro: micro.tasks.map((t) => ({ name: t.name, nsPerOp: nsPerOp(t) })), memoryBytesPerSession: mem.msg.bytesPerSession, checkMs, targets: targets.map((t) => ({ name: t.name, value: t.value, pass: t.value === undefined ? null : t.pass(t.value) })), table: text }, null, 2))
+  await idp.close()
+  for (const c of children) c.kill()
+}
+
+function nsPerOp(t: { result?: unknown }): number {
+  const r = t.result as { latency?: { mean?: number } } | undefined
+  return (r?.latency?.mean ?? 0) * 1e6
+}
+
+/** Token sizes from a real code flow at the local IdP, for the memory measurement. */
+async function realTokenSizes(): Promise<{ idToken: string; accessToken: string; refreshToken: string }> {
+  const { createIdentityProvider } = await import('../src/identity/index.js')
+  const port = await freePort()
+  const idp2 = await startDevIdp({ usersFile: 'config/devidp-users.yaml', clients: [{ client_id: 'm', client_secret: 's', redirect_uris: [`http://app.localhost:${port}/cb`] }] })
+  const rp = createIdentityProvider({ provider: 'okta', providerUrl: idp2.issuer, clientId: 'm', clientSecret: 's', clientAuthMethod: 'client_secret_basic', clientPrivateKeyPem: undefined, scopes: ['openid', 'profile', 'email', 'offline_access'], groupsClaim: 'groups', groupsFilter: undefined }, Buffer.alloc(32, 1))
+  const c = createHttpClient()
+  const start = await rp.beginLogin(new URL(`http://app.localhost:${port}/`), `http://app.localhost:${port}/cb`)
+  const page = await c.follow(await c.get(start.authorizationUrl), start.authorizationUrl)
+  const back = await signInAtIdp(c, page, { username: 'alice', password: 'alice' }, (u) => u.pathname === '/cb')
+  const { signedIn } = await rp.completeLogin(back.url, start.sealed)
+  await idp2.close()
+  return { idToken: signedIn.idToken, accessToken: signedIn.accessToken, refreshToken: signedIn.refreshToken ?? '' }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`)
+    process.exit(1)
+  },
+)
