@@ -1,4 +1,5 @@
 // The floor for this stack: a bare @fastify/http-proxy, no auth, in front of the same upstream.
+import process from 'node:process'
 import fastify from 'fastify'
 import proxy from '@fastify/http-proxy'
 

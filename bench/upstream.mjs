@@ -1,5 +1,7 @@
 // The benchmark's upstream: a minimal Node HTTP server returning a 1 KiB body.
 import http from 'node:http'
+import process from 'node:process'
+import { Buffer } from 'node:buffer'
 
 const body = Buffer.alloc(1024, 'x')
 const server = http.createServer((req, res) => {
