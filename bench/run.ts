@@ -34,7 +34,9 @@ function forkReady(script: string, args: string[], execArgv: string[] = []): Pro
 }
 
 async function serveGatehouse(file: string, port: number): Promise<void> {
-  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] })
+  // BENCH_PROFILE=1 writes a CPU profile of each gatehouse process to bench/results/profiles.
+  const prof = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
+  const child = spawn(process.execPath, [...prof, 'dist/cli.js', 'serve', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
   for (let i = 0; i < 200; i++) {
     try {
@@ -85,7 +87,7 @@ async function measure(url: string, headers: Record<string, string>): Promise<{ 
 }
 
 function configText(port: number, issuer: string, upstream: string, extra: string, routes: string): string {
-  return `address: 127.0.0.1:${port}\ninsecure_server: true\nidp_provider_url: ${issuer}\nidp_client_id: bench\nidp_client_secret: bench-secret\ncookie_secret: ${SECRET}\nlog_level: info\n${extra}routes:\n${routes.replace(/UPSTREAM/g, upstream).replace(/PORT/g, String(port))}`
+  return `address: 127.0.0.1:${port}\ninsecure_server: true\nidp_provider_url: ${issuer}\nidp_client_id: bench\nidp_client_secret: bench-secret\ncookie_secret: ${SECRET}\nlog_level: ${process.env.BENCH_LOG_LEVEL ?? "info"}\n${extra}routes:\n${routes.replace(/UPSTREAM/g, upstream).replace(/PORT/g, String(port))}`
 }
 
 const ROUTES = `  - from: http://app.localhost:PORT
@@ -137,7 +139,10 @@ async function main(): Promise<void> {
 
   const bobMem = await signIn('app.localhost', pMem, 'bob')
   const rows: Array<{ name: string; r: { saturation: Load; fixed: Load } | undefined }> = []
+  // BENCH_ONLY=3,7 measures only those scenarios (for profiling).
+  const only = process.env.BENCH_ONLY?.split(',')
   const run = async (name: string, url: string, headers: Record<string, string>) => {
+    if (only !== undefined && !only.includes(name.split(' ')[0] as string)) return
     process.stderr.write(`  measuring: ${name}\n`)
     rows.push({ name, r: await measure(url, headers) })
   }
@@ -218,7 +223,7 @@ async function main(): Promise<void> {
   mkdirSync('bench/results', { recursive: true })
   writeFileSync('bench/results/latest.json', JSON.stringify({ when: new Date().toISOString(), rows, micro: micro.tasks.map((t) => ({ name: t.name, nsPerOp: nsPerOp(t) })), memoryBytesPerSession: mem.msg.bytesPerSession, checkMs, targets: targets.map((t) => ({ name: t.name, value: t.value, pass: t.value === undefined ? null : t.pass(t.value) })), table: text }, null, 2))
   await idp.close()
-  for (const c of children) c.kill()
+  await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))))))
 }
 
 function nsPerOp(t: { result?: unknown }): number {

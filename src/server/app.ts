@@ -13,7 +13,7 @@ import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
 import type { Gatehouse } from './context.js'
 import { handleRequest } from './pipeline.js'
-import { newRequestNote } from './request-note.js'
+import { newRequestNote, type RequestNote } from './request-note.js'
 import { refuse } from './respond.js'
 
 export interface AppOptions {
@@ -61,12 +61,12 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   }
   const app = fastify(base)
 
+  // Declared once so every request has the same shape; filled in by the handler.
+  // Hooks are callback-style: an async hook costs a promise and a tick per request.
   app.decorateRequest('gatehouse', null as never)
-  app.addHook('onRequest', async (request) => {
-    request.gatehouse = newRequestNote()
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    const n = request.gatehouse
+  app.addHook('onResponse', (request, reply, done) => {
+    const n = request.gatehouse as RequestNote | null
+    if (n === null) return done()
     const route = n.route ?? '-'
     gh.metrics.requests.inc({ route, outcome: n.outcome ?? 'special', status: String(reply.statusCode) })
     if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
@@ -84,6 +84,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       upstreamMs: n.upstreamMs,
       ms: Number(process.hrtime.bigint() - n.startedAt) / 1e6,
     }, 'request')
+    done()
   })
 
   // Bodies stay streams: the upstream gets exactly what the client sent.
@@ -95,7 +96,8 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   app.setErrorHandler((err, request, reply) => {
     const status = typeof (err as { statusCode?: number }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
     if (status >= 500) gh.log.error({ reqId: request.id, err }, 'request failed')
-    if (request.gatehouse !== null) request.gatehouse.outcome = 'error'
+    const note = request.gatehouse as RequestNote | null
+    if (note !== null) note.outcome = 'error'
     return refuse(request, reply, status >= 400 && status < 500
       ? { status, error: 'bad_request', title: 'Bad request', message: 'The request could not be read.' }
       : { status: 500, error: 'internal_error', title: 'Something went wrong', message: 'gatehouse hit an unexpected error. Nothing was forwarded.', hint: 'Try again; if it persists, give the operators the request id below.' })
@@ -107,8 +109,12 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     method: METHODS,
     url: '*',
     handler: async (request, reply) => {
+      request.gatehouse = newRequestNote()
       const url = request.raw.url ?? ''
-      if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) return reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+      if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) {
+        request.gatehouse.outcome = 'special'
+        return reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+      }
       if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
         const r = await opts.isReady()
         return reply.code(r.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })
