@@ -299,6 +299,21 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
       if (route !== undefined) routes.push(route)
     })
   }
+  // Connection pools are per upstream origin, and so is TLS trust: routes that
+  // share an https upstream must agree on how to verify it.
+  const tlsByOrigin = new Map<string, { index: number; profile: string }>()
+  for (const route of routes) {
+    const profile = `${route.tlsSkipVerify}|${route.tlsCustomCa ?? ''}`
+    for (const up of route.to) {
+      if (up.url.protocol !== 'https:') continue
+      const prev = tlsByOrigin.get(up.url.origin)
+      if (prev === undefined) tlsByOrigin.set(up.url.origin, { index: route.index, profile })
+      else if (prev.profile !== profile) {
+        const node = isSeq(routesNode) ? (routesNode.items[route.index] as Node) : routesNode
+        r.problem(node, `routes[${route.index}]`, 'CONFIG_CONFLICT', `routes[${prev.index}] and routes[${route.index}] send to ${up.url.origin} with different tls_skip_verify / tls_custom_ca_file settings`, 'give every route to the same upstream the same TLS settings')
+      }
+    }
+  }
   const seen = new Map<string, number>()
   const uniqueRoutes = routes.map((route) => {
     const n = seen.get(route.id) ?? 0

@@ -1,8 +1,8 @@
 /**
  * The connection pools to upstreams. One undici Agent; each upstream origin
- * gets a Pool whose TLS settings come from the routes that use it. Upstream
- * certificates are verified unless every route to that origin says
- * `tls_skip_verify` (a stricter route is never weakened by a laxer one).
+ * gets a Pool whose TLS settings come from the routes that use it (the config
+ * loader refuses routes that disagree about one origin). Upstream
+ * certificates are verified unless the routes say `tls_skip_verify`.
  */
 import { Agent, Pool, type Dispatcher } from 'undici'
 import type { CompiledRoute } from '../config/types.js'

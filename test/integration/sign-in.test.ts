@@ -111,4 +111,25 @@ describe('sign-in through the local Okta-shaped IdP', () => {
       expect(await res.text()).toContain('Start again')
     }
   })
+
+  it('several tabs can sign in at once, and login cookies stay bounded', async () => {
+    const c = s.client()
+    const { signInAtIdp } = await import('../helpers/idp-login.js')
+    // Three tabs open protected pages before any finishes signing in.
+    const tabs = await Promise.all(['/one', '/two', '/three'].map(async (p) => {
+      const first = await c.get(s.url('app.localhost', p), { headers: { accept: 'text/html' } })
+      return { p, authorize: new URL(first.headers.get('location') ?? '') }
+    }))
+    for (const tab of tabs) {
+      const page = await c.follow(await c.get(tab.authorize, { headers: { accept: 'text/html' } }), tab.authorize)
+      const done = page.res.status === 200 && (await page.res.clone().text()).includes('<form') ? await signInAtIdp(c, page, { username: 'bob', password: 'bob' }) : page
+      expect(done.url.pathname).toBe(tab.p)
+      expect(done.res.status).toBe(200)
+    }
+    // A storm of navigations: the number of login cookies never passes the bound.
+    const storm = s.client()
+    for (let i = 0; i < 20; i++) await storm.get(s.url('app.localhost', `/x${i}`), { headers: { accept: 'text/html' } })
+    const logins = [...storm.cookies('app.localhost').keys()].filter((k) => k.includes('_login_'))
+    expect(logins.length).toBeLessThanOrEqual(5)
+  })
 })

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import https from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { Agent, fetch as undiciFetch } from 'undici'
+import { compileConfigText } from '../../src/config/index.js'
+import { createLogger } from '../../src/server/logger.js'
+import { startGatehouse, type RunningGatehouse } from '../../src/server/start.js'
+import { freePort } from '../helpers/stack.js'
+import { startDevIdp, type DevIdp } from '../../src/devidp/index.js'
+
+const hasOpenssl = spawnSync('openssl', ['version']).status === 0
+if (!hasOpenssl) console.warn('[skipped] TLS suite: no openssl to make test certificates')
+
+/** A private CA and a certificate for the given names, made with openssl. */
+function makeCerts(dir: string, names: string[]): { ca: string; cert: string; key: string; caFile: string; certFile: string; keyFile: string } {
+  const run = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir })
+    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`)
+  }
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=gatehouse test CA'])
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${names[0]}`])
+  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => (/^\d/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`)
+  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf'])
+  const f = (n: string) => join(dir, n)
+  return { ca: readFileSync(f('ca.pem'), 'utf8'), cert: readFileSync(f('srv.pem'), 'utf8'), key: readFileSync(f('srv.key'), 'utf8'), caFile: f('ca.pem'), certFile: f('srv.pem'), keyFile: f('srv.key') }
+}
+
+describe.skipIf(!hasOpenssl)('TLS', () => {
+  let gh: RunningGatehouse
+  const upstreams: https.Server[] = []
+  let port: number
+  let agent: Agent
+  let idp: DevIdp
+  beforeAll(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-tls-'))
+    const certs = makeCerts(dir, ['app.localhost', 'ca.localhost', 'skip.localhost', 'strict.localhost', '127.0.0.1'])
+    // One upstream per TLS setting: TLS trust is per upstream origin.
+    const ups: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const u = https.createServer({ cert: certs.cert, key: certs.key }, (_req, res) => res.end('over tls'))
+      await new Promise<void>((r) => u.listen(0, '127.0.0.1', r))
+      upstreams.push(u)
+      ups.push(`https://127.0.0.1:${(u.address() as AddressInfo).port}`)
+    }
+    port = await freePort()
+    idp = await startDevIdp({ users: [{ username: 'a', password: 'a', email: 'a@example.com' }], clients: [{ client_id: 'x', client_secret: 'y', redirect_uris: [`https://app.localhost:${port}/.gatehouse/callback`] }] })
+    const cfg = compileConfigText(
+      `address: 127.0.0.1:${port}
+certificate_file: ${certs.certFile}
+certificate_key_file: ${certs.keyFile}
+idp_provider_url: ${idp.issuer}
+idp_client_id: x
+idp_client_secret: y
+cookie_secret: fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk=
+routes:
+  - from: https://strict.localhost
+    to: ${ups[0]}
+    allow_public_unauthenticated_access: true
+  - from: https://ca.localhost
+    to: ${ups[1]}
+    tls_custom_ca_file: ${certs.caFile}
+    allow_public_unauthenticated_access: true
+  - from: https://skip.localhost
+    to: ${ups[2]}
+    tls_skip_verify: true
+    allow_public_unauthenticated_access: true
+  - from: https://app.localhost
+    to: ${ups[3]}
+    allow_any_authenticated_user: true
+`,
+      'tls.yaml',
+      {},
+    )
+    if ('problems' in cfg) throw new Error(JSON.stringify(cfg.problems))
+    gh = await startGatehouse({ config: cfg.config, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })) })
+    await gh.identity.ready()
+    agent = new Agent({ connect: { ca: certs.ca, lookup: (_h, _o, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]) } })
+  })
+  afterAll(async () => {
+    await gh?.close()
+    await idp?.close()
+    for (const u of upstreams) {
+      u.closeAllConnections()
+      await new Promise((r) => u.close(r))
+    }
+  })
+  const get = (host: string, path = '/') => undiciFetch(`https://${host}:${port}${path}`, { dispatcher: agent, redirect: 'manual', headers: { accept: 'text/html' } })
+
+  it('serves HTTPS from certificate_file', async () => {
+    expect(gh.url.startsWith('https://')).toBe(true)
+    expect((await get('ca.localhost')).status).toBe(200)
+  })
+
+  it('verifies upstream certificates by default; tls_custom_ca_file and tls_skip_verify are the ways to change that', async () => {
+    expect((await get('strict.localhost')).status).toBe(502)
+    const ok = await get('ca.localhost')
+    expect(await ok.text()).toBe('over tls')
+    expect((await get('skip.localhost')).status).toBe(200)
+  })
+
+  it('refuses routes that disagree about how to verify the same upstream', () => {
+    const r = compileConfigText(
+      `insecure_server: true\nidp_provider_url: https://a.okta.com\nidp_client_id: x\nidp_client_secret: y\nroutes:\n  - from: https://a.example\n    to: https://up.internal\n    allow_any_authenticated_user: true\n  - from: https://b.example\n    to: https://up.internal\n    tls_skip_verify: true\n    allow_any_authenticated_user: true\n`,
+      'c.yaml',
+      {},
+    )
+    expect('problems' in r && r.problems[0]?.code).toBe('CONFIG_CONFLICT')
+  })
+
+  it('on HTTPS, cookies are Secure and use the __Host- prefix', async () => {
+    const res = await get('app.localhost')
+    expect(res.status).toBe(302)
+    expect(new URL(res.headers.get('location') ?? '').searchParams.get('redirect_uri')).toBe(`https://app.localhost:${port}/.gatehouse/callback`)
+    const login = res.headers.getSetCookie().find((c) => c.startsWith('__Host-_gatehouse_login_'))
+    expect(login).toMatch(/; Path=\/; Max-Age=600; HttpOnly; Secure; SameSite=Lax$/)
+  })
+})
