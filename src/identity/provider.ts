@@ -140,7 +140,8 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     const kept: Record<string, unknown> = {}
     let bytes = 0
     for (const [name, value] of Object.entries(source)) {
-      if (TOKEN_CLAIMS.has(name) || name === idp.groupsClaim) continue
+      // sub, email and name are kept as fields of their own; groups after the filter.
+      if (TOKEN_CLAIMS.has(name) || name === idp.groupsClaim || name === 'sub' || name === 'email' || name === 'name') continue
       const size = JSON.stringify(value ?? null).length + name.length
       if (bytes + size > MAX_CLAIM_BYTES) continue
       bytes += size
