@@ -92,10 +92,18 @@ describe('verifyIdToken', () => {
     now += 31_000
     await verifyIdToken(await sign({}, key2, 'k2'), ks, expect_)
     expect(fetches - before).toBe(1)
-    // A flood of forged kids inside the cooldown: no further fetch.
-    const flood = await Promise.allSettled(Array.from({ length: 2000 }, (_, i) => sign({}, key2, `bogus-${i}`).then((t) => verifyIdToken(t, ks, expect_))))
+    // 10 000 forged kids inside the cooldown: no further fetch. (The kid is read
+    // before the signature is checked, so one signed token with 10 000 headers will do.)
+    const [, payload, sig] = (await sign({}, key2, 'k2')).split('.')
+    const flood = await Promise.allSettled(
+      Array.from({ length: 10_000 }, (_, i) => verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `bogus-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_)),
+    )
     expect(flood.every((r) => r.status === 'rejected')).toBe(true)
     expect(fetches - before).toBe(1)
+    // After the cooldown, one more fetch for an unknown kid, not one per token.
+    now += 31_000
+    await Promise.allSettled(Array.from({ length: 100 }, (_, i) => verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `late-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_)))
+    expect(fetches - before).toBe(2)
   })
 
   it('keeps verifying with known keys while the keys endpoint is down', async () => {
