@@ -52,10 +52,11 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 8192 },
     serverFactory: (handler) => {
       const tls = opts.https
-      const server = tls === undefined ? http.createServer(handler) : (https.createServer({ cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
+      const headersTimeout = opts.headersTimeoutMs ?? 20_000
+      // Node checks header timeouts on an interval (30 s by default): keep it short so a slow client is cut off on time.
+      const base = { connectionsCheckingInterval: Math.min(1000, headersTimeout), headersTimeout, requestTimeout: 0 }
+      const server = tls === undefined ? http.createServer(base, handler) : (https.createServer({ ...base, cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
       // Slow-loris: a client must finish sending its headers within this time.
-      server.headersTimeout = opts.headersTimeoutMs ?? 20_000
-      server.requestTimeout = 0
       return server
     },
   }
