@@ -104,7 +104,7 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
         continue
       }
       if (spec.status === 'not-yet') {
-        r.warn((pair as Pair).key as Node, k, 'CONFIG_UNSUPPORTED_KEY', `"${k}" is a Pomerium option gatehouse does not support yet; it is ignored`)
+        r.warn((pair as Pair).key as Node, k, 'CONFIG_UNSUPPORTED_KEY', `"${k}" is not supported yet; it is ignored`, spec.doc.startsWith('Pomerium option') ? undefined : spec.doc)
         continue
       }
       values.set(k, ((pair as Pair).value ?? (pair as Pair).key) as Node)
@@ -283,11 +283,6 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
     }
   }
 
-  const bearerNode = values.get('bearer_token')
-  const bearer = bearerNode === undefined ? undefined : r.stringMap(bearerNode, 'bearer_token')
-  if (bearer !== undefined && bearer.audience === undefined) r.problem(bearerNode, 'bearer_token', 'CONFIG_MISSING_KEY', 'bearer_token needs an audience (for Okta\'s default server: api://default)')
-  const dirNode = values.get('directory')
-  const dir = dirNode === undefined ? undefined : r.stringMap(dirNode, 'directory')
 
   // Routes
   const routes: CompiledRoute[] = []
@@ -357,8 +352,9 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
     metricsAddress,
     logLevel,
     trustedProxies,
-    bearerToken: bearer?.audience === undefined ? undefined : { audience: bearer.audience, issuer: bearer.issuer },
-    directory: dir === undefined ? undefined : { apiToken: dir.api_token, clientId: dir.client_id, privateKeyPem: dir.private_key_file === undefined ? undefined : safeRead(readFile, dir.private_key_file) },
+    // Not implemented yet: the keys load with a warning (keys.ts) and have no effect.
+    bearerToken: undefined,
+    directory: undefined,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),
     warnings: r.warnings,
@@ -368,13 +364,6 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
 }
 
 
-function safeRead(readFile: (p: string) => string, p: string): string | undefined {
-  try {
-    return readFile(p)
-  } catch {
-    return undefined
-  }
-}
 
 function sortProblems(ps: Problem[]): Problem[] {
   return [...ps].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1))

@@ -34,7 +34,7 @@ export function renderConfigReference(): string {
     '|---|---|---|---|',
     ...supported(ROUTE_KEYS).map((k) => row(k, false)),
     '',
-    '## Pomerium keys not supported yet',
+    '## Keys not supported yet',
     '',
     'These load with a warning that names them, and are ignored:',
     '',

@@ -132,4 +132,20 @@ describe('sign-in through the local Okta-shaped IdP', () => {
     const logins = [...storm.cookies('app.localhost').keys()].filter((k) => k.includes('_login_'))
     expect(logins.length).toBeLessThanOrEqual(5)
   })
+
+  it('sign_in when already signed in starts a fresh sign-in and issues a new session id', async () => {
+    const c = s.client()
+    await s.signIn(c, s.url('app.localhost', '/'), 'alice')
+    const before = c.cookies('app.localhost').get('_gatehouse')?.value
+    const again = await c.get(s.url('app.localhost', '/.gatehouse/sign_in?rd=/after'), { headers: { accept: 'text/html' } })
+    expect(again.status).toBe(302)
+    expect(again.headers.get('location')).toContain('/v1/authorize')
+    const done = await c.follow(again, s.url('app.localhost', '/.gatehouse/sign_in'))
+    expect(done.url.pathname).toBe('/after')
+    const after = c.cookies('app.localhost').get('_gatehouse')?.value
+    expect(after).toBeDefined()
+    expect(after).not.toBe(before)
+    // The old session is not the new one: signing out the new one leaves nothing behind.
+    expect((await s.client().get(s.url('app.localhost', '/'), { headers: { accept: 'application/json', cookie: `_gatehouse=${after}` } })).status).toBe(200)
+  })
 })
