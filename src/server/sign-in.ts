@@ -83,6 +83,9 @@ export async function finishLogin(gh: Gatehouse, request: FastifyRequest, reply:
   }
   let session
   try {
+    // A sign-in replaces the browser's previous session (if any) rather than leaving it alive beside the new one.
+    const previous = await gh.sessions.load(readCookie(request.raw.headers.cookie, sessionCookieName(config, scheme)))
+    if (previous.kind === 'session') await gh.sessions.revoke(previous.session)
     session = await gh.sessions.create(result.signedIn)
   } catch (err) {
     return storeUnavailable(gh, request, reply, err)

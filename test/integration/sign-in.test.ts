@@ -145,7 +145,8 @@ describe('sign-in through the local Okta-shaped IdP', () => {
     const after = c.cookies('app.localhost').get('_gatehouse')?.value
     expect(after).toBeDefined()
     expect(after).not.toBe(before)
-    // The old session is not the new one: signing out the new one leaves nothing behind.
+    // The new session works; the one it replaced does not.
     expect((await s.client().get(s.url('app.localhost', '/'), { headers: { accept: 'application/json', cookie: `_gatehouse=${after}` } })).status).toBe(200)
+    expect((await s.client().get(s.url('app.localhost', '/'), { headers: { accept: 'application/json', cookie: `_gatehouse=${before}` } })).status).toBe(401)
   })
 })
