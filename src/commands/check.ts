@@ -1,23 +1,13 @@
 /** `gatehouse check [-c FILE]`: validate a config; `ok` and a summary, or every problem with its position. */
-import { parseArgs } from 'node:util'
 import { formatProblem, loadConfig } from '../config/index.js'
-import { configPath, type CommandIO } from './io.js'
+import { configPath, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse check [-c FILE] [--online]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let args
-  try {
-    args = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, online: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true })
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n${usage}\n`)
-    return 2
-  }
-  if (args.values.help === true) {
-    io.stdout(`${usage}\n  Validates the config and prints every problem as file:line:col.\n  --online also checks the IdP (discovery, keys, client credentials) and the session store.\n`)
-    return 0
-  }
-  const file = configPath(args.values.config, io)
+  const args = parseCommand(argv, { config: { type: 'string', short: 'c' }, online: { type: 'boolean' } }, `${usage}\n  Validates the config and prints every problem as file:line:col.\n  --online also checks the IdP (discovery, keys, client credentials) and the session store.`, io)
+  if (typeof args === 'number') return args
+  const file = configPath(args.config, io)
   const result = loadConfig({ file, env: io.env })
   for (const w of result.warnings) io.stderr(`warning: ${formatProblem(w)}\n`)
   if ('problems' in result) {
@@ -29,7 +19,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   const hosts = new Set(c.routes.map((r) => r.host))
   io.stdout(`ok: ${file}\n  ${c.routes.length} route${c.routes.length === 1 ? '' : 's'} on ${hosts.size} host${hosts.size === 1 ? '' : 's'}, ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}\n  identity provider: ${c.idp.provider} ${c.idp.providerUrl}\n  session store: ${c.storage.type}\n`)
   for (const r of c.routes) io.stdout(`  ${r.id} -> ${r.to.map((u) => u.url.href + (u.weight === 1 ? '' : `,${u.weight}`)).join(' ')}\n`)
-  if (args.values.online === true) {
+  if (args.online === true) {
     const { checkOnline } = await import('./check-online.js')
     return checkOnline(c, io)
   }

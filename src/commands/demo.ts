@@ -2,56 +2,46 @@
  * `gatehouse demo`: the local Okta-shaped IdP, the whoami demo upstream and
  * gatehouse with config/demo.yaml, all on 127.0.0.1. What `npm start` runs.
  */
-import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { formatProblem, loadConfig } from '../config/index.js'
 import { startWhoami } from '../demo/whoami.js'
 import { startDevIdp } from '../devidp/index.js'
 import { createLogger } from '../server/logger.js'
 import { startGatehouse } from '../server/start.js'
-import type { CommandIO } from './io.js'
+import { parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse demo [--port 8000] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let args
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string', default: io.env.GATEHOUSE_DEMO_PORT ?? '8000' },
-        'idp-port': { type: 'string', default: '9000' },
-        'upstream-port': { type: 'string', default: '9001' },
-        config: { type: 'string', short: 'c', default: 'config/demo.yaml' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    })
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n${usage}\n`)
-    return 2
-  }
-  if (args.values.help === true) {
-    io.stdout(`${usage}\n`)
-    return 0
-  }
-  const port = Number(args.values.port)
+  const args = parseCommand(
+    argv,
+    {
+      port: { type: 'string', default: io.env.GATEHOUSE_DEMO_PORT ?? '8000' },
+      'idp-port': { type: 'string', default: '9000' },
+      'upstream-port': { type: 'string', default: '9001' },
+      config: { type: 'string', short: 'c', default: 'config/demo.yaml' },
+    },
+    usage,
+    io,
+  )
+  if (typeof args === 'number') return args
+  const port = Number(args.port)
   const origin = `http://localhost:${port}`
   let idp
   let upstream
   try {
     idp = await startDevIdp({
-      port: Number(args.values['idp-port']),
+      port: Number(args['idp-port']),
       usersFile: resolve(io.cwd, 'config/devidp-users.yaml'),
       clients: [{ client_id: 'gatehouse-demo', client_secret: 'demo-client-secret-not-for-production', redirect_uris: [`${origin}/.gatehouse/callback`], post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`] }],
     })
-    upstream = await startWhoami({ port: Number(args.values['upstream-port']), name: 'whoami (demo upstream)', jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
+    upstream = await startWhoami({ port: Number(args['upstream-port']), name: 'whoami (demo upstream)', jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
   } catch (err) {
-    io.stderr(`gatehouse demo: could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is something already listening on ports ${port}, ${args.values['idp-port']} or ${args.values['upstream-port']}? Choose others with --port, --idp-port, --upstream-port.\n`)
+    io.stderr(`gatehouse demo: could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is something already listening on ports ${port}, ${args['idp-port']} or ${args['upstream-port']}? Choose others with --port, --idp-port, --upstream-port.\n`)
     await idp?.close()
     return 1
   }
-  const loaded = loadConfig({ file: resolve(io.cwd, args.values.config), env: { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url } })
+  const loaded = loadConfig({ file: resolve(io.cwd, args.config), env: { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url } })
   if ('problems' in loaded) {
     for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)
     await Promise.all([idp.close(), upstream.close()])

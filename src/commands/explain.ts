@@ -3,43 +3,32 @@
  * policy decides and why, rule by rule. Exit 0 allow, 3 deny, 4 login, 1
  * config error, 2 usage error.
  */
-import { parseArgs } from 'node:util'
 import { formatProblem, loadConfig } from '../config/index.js'
 import type { Identity } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
-import { configPath, type CommandIO } from './io.js'
+import { configPath, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let args
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: 'string', short: 'c' },
-        url: { type: 'string' },
-        method: { type: 'string', default: 'GET' },
-        email: { type: 'string' },
-        user: { type: 'string' },
-        groups: { type: 'string' },
-        claims: { type: 'string' },
-        'source-ip': { type: 'string', default: '127.0.0.1' },
-        time: { type: 'string' },
-        anonymous: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    })
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n${usage}\n`)
-    return 2
-  }
-  const v = args.values
-  if (v.help === true) {
-    io.stdout(`${usage}\n`)
-    return 0
-  }
+  const v = parseCommand(
+    argv,
+    {
+      config: { type: 'string', short: 'c' },
+      url: { type: 'string' },
+      method: { type: 'string', default: 'GET' },
+      email: { type: 'string' },
+      user: { type: 'string' },
+      groups: { type: 'string' },
+      claims: { type: 'string' },
+      'source-ip': { type: 'string', default: '127.0.0.1' },
+      time: { type: 'string' },
+      anonymous: { type: 'boolean' },
+    },
+    usage,
+    io,
+  )
+  if (typeof v === 'number') return v
   if (v.url === undefined) {
     io.stderr(`--url is required\n${usage}\n`)
     return 2

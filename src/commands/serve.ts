@@ -3,30 +3,20 @@
  * reloads the config (a bad one is refused and the old one keeps serving);
  * SIGTERM/SIGINT drain requests in flight and exit 0.
  */
-import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 import { formatProblem, loadConfig } from '../config/index.js'
 import { watchAndReload } from '../server/reload.js'
 import { createLogger } from '../server/logger.js'
 import { createMetrics, serveMetrics } from '../server/metrics.js'
 import { startGatehouse } from '../server/start.js'
-import { configPath, type CommandIO } from './io.js'
+import { configPath, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse serve [-c FILE]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  let args
-  try {
-    args = parseArgs({ args: argv, options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } }, strict: true })
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n${usage}\n`)
-    return 2
-  }
-  if (args.values.help === true) {
-    io.stdout(`${usage}\n`)
-    return 0
-  }
-  const file = resolve(io.cwd, configPath(args.values.config, io))
+  const args = parseCommand(argv, { config: { type: 'string', short: 'c' } }, usage, io)
+  if (typeof args === 'number') return args
+  const file = resolve(io.cwd, configPath(args.config, io))
   const loaded = loadConfig({ file, env: io.env })
   if ('problems' in loaded) {
     for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)

@@ -3,10 +3,9 @@
  * store. With the memory store there is nothing to reach from outside the
  * process, so this needs `databroker_storage_type: redis`.
  */
-import { parseArgs } from 'node:util'
 import { formatProblem, loadConfig } from '../config/index.js'
 import { createSessionManager, createStore } from '../session/index.js'
-import { configPath, type CommandIO } from './io.js'
+import { configPath, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse sessions list -c FILE [--user EMAIL]\n       gatehouse sessions revoke -c FILE (--user EMAIL | --id SID | --all)'
 
@@ -16,14 +15,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stderr(`${usage}\n`)
     return verb === '-h' || verb === '--help' ? 0 : 2
   }
-  let args
-  try {
-    args = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' }, user: { type: 'string' }, id: { type: 'string' }, all: { type: 'boolean' } }, strict: true })
-  } catch (err) {
-    io.stderr(`${(err as Error).message}\n${usage}\n`)
-    return 2
-  }
-  const v = args.values
+  const v = parseCommand(rest, { config: { type: 'string', short: 'c' }, user: { type: 'string' }, id: { type: 'string' }, all: { type: 'boolean' } }, usage, io)
+  if (typeof v === 'number') return v
   if (verb === 'revoke' && [v.user, v.id, v.all].filter((x) => x !== undefined && x !== false).length !== 1) {
     io.stderr(`revoke needs exactly one of --user, --id, --all\n${usage}\n`)
     return 2

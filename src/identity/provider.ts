@@ -7,18 +7,15 @@ import { createPrivateKey } from 'node:crypto'
 import * as oidc from 'openid-client'
 import { importPKCS8 } from 'jose'
 import type { CompiledConfig } from '../config/types.js'
+import type { Identity } from '../policy/types.js'
 import { callbackError, IdentityError, translateError } from './errors.js'
 import { checkDiscovery, fetchDiscovery, isLoopback } from './discovery.js'
 import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
 import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
 import { NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
 
-export interface SignedInIdentity {
-  readonly sub: string
-  readonly email: string | undefined
-  readonly name: string | undefined
-  readonly groups: readonly string[]
-  readonly claims: Readonly<Record<string, unknown>>
+/** The verified user (as policies see them) plus the tokens of the sign-in. */
+export interface SignedInIdentity extends Identity {
   readonly idToken: string
   readonly accessToken: string
   readonly refreshToken: string | undefined

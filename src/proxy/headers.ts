@@ -5,6 +5,7 @@
  * `set_request_headers`. Per request: one pass over the incoming headers.
  */
 import type { CompiledConfig, CompiledRoute } from '../config/types.js'
+import type { Identity } from '../policy/types.js'
 import { CLAIM_HEADER_PREFIX, REQUEST_ID_HEADER } from '../constants.js'
 
 /** Prefixes of names only gatehouse may set (after `_` → `-`, lower case). */
@@ -33,15 +34,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 
 export type TemplatePart = string | { readonly token: 'id_token' | 'access_token' | 'jwt' }
 
-export interface IdentityForHeaders {
-  readonly sub: string
-  readonly email: string | undefined
-  readonly name: string | undefined
-  readonly groups: readonly string[]
-  readonly claims: Readonly<Record<string, unknown>>
-  readonly idToken: string
-  readonly accessToken: string
-}
+export type IdentityForHeaders = Identity & { readonly idToken: string; readonly accessToken: string }
 
 export interface UpstreamHeaderFacts {
   readonly requestId: string

@@ -5,6 +5,7 @@
  * spoken to.
  */
 import type { Identity } from '../policy/types.js'
+import type { SignedInIdentity } from '../identity/index.js'
 
 /** A signed-in session as the request path sees it. */
 export interface ActiveSession extends Identity {
@@ -32,17 +33,7 @@ export interface SessionPort {
 }
 
 /** The verified outcome of a sign-in. */
-export interface SignedIn {
-  readonly sub: string
-  readonly email: string | undefined
-  readonly name: string | undefined
-  readonly groups: readonly string[]
-  readonly claims: Readonly<Record<string, unknown>>
-  readonly idToken: string
-  readonly accessToken: string
-  readonly refreshToken: string | undefined
-  readonly idTokenExpiresAtMs: number
-}
+export type SignedIn = SignedInIdentity
 
 export interface LoginStart {
   readonly authorizationUrl: URL

@@ -3,16 +3,12 @@
  * from the ticket's per-session secret and cookie_secret together: neither a
  * store dump nor a stolen cookie_secret alone opens a record.
  */
+import type { Identity } from '../policy/types.js'
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 
-export interface SessionRecord {
+/** Identity (sub, email, name, groups, a small selection of claims) plus tokens and times. */
+export interface SessionRecord extends Identity {
   readonly id: string
-  readonly sub: string
-  readonly email: string | undefined
-  readonly name: string | undefined
-  readonly groups: readonly string[]
-  /** A small selection of claims, for `claim/<name>` criteria. */
-  readonly claims: Readonly<Record<string, unknown>>
   readonly idToken: string
   readonly accessToken: string
   readonly refreshToken: string | undefined

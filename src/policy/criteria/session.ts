@@ -28,51 +28,28 @@ export const authenticatedUser: CriterionDef = {
   },
 }
 
-export const email: CriterionDef = {
-  name: 'email',
-  needsSession: true,
-  compile(value, name, problem) {
-    // Addresses compare whole and case-insensitively: never as substrings.
-    const m = compileStringMatcher(value, problem, lower)
-    if (m === undefined) return undefined
-    return {
-      name,
-      needsSession: true,
-      test: (who) => m.test(who$(who).email),
-      describe: (who, _r, _n, ok) => `email: ${JSON.stringify(who?.email ?? null)} ${ok ? m.text : m.negText}`,
-    }
-  },
+/** A string matcher over one field of the user (`email`, the email's domain, `sub`). */
+function userStringCriterion(name: string, pick: (who: Identity | undefined) => string | undefined, normalise?: (s: string) => string): CriterionDef {
+  return {
+    name,
+    needsSession: true,
+    compile(value, as, problem) {
+      const m = compileStringMatcher(value, problem, normalise)
+      if (m === undefined) return undefined
+      return {
+        name: as,
+        needsSession: true,
+        test: (who) => m.test(pick(who)),
+        describe: (who, _r, _n, ok) => `${as}: ${JSON.stringify(pick(who) ?? null)} ${ok ? m.text : m.negText}`,
+      }
+    },
+  }
 }
 
-export const domain: CriterionDef = {
-  name: 'domain',
-  needsSession: true,
-  compile(value, name, problem) {
-    const m = compileStringMatcher(value, problem, lower)
-    if (m === undefined) return undefined
-    return {
-      name,
-      needsSession: true,
-      test: (who) => m.test(emailDomain(who$(who).email)),
-      describe: (who, _r, _n, ok) => `domain: ${JSON.stringify(emailDomain(who?.email) ?? null)} ${ok ? m.text : m.negText}`,
-    }
-  },
-}
-
-export const user: CriterionDef = {
-  name: 'user',
-  needsSession: true,
-  compile(value, name, problem) {
-    const m = compileStringMatcher(value, problem)
-    if (m === undefined) return undefined
-    return {
-      name,
-      needsSession: true,
-      test: (who) => m.test(who$(who).sub),
-      describe: (who, _r, _n, ok) => `user: ${JSON.stringify(who?.sub ?? null)} ${ok ? m.text : m.negText}`,
-    }
-  },
-}
+// Addresses compare whole and case-insensitively: never as substrings.
+export const email = userStringCriterion('email', (who) => who?.email, lower)
+export const domain = userStringCriterion('domain', (who) => emailDomain(who?.email), lower)
+export const user = userStringCriterion('user', (who) => who?.sub)
 
 export const groups: CriterionDef = {
   name: 'groups',
