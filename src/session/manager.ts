@@ -77,6 +77,29 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
 
   const userKey = (email: string): string => 'u:' + email.toLowerCase()
 
+  // Opening a ticket (AES-GCM) and deriving its record key (HKDF) depend only
+  // on the cookie: done once per cookie, not once per request. Bounded.
+  interface OpenedTicket {
+    readonly ticket: Ticket
+    readonly key: Buffer
+    bytes: Buffer | undefined
+    record: SessionRecord | undefined
+  }
+  const opened = new Map<string, OpenedTicket>()
+  function openTicket(cookieValue: string): OpenedTicket | undefined {
+    const hit = opened.get(cookieValue)
+    if (hit !== undefined) return hit
+    const ticket = decodeTicket(cookieValue, cookieKey)
+    if (ticket === undefined) return undefined
+    if (opened.size >= MAX_CACHE) {
+      const oldest = opened.keys().next()
+      if (oldest.done !== true) opened.delete(oldest.value)
+    }
+    const o: OpenedTicket = { ticket, key: recordKey(ticket.secret, cookieSecret, ticket.id), bytes: undefined, record: undefined }
+    opened.set(cookieValue, o)
+    return o
+  }
+
   function remember(cookieValue: string, record: SessionRecord): void {
     if (cacheTtlMs <= 0) return
     if (cache.size >= MAX_CACHE) {
@@ -135,11 +158,18 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       const t = now()
       const hit = cache.get(cookieValue)
       if (hit !== undefined && t - hit.atMs < cacheTtlMs && hit.record.expiresAtMs > t) return hit.record
-      const ticket = decodeTicket(cookieValue, cookieKey)
-      if (ticket === undefined) return undefined
-      const bytes = await store.get('s:' + ticket.id)
+      const opened = openTicket(cookieValue)
+      if (opened === undefined) return undefined
+      // Always read the store (a revocation on another replica must count at once),
+      // but decrypt only when the stored bytes changed since the last read.
+      const bytes = await store.get('s:' + opened.ticket.id)
       if (bytes === undefined) return undefined
-      const record = openRecord(bytes, recordKey(ticket.secret, cookieSecret, ticket.id), ticket.id)
+      let record = opened.record
+      if (record === undefined || opened.bytes === undefined || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(opened.bytes)) {
+        record = openRecord(bytes, opened.key, opened.ticket.id)
+        opened.bytes = Buffer.from(bytes)
+        opened.record = record
+      }
       if (record === undefined || record.expiresAtMs <= t) return undefined
       remember(cookieValue, record)
       return record

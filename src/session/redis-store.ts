@@ -32,6 +32,8 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
   const prefix = opts.prefix ?? 'gatehouse:'
   const client = new Redis(opts.url, {
     enableOfflineQueue: false,
+    // Commands issued in the same tick go out in one write: under load, far fewer system calls per request.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 1,
     connectTimeout: 2000,
     commandTimeout: opts.commandTimeoutMs ?? 2000,
