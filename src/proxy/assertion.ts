@@ -4,6 +4,7 @@
  * session and audience and re-signed only when close to expiry: the hot path
  * does a Map lookup.
  */
+import { createHash } from 'node:crypto'
 import { SignJWT } from 'jose'
 import type { SigningKey } from './signing-key.js'
 
@@ -56,9 +57,10 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       email: subject.email ?? '',
       groups: [...subject.groups],
       name: subject.name ?? '',
-      sid: subject.id,
+      // Not the session id itself (the store's key): a digest that identifies the session to the app.
+      sid: createHash('sha256').update(subject.id).digest('base64url').slice(0, 22),
     })
-      .setProtectedHeader({ alg: 'ES256', kid: opts.key.kid, typ: 'JWT' })
+      .setProtectedHeader({ alg: 'ES256', kid: opts.key.kid })
       .setIssuer(audience)
       .setAudience(audience)
       .setSubject(subject.sub)

@@ -40,6 +40,7 @@ function deriveP256Key(cookieSecret: Uint8Array): KeyObject {
 export async function loadSigningKey(pem: string | undefined, cookieSecret: Uint8Array): Promise<SigningKey> {
   const privateKey = pem === undefined ? deriveP256Key(cookieSecret) : createPrivateKey(pem)
   const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK
-  const kid = await calculateJwkThumbprint(jwk)
+  // A short kid (a thumbprint prefix) keeps the assertion small: it rides on every request.
+  const kid = (await calculateJwkThumbprint(jwk)).slice(0, 16)
   return { privateKey, kid, publicJwk: Object.freeze({ ...jwk, kid, alg: 'ES256', use: 'sig' }) }
 }

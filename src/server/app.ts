@@ -28,6 +28,12 @@ export interface AppOptions {
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT']
 
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return ''
+  const q = url.indexOf('?')
+  return (q === -1 ? url : url.slice(0, q)).slice(0, 512)
+}
+
 function isSafeRequestId(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= 128 && /^[A-Za-z0-9._:-]+$/.test(v)
 }
@@ -69,14 +75,14 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     const n = request.gatehouse as RequestNote | null
     if (n === null) return done()
     const route = n.route ?? '-'
-    gh.metrics.requests.inc({ route, outcome: n.outcome ?? 'special', status: String(reply.statusCode) })
+    gh.metrics.countRequest(route, n.outcome ?? 'special', reply.statusCode)
     if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
     if (n.upstreamMs !== undefined) gh.metrics.upstreamSeconds.observe({ route }, n.upstreamMs / 1000)
     gh.log.info({
       reqId: request.id,
       method: request.raw.method,
       host: request.raw.headers.host,
-      path: (request.raw.url ?? '').split('?')[0]?.slice(0, 512),
+      path: pathOf(request.raw.url),
       status: reply.statusCode,
       route: n.route,
       user: n.user,

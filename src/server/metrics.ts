@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export interface Metrics {
+  /** Count a finished request; label children are cached so the hot path does one Map lookup. */
+  countRequest(route: string, outcome: string, status: number): void
   readonly registry: Registry
   readonly requests: Counter<'route' | 'outcome' | 'status'>
   readonly denials: Counter<'route' | 'criterion'>
@@ -23,7 +25,17 @@ export interface Metrics {
 export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' })
+  const children = new Map<string, { inc(): void }>()
   const m: Metrics = {
+    countRequest(route, outcome, status) {
+      const key = `${route}\n${outcome}\n${status}`
+      let child = children.get(key)
+      if (child === undefined) {
+        child = m.requests.labels(route, outcome, String(status))
+        if (children.size < 10_000) children.set(key, child)
+      }
+      child.inc()
+    },
     registry,
     requests: new Counter({ name: 'gatehouse_requests_total', help: 'Requests by route, outcome (allow, deny, login, error, special, not-found) and status.', labelNames: ['route', 'outcome', 'status'], registers: [registry] }),
     denials: new Counter({ name: 'gatehouse_denials_total', help: 'Denied requests by route and deciding criterion.', labelNames: ['route', 'criterion'], registers: [registry] }),

@@ -41,7 +41,9 @@ describe('assertion signer', () => {
       currentDate: new Date(now),
     })
     expect(protectedHeader.kid).toBe(key.kid)
-    expect(payload).toMatchObject({ sub: '00u1', email: 'alice@example.com', groups: ['admin', 'eng'], sid: 's1', name: 'Alice' })
+    expect(payload).toMatchObject({ sub: '00u1', email: 'alice@example.com', groups: ['admin', 'eng'], name: 'Alice' })
+    expect(payload.sid).toMatch(/^[A-Za-z0-9_-]{22}$/)
+    expect(payload.sid).not.toBe('s1')
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(300)
   })
 
