@@ -6,11 +6,13 @@ import { createMemoryStore, createSessionManager } from '../src/session/index.js
 
 const sample = JSON.parse(process.argv[2] ?? '{}') as { idToken: string; accessToken: string; refreshToken: string }
 const N = 100_000
+// As gatehouse runs the memory store: no operator index (see SessionManagerOptions).
 const store = createMemoryStore({ maxEntries: N * 3 })
-const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 14 * 3600_000, cacheTtlMs: 0 })
+const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 14 * 3600_000, cacheTtlMs: 0, operatorIndex: false })
 const gc = (globalThis as { gc?: () => void }).gc
 gc?.()
-const before = process.memoryUsage().rss
+const m0 = process.memoryUsage()
+const before = m0.rss
 const cookies: string[] = []
 for (let i = 0; i < N; i++) {
   const { cookieValue } = await manager.create({
@@ -27,5 +29,6 @@ for (let i = 0; i < N; i++) {
   if (i % 1000 === 0) cookies.push(cookieValue)
 }
 gc?.()
-const after = process.memoryUsage().rss
-process.send?.({ bytesPerSession: (after - before) / N, sessions: N, kept: cookies.length })
+const m1 = process.memoryUsage()
+const after = m1.rss
+process.send?.({ bytesPerSession: (after - before) / N, heapBytesPerSession: (m1.heapUsed - m0.heapUsed) / N, sessions: N, kept: cookies.length })

@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const realTokens = await realTokenSizes()
   const memRun = await forkReady('bench/memory-per-session.ts', [JSON.stringify(realTokens)], ['--import', 'tsx', '--expose-gc'])
 
-  const mem = { msg: { bytesPerSession: Number(memRun.msg.bytesPerSession) } }
+  const mem = { msg: { bytesPerSession: Number(memRun.msg.bytesPerSession), heapBytesPerSession: Number(memRun.msg.heapBytesPerSession) } }
 
   // gatehouse check on the 5 000-route config.
   const t0 = performance.now()
@@ -213,6 +213,7 @@ async function main(): Promise<void> {
   lines.push('|---|---:|')
   for (const t of micro.tasks) lines.push(`| ${t.name} | ${Math.round(nsPerOp(t))} |`)
   lines.push(`| resident memory per in-memory session | ${Math.round(mem.msg.bytesPerSession)} bytes |`)
+  lines.push(`| of which live JavaScript heap | ${Math.round(mem.msg.heapBytesPerSession)} bytes |`)
   lines.push(`| gatehouse check, 5 000 routes | ${Math.round(checkMs)} ms |`)
   lines.push('')
   lines.push('| target | value | result |')

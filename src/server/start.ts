@@ -73,7 +73,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
   })
   const store = createStore(first.storage, { now, onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error') })
-  const manager = createSessionManager({ store, cookieSecret: first.cookie.secret, now, ttlMs: first.cookie.expireMs, cacheTtlMs: store.kind === 'memory' ? 2_000 : 0 })
+  const manager = createSessionManager({ store, cookieSecret: first.cookie.secret, now, ttlMs: first.cookie.expireMs, cacheTtlMs: store.kind === 'memory' ? 2_000 : 0, operatorIndex: store.kind !== 'memory' })
   const sessions = createSessionPort({
     manager,
     identity,

@@ -38,6 +38,13 @@ export interface SessionManagerOptions {
   readonly lockTtlMs?: number
   /** How long a request waits for another replica's refresh before giving up. */
   readonly lockWaitMs?: number
+  /**
+   * Keep the operator index (per-session summaries and user → sessions sets)
+   * that `list` and `revokeUser` read. The `sessions` command can reach only a
+   * shared store, so the memory store runs without it and a session costs one
+   * entry. Default true.
+   */
+  readonly operatorIndex?: boolean
 }
 
 export interface SessionManager {
@@ -69,6 +76,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
   const { store, cookieSecret, now, ttlMs } = opts
   const cookieKey = deriveKey(cookieSecret, 'gatehouse cookie v1')
   const cacheTtlMs = opts.cacheTtlMs ?? 0
+  const indexed = opts.operatorIndex ?? true
   const lockTtlMs = opts.lockTtlMs ?? 15_000
   const lockWaitMs = opts.lockWaitMs ?? 10_000
   const cache = new Map<string, Cached>()
@@ -120,6 +128,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
     const remaining = record.expiresAtMs - now()
     if (remaining <= 0) return
     await store.set('s:' + record.id, sealRecord(record, recordKey(ticket.secret, cookieSecret, record.id)), remaining)
+    if (!indexed) return
     const summary: SessionSummary = { id: record.id, sub: record.sub, email: record.email, createdAtMs: record.createdAtMs, expiresAtMs: record.expiresAtMs }
     await store.set('m:' + record.id, Buffer.from(JSON.stringify(summary)), remaining)
     if (record.email !== undefined) await store.addToSet(userKey(record.email), record.id, remaining)
@@ -137,6 +146,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
 
   async function revoke(id: string): Promise<void> {
     forget(id)
+    if (!indexed) return store.delete('s:' + id)
     const summary = await readSummary(id)
     await store.delete('s:' + id, 'm:' + id)
     if (summary?.email !== undefined) await store.removeFromSet(userKey(summary.email), id)
@@ -200,7 +210,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
 
     async revokeAll() {
       let n = 0
-      for await (const key of store.scan('m:')) {
+      for await (const key of store.scan(indexed ? 'm:' : 's:')) {
         await revoke(key.slice(2))
         n++
       }

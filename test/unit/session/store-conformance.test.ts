@@ -157,6 +157,23 @@ for (const [name, backend, enabled] of backends) {
   })
 }
 
+describe('memory store as gatehouse runs it (no operator index)', () => {
+  it('one entry per session; load, revoke and revokeAll work', async () => {
+    const store = createMemoryStore()
+    const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 60_000, operatorIndex: false })
+    const a = await manager.create(alice)
+    const b = await manager.create(alice)
+    const keys: string[] = []
+    for await (const k of store.scan('')) keys.push(k)
+    expect(keys.sort()).toEqual([`s:${a.session.id}`, `s:${b.session.id}`].sort())
+    expect((await manager.load(a.cookieValue))?.sub).toBe('00u-alice')
+    await manager.revoke(a.session.id)
+    expect(await manager.load(a.cookieValue)).toBeUndefined()
+    expect(await manager.revokeAll()).toBe(1)
+    expect(await manager.load(b.cookieValue)).toBeUndefined()
+  })
+})
+
 describe('memory store bounds', () => {
   it('evicts the oldest entries past maxEntries and expires by TTL', async () => {
     let t = 0
