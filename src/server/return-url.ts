@@ -10,8 +10,11 @@ export interface HostRule {
   readonly port: number | undefined
 }
 
-/** hostname (lower case) → the routes' schemes and ports for it. */
-export type KnownHosts = ReadonlyMap<string, readonly HostRule[]>
+/** hostname (lower case) → the routes' schemes and ports for it (a Map, or one that also knows wildcard hosts). */
+export interface KnownHosts {
+  get(hostname: string): readonly HostRule[] | undefined
+  has(hostname: string): boolean
+}
 
 const MAX_RETURN_URL = 8192
 

@@ -35,10 +35,19 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     if (!list.some((h) => h.scheme === r.scheme && h.port === r.port)) list.push({ scheme: r.scheme, port: r.port })
     hosts.set(r.host, list)
   }
+  // `*.corp.example` routes: any host ending in `.corp.example` (one label or more), as the route table matches.
+  const wildcards = [...hosts].filter(([h]) => h.startsWith('*.')).map(([h, rules]) => [h.slice(1), rules] as const)
+  const knownHosts: KnownHosts =
+    wildcards.length === 0
+      ? hosts
+      : {
+          get: (h) => hosts.get(h) ?? wildcards.find(([suffix]) => h.length > suffix.length && h.endsWith(suffix))?.[1],
+          has: (h) => hosts.has(h) || wildcards.some(([suffix]) => h.length > suffix.length && h.endsWith(suffix)),
+        }
   return Object.freeze({
     config,
     routes,
-    knownHosts: hosts,
+    knownHosts,
     clientAddress: createClientAddressResolver(config.trustedProxies),
   })
 }

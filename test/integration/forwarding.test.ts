@@ -52,6 +52,9 @@ beforeAll(async () => {
   - from: http://pub.localhost:${port}
     to: ${upstream}
     allow_public_unauthenticated_access: true
+  - from: http://*.wild.localhost:${port}
+    to: ${upstream}
+    allow_public_unauthenticated_access: true
 `,
   })
   alice = s.client()
@@ -149,5 +152,12 @@ describe('forwarding', () => {
     const cookie = alice.cookieHeader(new URL(s.url('app.localhost'))).split('=')[1] as string
     for (const secret of [idToken, idToken.split('.')[1] as string, cookie]) expect(s.logs.join('')).not.toContain(secret)
     expect(s.logs.join('')).not.toMatch(/code=[A-Za-z0-9_-]{20}/)
+  })
+
+  it('wildcard hosts (*.wild.localhost) match one or more labels, and not the bare domain', async () => {
+    expect((await s.client().get(s.url('a.wild.localhost', '/'), { headers: json })).status).toBe(200)
+    expect((await s.client().get(s.url('x.y.wild.localhost', '/'), { headers: json })).status).toBe(200)
+    expect((await s.client().get(s.url('wild.localhost', '/'), { headers: json })).status).toBe(404)
+    expect((await s.client().get(s.url('evilwild.localhost', '/'), { headers: json })).status).toBe(404)
   })
 })
