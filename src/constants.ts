@@ -9,6 +9,8 @@ export const SPECIAL_PREFIX = '/.gatehouse/'
 export const PATHS = {
   callback: '/.gatehouse/callback',
   signIn: '/.gatehouse/sign_in',
+  /** OIDC third-party-initiated login (Okta dashboard tiles): `?iss=…&target_link_uri=…`. */
+  initiateLogin: '/.gatehouse/login',
   signOut: '/.gatehouse/sign_out',
   signedOut: '/.gatehouse/signed_out',
   userPage: '/.gatehouse/',

@@ -38,6 +38,20 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
       const returnTo = checkReturnUrl(rd, new URL(origin), gh.current().knownHosts) ?? new URL(origin + '/')
       return startLogin(gh, request, reply, input.host, input.scheme, returnTo)
     }
+    case PATHS.initiateLogin: {
+      // Okta's dashboard calls the app's "initiate login URI" with iss = the org URL
+      // (not the custom authorization server's issuer); anything else is refused.
+      if (!isGet) return methodNotAllowed(request, reply)
+      const q = new URL(request.raw.url ?? '/', origin).searchParams
+      const iss = q.get('iss')
+      const issuer = gh.current().config.idp.providerUrl
+      if (iss === null || (iss !== issuer && iss !== new URL(issuer).origin)) {
+        return refuse(request, reply, { status: 400, error: 'bad_request', title: 'Sign-in could not be started', message: 'This sign-in link names an identity provider gatehouse does not use.', hint: 'Start from the application\'s own address, or check the initiate-login URI configured in Okta.' })
+      }
+      const target = q.get('target_link_uri') ?? undefined
+      const returnTo = checkReturnUrl(target, new URL(origin), gh.current().knownHosts) ?? new URL(origin + '/')
+      return startLogin(gh, request, reply, input.host, input.scheme, returnTo)
+    }
     case PATHS.signOut:
       if (isGet) return signOutConfirm(gh, request, reply, input)
       if (method === 'POST') return signOut(gh, request, reply, input)

@@ -63,4 +63,22 @@ describe('open redirects', () => {
       await res.body?.cancel()
     }
   })
+
+  it('third-party-initiated login (Okta dashboard tiles): target_link_uri never leaves the route hosts, and a foreign iss is refused', async () => {
+    const key = loginStateKey(Buffer.from(s.cookieSecret, 'base64'))
+    const c = s.client()
+    const iss = encodeURIComponent(new URL(s.idp.issuer).origin)
+    for (const p of payloads.slice(0, 200)) {
+      const res = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(p)}`), { headers: { accept: 'text/html' }, noCookies: true })
+      if (res.status === 431 || res.status === 414 || res.status === 400) continue
+      expect(res.status, p).toBe(302)
+      const sealed = res.headers.getSetCookie().map((h) => h.split(';')[0] as string).find((h) => h.includes('_login_'))?.split('=')[1]
+      expect(allowedHosts.has(new URL(openLoginState(sealed, key, Date.now())?.returnTo ?? 'http://x').hostname), p).toBe(true)
+    }
+    const good = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(s.url('admin.localhost', '/x'))}`), { headers: { accept: 'text/html' }, noCookies: true })
+    const sealed = good.headers.getSetCookie().map((h) => h.split(';')[0] as string).find((h) => h.includes('_login_'))?.split('=')[1]
+    expect(openLoginState(sealed, key, Date.now())?.returnTo).toBe(s.url('admin.localhost', '/x'))
+    const foreign = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${encodeURIComponent('https://evil.okta.com')}&target_link_uri=/`), { headers: { accept: 'application/json' }, noCookies: true })
+    expect(foreign.status).toBe(400)
+  })
 })
