@@ -12,7 +12,7 @@
  *   2. a deny block needs a session         → login (cannot rule the deny out anonymously)
  *   3. an allow block holds                 → allow
  *   4. an allow block needs a session       → login
- *   5. otherwise                            → deny  (not-allowed), with the first allow rule's failing criterion
+ *   5. otherwise                            → deny  (not-allowed), naming the closest allow rule's failing criterion
  */
 import type { Clause, Operator, PolicyAst, RuleNode } from './ast.js'
 import { findCriterion, type CompiledCriterion } from './criteria/index.js'
@@ -94,6 +94,35 @@ function rule(r: CRule, who: Identity | undefined, req: RequestFacts, now: numbe
   return sawU ? U : T
 }
 
+/**
+ * With several allow rules and none holding, the one that came closest (the
+ * largest share of its criteria pointing the right way) explains the denial
+ * best: `http_method: "POST" is not in [GET, HEAD]` rather than the first
+ * rule's unrelated `cors_preflight`. Only on the deny path.
+ */
+function closest(allows: readonly CRule[], who: Identity | undefined, req: RequestFacts, now: number): CRule | undefined {
+  if (allows.length <= 1) return allows[0]
+  let best: CRule | undefined
+  let bestScore = -1
+  for (const r of allows) {
+    let good = 0
+    let total = 0
+    for (const cl of r.clauses) {
+      const want = cl.operator === 'and' || cl.operator === 'or' ? T : F
+      for (const c of cl.criteria) {
+        total++
+        if (crit(c, who, req, now) === want) good++
+      }
+    }
+    const score = total === 0 ? 0 : good / total
+    if (score > bestScore) {
+      best = r
+      bestScore = score
+    }
+  }
+  return best
+}
+
 /** The criterion that decided a block's value, for the reason sentence. */
 function decisive(r: CRule, who: Identity | undefined, req: RequestFacts, now: number, want: Tri): { c: CompiledCriterion; v: Tri } | undefined {
   for (const cl of r.clauses) {
@@ -154,11 +183,11 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
       if (v === U) allowNeedsLogin = true
     }
     if (allowNeedsLogin) return loginDecision
-    const first = allows[0]
+    const first = closest(allows, who, req, now)
     if (first === undefined) return noAllowRule
     const d = decisive(first, who, req, now, F)
     const reason = d === undefined ? `allow rule ${first.index} did not match` : sentence(d.c, d.v, who, req, now, opOf(first, d.c))
-    return { outcome: 'deny', because: 'not-allowed', rule: first.index, criterion: d?.c.name ?? '', reason: allows.length > 1 ? `no allow rule matched; rule ${first.index}: ${reason}` : reason }
+    return { outcome: 'deny', because: 'not-allowed', rule: first.index, criterion: d?.c.name ?? '', reason: allows.length > 1 ? `no allow rule matched; closest, rule ${first.index}: ${reason}` : reason }
   }
 
   function explain(who: Identity | undefined, req: RequestFacts, now: number): { decision: Decision; trace: readonly RuleTrace[] } {

@@ -42,6 +42,13 @@ describe('Pomerium operator semantics', () => {
     )
   })
 
+  it('with several allow rules, a denial names the rule that came closest', () => {
+    const p = policy('[{allow: {or: [{cors_preflight: true}]}}, {allow: {and: [{groups: eng}, {http_method: {in: [GET, HEAD]}}]}}, {allow: {and: [{groups: admin}]}}]')
+    const d = p.evaluate(who(), req({ method: 'POST' }), 0)
+    expect(d).toMatchObject({ outcome: 'deny', rule: 1, criterion: 'http_method' })
+    expect(d.reason).toBe('no allow rule matched; closest, rule 1: http_method: "POST" is not in [GET, HEAD]')
+  })
+
   it('a policy with no allow rule lets no one in', () => {
     expect(compilePolicy({ rules: [] }).evaluate(who(), req(), 0)).toMatchObject({ outcome: 'deny', rule: -1 })
   })
