@@ -4,7 +4,7 @@
  * again. A valid config is handed to `apply`; an invalid one is reported and
  * the old config keeps serving. Reloads never overlap.
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 
@@ -32,7 +32,13 @@ export function watchConfig<C>(opts: ConfigWatcherOptions<C>): ConfigWatcher {
   let running: Promise<'applied' | 'refused' | 'unchanged'> | undefined
   let again = false
 
-  void readFile(opts.file, 'utf8').then((t) => { lastText ??= t }, () => undefined)
+  // Read now, synchronously: a change landing while an asynchronous first read
+  // is pending would otherwise be taken as the starting text and missed.
+  try {
+    lastText = readFileSync(opts.file, 'utf8')
+  } catch {
+    lastText = undefined
+  }
 
   async function reloadOnce(force: boolean): Promise<'applied' | 'refused' | 'unchanged'> {
     let text: string | undefined
