@@ -30,12 +30,18 @@ export function upstreamPath(route: CompiledRoute, path: string, toPath: string)
   let p = path
   if (route.prefixRewrite !== undefined) {
     const prefix = route.path.kind === 'prefix' ? route.path.prefix : route.path.kind === 'path' ? route.path.path : '/'
-    const rest = path.startsWith(prefix) ? path.slice(prefix.length) : path
-    p = route.prefixRewrite + (rest.startsWith('/') || route.prefixRewrite.endsWith('/') || rest === '' ? rest : '/' + rest)
-    if (!p.startsWith('/')) p = '/' + p
+    p = joinPath(route.prefixRewrite, path.startsWith(prefix) ? path.slice(prefix.length) : path)
   }
-  if (toPath !== '/' && toPath !== '') p = toPath.replace(/\/$/, '') + p
-  return p
+  if (toPath !== '/' && toPath !== '') p = joinPath(toPath, p)
+  return p.startsWith('/') ? p : '/' + p
+}
+
+/** `a` + `b` with exactly one slash between them when both have one there. */
+function joinPath(a: string, b: string): string {
+  if (b === '') return a
+  if (a.endsWith('/') && b.startsWith('/')) return a + b.slice(1)
+  if (!a.endsWith('/') && !b.startsWith('/')) return `${a}/${b}`
+  return a + b
 }
 
 export async function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput): Promise<FastifyReply> {
