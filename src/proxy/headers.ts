@@ -82,6 +82,23 @@ function claimText(v: unknown): string | undefined {
   return JSON.stringify(v)
 }
 
+/** A claim for jwt_claims_headers: the identity's own fields first (Pomerium calls `sub` "user"). */
+function claimOf(who: IdentityForHeaders, claim: string): string | undefined {
+  switch (claim) {
+    case 'groups':
+      return who.groups.join(',')
+    case 'email':
+      return who.email
+    case 'name':
+      return who.name
+    case 'sub':
+    case 'user':
+      return who.sub
+    default:
+      return claimText(who.claims[claim])
+  }
+}
+
 /** Strip CR/LF and other control characters so a claim can never split a header. */
 function safeHeaderValue(v: string): string {
   // eslint-disable-next-line no-control-regex
@@ -155,7 +172,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
           if (who.name !== undefined) out[CLAIM_HEADER_PREFIX + 'name'] = safeHeaderValue(who.name)
           out[CLAIM_HEADER_PREFIX + 'groups'] = safeHeaderValue(who.groups.join(','))
           for (const [claim, header] of claimHeaders) {
-            const v = claim === 'groups' ? who.groups.join(',') : claim === 'email' ? who.email : claimText(who.claims[claim])
+            const v = claimOf(who, claim)
             if (v !== undefined) out[header] = safeHeaderValue(v)
           }
         }

@@ -19,7 +19,7 @@ beforeAll(async () => {
   slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`
   s = await startStack({
     hosts: ['app.localhost', 'admin.localhost', 'lb.localhost', 'down.localhost', 'slow.localhost', 'pub.localhost'],
-    extra: 'jwt_claims_headers:\n  X-Email: email\n  X-Department: department\n',
+    extra: 'jwt_claims_headers:\n  X-Email: email\n  X-User: user\n  X-Name: name\n',
     routes: ({ upstream, port }) => `
   - from: http://app.localhost:${port}
     prefix: /api/
@@ -90,6 +90,8 @@ describe('forwarding', () => {
     expect(r.headers['x-gatehouse-claim-groups']).toBe('admin,eng')
     expect(r.headers.x_gatehouse_claim_groups).toBeUndefined()
     expect(r.headers['x-email']).toBe('alice@example.com')
+    expect(r.headers['x-user']).toBe('00u1alice')
+    expect(r.headers['x-name']).toBe('Alice')
     expect(r.headers['remote-user']).toBeUndefined()
     expect(r.headers['x-forwarded-for']).toBe('127.0.0.1')
     expect(r.headers['x-forwarded-host']).toBe(`app.localhost:${s.port}`)
