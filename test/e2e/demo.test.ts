@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { chromium, type Browser } from 'playwright-core'
+import { CHROMIUM_ARGS, CHROMIUM_PATH, requireBrowser } from '../helpers/requirements.js'
+import { freePort } from '../helpers/stack.js'
+
+const hasBrowser = requireBrowser()
+
+// What a person does after `npm start`: the demo command with config/demo.yaml,
+// in its own process, driven by a real browser.
+describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
+  let demo: ChildProcess
+  let browser: Browser
+  let port: number
+  let output = ''
+  beforeAll(async () => {
+    port = await freePort()
+    const [idpPort, upPort] = [await freePort(), await freePort()]
+    demo = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    demo.stdout?.on('data', (d) => (output += d))
+    demo.stderr?.on('data', (d) => (output += d))
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (output.includes('gatehouse demo is running')) resolve()
+      }
+      demo.stdout?.on('data', check)
+      demo.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${output}`)))
+    })
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
+  })
+  afterAll(async () => {
+    await browser?.close()
+    if (demo !== undefined && demo.exitCode === null) {
+      const exited = new Promise((r) => demo.once('exit', r))
+      demo.kill('SIGTERM')
+      await exited
+    }
+  })
+
+  it('prints the URL and the demo users, and nothing alarming', () => {
+    expect(output).toContain(`http://localhost:${port}/`)
+    expect(output).toMatch(/alice +password "alice" +groups: admin, eng/)
+    expect(output).toMatch(/bob +password "bob" +groups: eng/)
+    expect(output).not.toMatch(/WARNING|Unsupported runtime/)
+  })
+
+  it('alice reaches both routes and signs out; bob gets a 403 that says which rule failed', async () => {
+    const alice = await (await browser.newContext()).newPage()
+    await alice.goto(`http://localhost:${port}/admin`)
+    await alice.fill('#username', 'alice')
+    await alice.fill('#password', 'alice')
+    await Promise.all([alice.waitForURL(`http://localhost:${port}/admin`), alice.click('#sign-in')])
+    await expect(alice.textContent('body')).resolves.toContain('gatehouse let you through')
+    await alice.goto(`http://localhost:${port}/`)
+    await expect(alice.textContent('body')).resolves.toContain('gatehouse let you through')
+    await alice.goto(`http://localhost:${port}/.gatehouse/`)
+    await alice.click('button[type=submit]')
+    await alice.waitForURL((u) => u.pathname === '/.gatehouse/signed_out')
+
+    const bob = await (await browser.newContext()).newPage()
+    await bob.goto(`http://localhost:${port}/admin`)
+    await bob.fill('#username', 'bob')
+    await bob.fill('#password', 'bob')
+    await Promise.all([bob.waitForURL(`http://localhost:${port}/admin`), bob.click('#sign-in')])
+    await expect(bob.textContent('.reason')).resolves.toBe('groups: [eng] has no "admin"')
+    await bob.goto(`http://localhost:${port}/`)
+    await expect(bob.textContent('body')).resolves.toContain('gatehouse let you through')
+  })
+})
