@@ -77,7 +77,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     const route = n.route ?? '-'
     gh.metrics.countRequest(route, n.outcome ?? 'special', reply.statusCode)
     if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
-    if (n.upstreamMs !== undefined) gh.metrics.upstreamSeconds.observe({ route }, n.upstreamMs / 1000)
+    if (n.upstreamMs !== undefined) gh.metrics.observeUpstream(route, n.upstreamMs / 1000)
     gh.log.info({
       reqId: request.id,
       method: request.raw.method,

@@ -9,6 +9,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   /** Count a finished request; label children are cached so the hot path does one Map lookup. */
   countRequest(route: string, outcome: string, status: number): void
+  /** Record the upstream's time to response headers for a route (cached child, as above). */
+  observeUpstream(route: string, seconds: number): void
   readonly registry: Registry
   readonly requests: Counter<'route' | 'outcome' | 'status'>
   readonly denials: Counter<'route' | 'criterion'>
@@ -26,6 +28,7 @@ export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' })
   const children = new Map<string, { inc(): void }>()
+  const upstreamChildren = new Map<string, { observe(v: number): void }>()
   const m: Metrics = {
     countRequest(route, outcome, status) {
       const key = `${route}\n${outcome}\n${status}`
@@ -35,6 +38,14 @@ export function createMetrics(): Metrics {
         if (children.size < 10_000) children.set(key, child)
       }
       child.inc()
+    },
+    observeUpstream(route, seconds) {
+      let child = upstreamChildren.get(route)
+      if (child === undefined) {
+        child = m.upstreamSeconds.labels(route)
+        if (upstreamChildren.size < 10_000) upstreamChildren.set(route, child)
+      }
+      child.observe(seconds)
     },
     registry,
     requests: new Counter({ name: 'gatehouse_requests_total', help: 'Requests by route, outcome (allow, deny, login, error, special, not-found) and status.', labelNames: ['route', 'outcome', 'status'], registers: [registry] }),
