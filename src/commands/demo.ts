@@ -3,12 +3,11 @@
  * gatehouse with config/demo.yaml, all on 127.0.0.1. What `npm start` runs.
  */
 import { resolve } from 'node:path'
-import { formatProblem, loadConfig } from '../config/index.js'
 import { startWhoami } from '../demo/whoami.js'
 import { startDevIdp } from '../devidp/index.js'
 import { createLogger } from '../server/logger.js'
 import { startGatehouse } from '../server/start.js'
-import { parseCommand, type CommandIO } from './io.js'
+import { loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse demo [--port 8000] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'
 
@@ -41,16 +40,15 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     await idp?.close()
     return 1
   }
-  const loaded = loadConfig({ file: resolve(io.cwd, args.config), env: { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url } })
-  if ('problems' in loaded) {
-    for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)
+  const config = loadConfigOrReport(resolve(io.cwd, args.config), io, { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url })
+  if (config === undefined) {
     await Promise.all([idp.close(), upstream.close()])
     return 1
   }
-  const log = createLogger(loaded.config.logLevel)
+  const log = createLogger(config.logLevel)
   let gh
   try {
-    gh = await startGatehouse({ config: loaded.config, log })
+    gh = await startGatehouse({ config: config, log })
     await gh.identity.ready()
   } catch (err) {
     io.stderr(`gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another with --port.\n`)

@@ -3,10 +3,9 @@
  * policy decides and why, rule by rule. Exit 0 allow, 3 deny, 4 login, 1
  * config error, 2 usage error.
  */
-import { formatProblem, loadConfig } from '../config/index.js'
 import type { Identity } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
-import { configPath, parseCommand, type CommandIO } from './io.js'
+import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
 
@@ -57,12 +56,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     return 2
   }
 
-  const result = loadConfig({ file: configPath(v.config, io), env: io.env })
-  if ('problems' in result) {
-    for (const p of result.problems) io.stderr(`${formatProblem(p)}\n`)
-    return 1
-  }
-  const config = result.config
+  const config = loadConfigOrReport(configPath(v.config, io), io)
+  if (config === undefined) return 1
   const target = normalizeRequestPath(url.pathname + url.search)
   if (!target.ok) {
     io.stdout(`request: refused with 400: ${target.reason}\n`)

@@ -1,5 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
+import { formatProblem, loadConfig, type CompiledConfig } from '../config/index.js'
+
 type ParseArgsOptionConfig = NonNullable<ParseArgsConfig['options']>[string]
 
 /** What a command may touch: injected so commands run in tests without a child process. */
@@ -38,4 +40,12 @@ export function parseCommand<const O extends Record<string, ParseArgsOptionConfi
     return 0
   }
   return parsed.values
+}
+
+/** Load the config for a command; on problems, print each as file:line:col and give undefined (the command exits 1). */
+export function loadConfigOrReport(file: string, io: CommandIO, env: Readonly<Record<string, string | undefined>> = io.env): CompiledConfig | undefined {
+  const result = loadConfig({ file, env })
+  if (!('problems' in result)) return result.config
+  for (const p of result.problems) io.stderr(`${formatProblem(p)}\n`)
+  return undefined
 }

@@ -3,9 +3,8 @@
  * store. With the memory store there is nothing to reach from outside the
  * process, so this needs `databroker_storage_type: redis`.
  */
-import { formatProblem, loadConfig } from '../config/index.js'
 import { createSessionManager, createStore } from '../session/index.js'
-import { configPath, parseCommand, type CommandIO } from './io.js'
+import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse sessions list -c FILE [--user EMAIL]\n       gatehouse sessions revoke -c FILE (--user EMAIL | --id SID | --all)'
 
@@ -21,12 +20,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stderr(`revoke needs exactly one of --user, --id, --all\n${usage}\n`)
     return 2
   }
-  const loaded = loadConfig({ file: configPath(v.config, io), env: io.env })
-  if ('problems' in loaded) {
-    for (const p of loaded.problems) io.stderr(`${formatProblem(p)}\n`)
-    return 1
-  }
-  const config = loaded.config
+  const config = loadConfigOrReport(configPath(v.config, io), io)
+  if (config === undefined) return 1
   if (config.storage.type !== 'redis') {
     io.stderr('sessions are in the memory of the running gatehouse (databroker_storage_type: memory); use a Redis store to manage them from outside\n')
     return 1

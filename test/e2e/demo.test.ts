@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { chromium, type Browser } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import { CHROMIUM_ARGS, CHROMIUM_PATH, requireBrowser } from '../helpers/requirements.js'
 import { freePort } from '../helpers/stack.js'
 
@@ -44,12 +44,18 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
     expect(output).not.toMatch(/WARNING|Unsupported runtime/)
   })
 
+  /** A fresh browser opens /admin, signs in at the IdP's form, and comes back to /admin. */
+  async function signInAtAdmin(user: string): Promise<Page> {
+    const page = await (await browser.newContext()).newPage()
+    await page.goto(`http://localhost:${port}/admin`)
+    await page.fill('#username', user)
+    await page.fill('#password', user)
+    await Promise.all([page.waitForURL(`http://localhost:${port}/admin`), page.click('#sign-in')])
+    return page
+  }
+
   it('alice reaches both routes and signs out; bob gets a 403 that says which rule failed', async () => {
-    const alice = await (await browser.newContext()).newPage()
-    await alice.goto(`http://localhost:${port}/admin`)
-    await alice.fill('#username', 'alice')
-    await alice.fill('#password', 'alice')
-    await Promise.all([alice.waitForURL(`http://localhost:${port}/admin`), alice.click('#sign-in')])
+    const alice = await signInAtAdmin('alice')
     await expect(alice.textContent('body')).resolves.toContain('gatehouse let you through')
     await alice.goto(`http://localhost:${port}/`)
     await expect(alice.textContent('body')).resolves.toContain('gatehouse let you through')
@@ -57,11 +63,7 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
     await alice.click('button[type=submit]')
     await alice.waitForURL((u) => u.pathname === '/.gatehouse/signed_out')
 
-    const bob = await (await browser.newContext()).newPage()
-    await bob.goto(`http://localhost:${port}/admin`)
-    await bob.fill('#username', 'bob')
-    await bob.fill('#password', 'bob')
-    await Promise.all([bob.waitForURL(`http://localhost:${port}/admin`), bob.click('#sign-in')])
+    const bob = await signInAtAdmin('bob')
     await expect(bob.textContent('.reason')).resolves.toBe('groups: [eng] has no "admin"')
     await bob.goto(`http://localhost:${port}/`)
     await expect(bob.textContent('body')).resolves.toContain('gatehouse let you through')

@@ -134,15 +134,19 @@ ${o.routes({ upstream: upstream.url, port })}
   }
 }
 
-export const ROUTES_APP_ADMIN = ({ upstream, port }: { upstream: string; port: number }): string => `
-  - from: http://app.localhost:${port}
-    to: ${upstream}
-    pass_identity_headers: true
-    allow_any_authenticated_user: true
-  - from: http://admin.localhost:${port}
-    to: ${upstream}
-    policy:
-      - allow:
-          and:
-            - groups: admin
-`
+/** Who a test route lets in. */
+export type Access = 'public' | 'any-user' | { readonly group: string }
+
+/** One route as YAML list item, for the `routes` of a stack. `extra` lines are route keys written as YAML. */
+export function route(from: string, to: string, access: Access, extra: readonly string[] = []): string {
+  const who =
+    access === 'public'
+      ? ['allow_public_unauthenticated_access: true']
+      : access === 'any-user'
+        ? ['allow_any_authenticated_user: true']
+        : ['policy:', '  - allow:', '      and:', `        - groups: ${access.group}`]
+  return [`  - from: ${from}`, `    to: ${to}`, ...[...extra, ...who].map((l) => `    ${l}`)].join('\n') + '\n'
+}
+
+export const ROUTES_APP_ADMIN = ({ upstream, port }: { upstream: string; port: number }): string =>
+  route(`http://app.localhost:${port}`, upstream, 'any-user', ['pass_identity_headers: true']) + route(`http://admin.localhost:${port}`, upstream, { group: 'admin' })

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import net from 'node:net'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { route, startStack, type Stack } from '../helpers/stack.js'
+import { sendRaw, statusOf } from '../helpers/raw-http.js'
 import type { HttpClient } from '../helpers/http-client.js'
 import type { Seen } from '../../src/demo/whoami.js'
 
@@ -12,22 +13,10 @@ beforeAll(async () => {
   s = await startStack({
     hosts: ['app.localhost', 'site.localhost'],
     headersTimeoutMs: 500,
-    routes: ({ upstream, port }) => `
-  - from: http://app.localhost:${port}
-    to: ${upstream}
-    pass_identity_headers: true
-    allow_any_authenticated_user: true
-  - from: http://site.localhost:${port}
-    prefix: /admin
-    to: ${upstream}
-    policy:
-      - allow:
-          and:
-            - groups: admin
-  - from: http://site.localhost:${port}
-    to: ${upstream}
-    allow_public_unauthenticated_access: true
-`,
+    routes: ({ upstream, port }) =>
+      route(`http://app.localhost:${port}`, upstream, 'any-user', ['pass_identity_headers: true']) +
+      route(`http://site.localhost:${port}`, upstream, { group: 'admin' }, ['prefix: /admin']) +
+      route(`http://site.localhost:${port}`, upstream, 'public'),
   })
   bob = s.client()
   await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -35,17 +24,6 @@ beforeAll(async () => {
 })
 afterAll(() => s.close())
 
-/** Send bytes exactly as written (fetch would normalise the path). */
-function rawRequest(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const sock = net.connect(port, '127.0.0.1', () => sock.end(text))
-    let out = ''
-    sock.on('data', (d) => (out += d.toString('latin1')))
-    sock.on('close', () => resolve(out))
-    sock.on('error', () => resolve(out))
-  })
-}
-const statusOf = (raw: string): number => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 0)
 
 describe('header trust', () => {
   const spoofed: Record<string, string> = {
@@ -100,7 +78,7 @@ describe('path matching: the decision is made on the path the upstream receives'
   for (const path of tricks) {
     it(`${JSON.stringify(path)} gets the admin policy or a 400`, async () => {
       const before = s.upstream.requests.length
-      const raw = await rawRequest(s.port, `GET ${path} HTTP/1.1\r\nHost: site.localhost:${s.port}\r\nAccept: application/json\r\nCookie: ${bob.cookieHeader(new URL(s.url('site.localhost')))}\r\nConnection: close\r\n\r\n`)
+      const raw = await sendRaw(s.port, `GET ${path} HTTP/1.1\r\nHost: site.localhost:${s.port}\r\nAccept: application/json\r\nCookie: ${bob.cookieHeader(new URL(s.url('site.localhost')))}\r\nConnection: close\r\n\r\n`)
       expect([400, 403], raw.slice(0, 200)).toContain(statusOf(raw))
       expect(s.upstream.requests.length).toBe(before)
     })
@@ -135,8 +113,8 @@ describe('resource abuse', () => {
   })
 
   it('a 64 KB cookie and a 100 KB request line are refused at the door', async () => {
-    expect(statusOf(await rawRequest(s.port, `GET / HTTP/1.1\r\nHost: app.localhost:${s.port}\r\nCookie: _gatehouse=${'a'.repeat(64 * 1024)}\r\n\r\n`))).toBe(431)
-    expect([414, 431]).toContain(statusOf(await rawRequest(s.port, `GET /${'a'.repeat(100 * 1024)} HTTP/1.1\r\nHost: app.localhost:${s.port}\r\n\r\n`)))
+    expect(statusOf(await sendRaw(s.port, `GET / HTTP/1.1\r\nHost: app.localhost:${s.port}\r\nCookie: _gatehouse=${'a'.repeat(64 * 1024)}\r\n\r\n`))).toBe(431)
+    expect([414, 431]).toContain(statusOf(await sendRaw(s.port, `GET /${'a'.repeat(100 * 1024)} HTTP/1.1\r\nHost: app.localhost:${s.port}\r\n\r\n`)))
   })
 
   it('a slow-loris client is cut off once the header timeout passes', async () => {
@@ -152,8 +130,8 @@ describe('resource abuse', () => {
   })
 
   it('a malformed Host is a 400, and health checks answer on any Host', async () => {
-    expect(statusOf(await rawRequest(s.port, `GET / HTTP/1.1\r\nHost: evil.com@app.localhost\r\nConnection: close\r\n\r\n`))).toBe(400)
-    expect(statusOf(await rawRequest(s.port, `GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:8443\r\nConnection: close\r\n\r\n`))).toBe(200)
-    expect(statusOf(await rawRequest(s.port, `GET / HTTP/1.1\r\nHost: unknown.example\r\nConnection: close\r\n\r\n`))).toBe(404)
+    expect(statusOf(await sendRaw(s.port, `GET / HTTP/1.1\r\nHost: evil.com@app.localhost\r\nConnection: close\r\n\r\n`))).toBe(400)
+    expect(statusOf(await sendRaw(s.port, `GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:8443\r\nConnection: close\r\n\r\n`))).toBe(200)
+    expect(statusOf(await sendRaw(s.port, `GET / HTTP/1.1\r\nHost: unknown.example\r\nConnection: close\r\n\r\n`))).toBe(404)
   })
 })
