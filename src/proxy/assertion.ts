@@ -22,6 +22,8 @@ export interface AssertionSubject {
 export interface AssertionSigner {
   /** The assertion for this subject and route host (hostname without port: both `iss` and `aud`). */
   assertionFor(subject: AssertionSubject, audience: string): Promise<string>
+  /** The cached assertion when it is still fresh, without waiting: the common case on the hot path. */
+  cached(subject: AssertionSubject, audience: string): string | undefined
   /** Forget a session's assertions (sign-out). */
   forget(sid: string): void
   readonly size: number
@@ -47,10 +49,30 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
   const maxEntries = opts.maxEntries ?? 50_000
   // Renew at 80% of the lifetime so an upstream never receives one about to expire.
   const renewAfterMs = ttlSeconds * 800
-  const cache = new Map<string, Entry>()
+  // Session id → audience → entry. Both keys are strings the request path already
+  // holds (the record's id, the parsed host), so a look-up builds no new string.
+  const cache = new Map<string, Map<string, Entry>>()
+  let size = 0
   const inFlight = new Map<string, Promise<string>>()
 
-  async function sign(subject: AssertionSubject, audience: string, key: string): Promise<string> {
+  function put(sid: string, audience: string, entry: Entry): void {
+    let byAudience = cache.get(sid)
+    if (byAudience === undefined) {
+      if (size >= maxEntries) {
+        const oldest = cache.entries().next()
+        if (oldest.done !== true) {
+          size -= oldest.value[1].size
+          cache.delete(oldest.value[0])
+        }
+      }
+      byAudience = new Map()
+      cache.set(sid, byAudience)
+    }
+    if (!byAudience.has(audience)) size++
+    byAudience.set(audience, entry)
+  }
+
+  async function sign(subject: AssertionSubject, audience: string): Promise<string> {
     const nowMs = opts.now()
     const iat = Math.floor(nowMs / 1000)
     const jwt = await new SignJWT({
@@ -67,31 +89,35 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       .setIssuedAt(iat)
       .setExpirationTime(iat + ttlSeconds)
       .sign(opts.key.privateKey)
-    if (cache.size >= maxEntries) {
-      const oldest = cache.keys().next()
-      if (oldest.done !== true) cache.delete(oldest.value)
-    }
-    cache.set(key, { jwt, version: subject.version, renewAtMs: nowMs + renewAfterMs })
+    put(subject.id, audience, { jwt, version: subject.version, renewAtMs: nowMs + renewAfterMs })
     return jwt
   }
 
+  function cached(subject: AssertionSubject, audience: string): string | undefined {
+    const hit = cache.get(subject.id)?.get(audience)
+    return hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now() ? hit.jwt : undefined
+  }
+
   return {
+    cached,
     assertionFor(subject, audience) {
+      const hit = cached(subject, audience)
+      if (hit !== undefined) return Promise.resolve(hit)
       const key = subject.id + '\n' + audience
-      const hit = cache.get(key)
-      if (hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now()) return Promise.resolve(hit.jwt)
       const pending = inFlight.get(key)
       if (pending !== undefined) return pending
-      const p = sign(subject, audience, key).finally(() => inFlight.delete(key))
+      const p = sign(subject, audience).finally(() => inFlight.delete(key))
       inFlight.set(key, p)
       return p
     },
     forget(sid) {
-      const prefix = sid + '\n'
-      for (const k of cache.keys()) if (k.startsWith(prefix)) cache.delete(k)
+      const byAudience = cache.get(sid)
+      if (byAudience === undefined) return
+      size -= byAudience.size
+      cache.delete(sid)
     },
     get size() {
-      return cache.size
+      return size
     },
   }
 }

@@ -29,8 +29,22 @@ const OWNED_NAMES = [
   REQUEST_ID_HEADER,
 ] as const
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus ones reply-from sets itself. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host'])
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1), `host` (set from the route), and
+ * `expect` (node has already answered a 100-continue; the upstream gets the body).
+ */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+
+/** Extra names the client listed in its Connection header (`Connection: close, X-Foo`): hop-by-hop too. */
+function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
+  if (typeof connection !== 'string' || connection.indexOf(',') === -1 && /^\s*(keep-alive|close|upgrade)\s*$/i.test(connection)) return undefined
+  const names = new Set<string>()
+  for (const token of connection.split(',')) {
+    const name = token.trim().toLowerCase()
+    if (name.length > 0 && name !== 'keep-alive' && name !== 'close' && name !== 'upgrade') names.add(name)
+  }
+  return names.size === 0 ? undefined : names
+}
 
 export type TemplatePart = string | { readonly token: 'id_token' | 'access_token' | 'jwt' }
 
@@ -142,9 +156,10 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
     setResponseHeaders: route.setResponseHeaders,
     upstream(incoming, f) {
       const out: Record<string, string | string[]> = {}
+      const listed = connectionListed(incoming.connection)
       for (const name in incoming) {
         const v = incoming[name]
-        if (v === undefined || HOP_BY_HOP.has(name) || isOwned(name)) continue
+        if (v === undefined || HOP_BY_HOP.has(name) || isOwned(name) || listed?.has(name) === true) continue
         if (name === 'cookie') {
           const kept = dropOwnCookies(Array.isArray(v) ? v.join('; ') : v, f.cookieName)
           if (kept !== undefined) out.cookie = kept

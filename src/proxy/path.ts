@@ -59,6 +59,27 @@ function canonicalSegment(seg: string): string | { reason: string } {
 }
 
 /**
+ * Printable ASCII that canonicalisation never changes: everything but `%`
+ * (escapes), `\\`, `#`, `?`, control characters and DEL. `.` and `/` are
+ * plain only where they cannot form a dot segment or an empty segment.
+ */
+const PLAIN = new Uint8Array(128)
+for (let c = 0x21; c < 0x7f; c++) PLAIN[c] = 1
+for (const ch of '%\\#?') PLAIN[ch.charCodeAt(0)] = 0
+
+/** True when the path is already canonical: no escapes, no dot segments, no `//`, nothing refused. */
+function isPlainPath(rawPath: string): boolean {
+  let prev = 0
+  for (let i = 0; i < rawPath.length; i++) {
+    const c = rawPath.charCodeAt(i)
+    if (c >= 128 || PLAIN[c] === 0) return false
+    if (prev === 0x2f && (c === 0x2f || c === 0x2e)) return false
+    prev = c
+  }
+  return true
+}
+
+/**
  * Split a request target (`/a/b?x=1`) into a canonical path and the raw query.
  * Refuses absolute-form and asterisk-form targets: a proxy for browsers only
  * needs origin-form.
@@ -69,6 +90,13 @@ export function normalizeRequestPath(target: string): PathResult {
   const rawPath = q === -1 ? target : target.slice(0, q)
   const query = q === -1 ? '' : target.slice(q)
   if (rawPath.length > MAX_PATH_LENGTH) return { ok: false, reason: 'path too long' }
+  // Most paths are already canonical: one scan instead of split, decode and join.
+  if (isPlainPath(rawPath)) return { ok: true, path: rawPath, query }
+  return canonicalPath(rawPath, query)
+}
+
+/** The full canonicalisation (also the reference the fast path is tested against). */
+export function canonicalPath(rawPath: string, query: string): PathResult {
   if (rawPath.indexOf('#') !== -1) return { ok: false, reason: 'fragment in request target' }
 
   const parts = rawPath.split('/')

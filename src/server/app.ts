@@ -5,9 +5,6 @@
  */
 import './request-note.js'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import fastifyReplyFrom from '@fastify/reply-from'
-import type { Dispatcher } from 'undici'
-import { randomUUID } from 'node:crypto'
 import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
@@ -15,9 +12,9 @@ import type { Gatehouse } from './context.js'
 import { handleRequest } from './pipeline.js'
 import { newRequestNote, type RequestNote } from './request-note.js'
 import { refuse } from './respond.js'
+import { nextRequestId } from './request-id.js'
 
 export interface AppOptions {
-  readonly dispatcher: Dispatcher
   /** For HTTPS listeners. */
   readonly https?: { readonly cert: string; readonly key: string }
   /** Extra readiness checks (IdP discovery, session store). */
@@ -42,11 +39,14 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   const base: FastifyServerOptions = {
     loggerInstance: gh.log,
     logController: new LogController({ disableRequestLogging: true }),
+    // No pino child per request (it serialises the bindings every time): gatehouse's
+    // own lines carry reqId explicitly, and fastify logs through request.log rarely.
+    childLoggerFactory: (logger) => logger,
     // A client-sent request id is kept only from a trusted proxy; otherwise one is made.
     genReqId: (req) => {
       const sent = req.headers[REQUEST_ID_HEADER]
       const peer = req.socket.remoteAddress
-      return isSafeRequestId(sent) && peer !== undefined && gh.current().clientAddress.isTrusted(peer) ? sent : randomUUID()
+      return isSafeRequestId(sent) && peer !== undefined && gh.current().clientAddress.isTrusted(peer) ? sent : nextRequestId()
     },
     requestIdHeader: false,
     trustProxy: false,
@@ -78,7 +78,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     gh.metrics.countRequest(route, n.outcome ?? 'special', reply.statusCode)
     if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
     if (n.upstreamMs !== undefined) gh.metrics.observeUpstream(route, n.upstreamMs / 1000)
-    gh.log.info({
+    gh.accessLog({
       reqId: request.id,
       method: request.raw.method,
       host: request.raw.headers.host,
@@ -89,8 +89,8 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       outcome: n.outcome,
       reason: n.reason,
       upstreamMs: n.upstreamMs,
-      ms: Number(process.hrtime.bigint() - n.startedAt) / 1e6,
-    }, 'request')
+      ms: performance.now() - n.startedAt,
+    })
     done()
   })
 
@@ -98,7 +98,6 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
 
-  await app.register(fastifyReplyFrom, { undici: opts.dispatcher as never, disableRequestLogging: true, disableCache: false })
 
   app.setErrorHandler((err, request, reply) => {
     const status = typeof (err as { statusCode?: number }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
@@ -115,16 +114,18 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   app.route({
     method: METHODS,
     url: '*',
-    handler: async (request, reply) => {
+    // Not async: a request answered from memory runs start to finish without a promise.
+    // A handler that returns a promise resolves it to the reply.
+    handler: (request, reply) => {
       request.gatehouse = newRequestNote()
       const url = request.raw.url ?? ''
       if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) {
         request.gatehouse.outcome = 'special'
-        return reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+        reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+        return undefined
       }
       if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
-        const r = await opts.isReady()
-        return reply.code(r.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks })
+        return opts.isReady().then((r) => reply.code(r.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }))
       }
       return handleRequest(gh, request, reply)
     },

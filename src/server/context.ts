@@ -1,10 +1,12 @@
 /** The long-lived parts of a running gatehouse, shared by every request. */
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
+import type { Dispatcher } from 'undici'
 import type { AssertionSigner } from '../proxy/assertion.js'
 import type { IdentityPort, SessionPort } from './ports.js'
 import type { Snapshot } from './snapshot.js'
 import type { Metrics } from './metrics.js'
+import type { AccessLog } from './access-log.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -12,11 +14,15 @@ export interface Gatehouse {
   readonly sessions: SessionPort
   readonly identity: IdentityPort
   readonly signer: AssertionSigner
+  /** Connection pools to the upstreams. */
+  readonly dispatcher: Dispatcher
   /** The JWKS document (JSON text) that verifies assertions. */
   readonly jwksJson: string
   readonly listenerProto: 'http' | 'https'
   readonly now: () => number
   readonly log: Logger
+  /** One line per request, into the same destination as `log`. */
+  readonly accessLog: AccessLog
   readonly csrf: CsrfTokens
   readonly metrics: Metrics
 }

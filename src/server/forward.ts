@@ -1,17 +1,17 @@
 /**
  * Forwarding an allowed request: pick an upstream, build its URL (Pomerium's
  * `to` path and `prefix_rewrite`), set the upstream headers, stream both ways
- * through @fastify/reply-from. No retries behind the client's back; an
- * upstream that is down or slow gets a 502/504 page, never a hang.
+ * (proxy/forwarder.ts). No retries behind the client's back; an upstream that
+ * is down or slow gets a 502/504 page, never a hang.
  */
 import './request-note.js'
-import '@fastify/reply-from'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledRoute } from '../config/types.js'
 import type { ForwardedFacts } from '../proxy/client-address.js'
 import type { Gatehouse } from './context.js'
 import type { HostPort } from './host.js'
 import type { ActiveSession } from './ports.js'
+import { forwardRequest } from '../proxy/forwarder.js'
 import { refuse } from './respond.js'
 import type { RouteRuntime } from './snapshot.js'
 
@@ -44,49 +44,78 @@ function joinPath(a: string, b: string): string {
   return a + b
 }
 
-export async function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput): Promise<FastifyReply> {
+/** One forwarded request's timing, kept on the request note. */
+export interface UpstreamCall {
+  readonly origin: string
+  readonly startedMs: number
+}
+
+interface RouteForwarding {
+  readonly responseHeaders: ReadonlyArray<readonly [string, string]>
+}
+
+// Per route, built once: the response headers the route sets, lower-cased.
+const byRoute = new WeakMap<RouteRuntime, RouteForwarding>()
+
+function routeForwarding(rt: RouteRuntime): RouteForwarding {
+  let f = byRoute.get(rt)
+  if (f === undefined) {
+    f = { responseHeaders: Object.entries(rt.headers.setResponseHeaders).map(([name, value]) => [name.toLowerCase(), value] as const) }
+    byRoute.set(rt, f)
+  }
+  return f
+}
+
+/**
+ * Stream the request to the route's upstream. Synchronous when the session's
+ * assertion is cached (the common case); a promise of the reply when one must
+ * be signed first.
+ */
+export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput): FastifyReply | Promise<FastifyReply> {
+  const session = input.session
+  if (session === undefined) return send(gh, request, reply, rt, input, undefined)
+  const assertion = gh.signer.cached(session, input.host.hostname)
+  if (assertion !== undefined) return send(gh, request, reply, rt, input, assertion)
+  return gh.signer.assertionFor(session, input.host.hostname).then((jwt) => send(gh, request, reply, rt, input, jwt))
+}
+
+function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput, assertion: string | undefined): FastifyReply {
   const route = rt.route
   const up = rt.upstreams.next()
-  const source = up.url.origin + upstreamPath(route, input.path, up.url.pathname)
-  const session = input.session
-  const assertion = session === undefined ? undefined : await gh.signer.assertionFor(session, input.host.hostname)
-  const upstreamHost = route.preserveHostHeader ? input.host.authority : route.hostRewrite ?? up.url.host
-  const cookieName = gh.current().config.cookie.name
-  const query = input.query.length > 1 ? input.query.slice(1) : ''
-  const started = process.hrtime.bigint()
   const note = request.gatehouse
-
-  return reply.from(source, {
-    timeout: route.timeoutMs,
-    queryString: () => query,
-    retryDelay: () => null,
-    rewriteRequestHeaders: (req) =>
-      rt.headers.upstream(req.raw.headers, {
-        requestId: String(request.id),
-        forwardedFor: input.fwd.forwardedFor,
-        forwardedProto: input.fwd.proto,
-        forwardedHost: input.fwd.host,
-        host: upstreamHost,
-        who: session,
-        assertion,
-        cookieName,
-      }),
-    rewriteHeaders: (headers) => {
-      note.upstreamMs = Number(process.hrtime.bigint() - started) / 1e6
-      const set = rt.headers.setResponseHeaders
-      for (const name in set) headers[name.toLowerCase()] = set[name]
-      return headers
+  const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
+  note.upstream = call
+  const headers = rt.headers.upstream(request.raw.headers, {
+    requestId: String(request.id),
+    forwardedFor: input.fwd.forwardedFor,
+    forwardedProto: input.fwd.proto,
+    forwardedHost: input.fwd.host,
+    host: route.preserveHostHeader ? input.host.authority : route.hostRewrite ?? up.host,
+    who: input.session,
+    assertion,
+    cookieName: gh.current().config.cookie.name,
+  })
+  forwardRequest(gh.dispatcher, request.raw, reply.raw, {
+    origin: up.origin,
+    path: upstreamPath(route, input.path, up.pathname) + (input.query.length > 1 ? input.query : ''),
+    method: request.raw.method ?? 'GET',
+    headers,
+    timeoutMs: route.timeoutMs,
+    responseHeaders: routeForwarding(rt).responseHeaders,
+  }, {
+    onResponseStart() {
+      note.upstreamMs = performance.now() - call.startedMs
     },
-    onError: (r, { error }) => {
-      note.upstreamMs = Number(process.hrtime.bigint() - started) / 1e6
+    onFailure(failure) {
+      note.upstreamMs = performance.now() - call.startedMs
       note.outcome = 'error'
-      const isTimeout = (error as { statusCode?: number }).statusCode === 504
-      const cause = (error as { cause?: { code?: string } }).cause
-      note.reason = `upstream ${isTimeout ? 'timeout' : 'error'}${cause?.code === undefined ? '' : ` (${cause.code})`}`
-      gh.log.warn({ reqId: request.id, route: route.id, upstream: up.url.origin, err: { code: cause?.code ?? (error as { code?: string }).code, message: error.message } }, 'upstream failed')
-      refuse(request, r as FastifyReply, isTimeout
+      const isTimeout = failure.kind === 'timeout'
+      note.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
+      gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
+      refuse(request, reply, isTimeout
         ? { status: 504, error: 'upstream_timeout', title: 'The service took too long', message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`, hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.' }
         : { status: 502, error: 'upstream_unavailable', title: 'The service is unavailable', message: 'gatehouse could not reach the service behind this address.', hint: 'Try again in a moment. If it keeps happening, the service may be down.' })
     },
   })
+  return reply
 }

@@ -5,6 +5,7 @@
  */
 import pino, { type DestinationStream, type Logger } from 'pino'
 import type { LogLevel } from '../config/types.js'
+import { createLogDestination } from './log-destination.js'
 
 // Exact paths only: wildcard redaction costs more per log line than the rest
 // of a proxied request. Log calls never pass tokens; these catch a mistake.
@@ -33,11 +34,7 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
-    // Buffered, asynchronous writes to stdout: a log line per request must not
-    // cost a write system call per request. flush() on shutdown.
-    destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }),
+    destination ?? createLogDestination(1),
   )
-  // A quiet server still shows its log lines within a second.
-  if (destination === undefined) setInterval(() => logger.flush(), 1000).unref()
   return logger
 }

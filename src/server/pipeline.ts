@@ -15,9 +15,14 @@ import { forward } from './forward.js'
 import { handleSpecial } from './special.js'
 import { startLogin } from './sign-in.js'
 import type { ActiveSession } from './ports.js'
-import { decide, identify, resolveRequest } from './resolve.js'
+import { decide, identify, identifyNow, resolveRequest, sessionCookie, type Identified, type RouteResolution } from './resolve.js'
 
-export async function handleRequest(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+/**
+ * Runs without a promise or a microtask when everything it needs is already in
+ * memory (the common case for a signed-in user): then it returns undefined
+ * with the reply sent or streaming. Otherwise it returns a promise of the reply.
+ */
+export function handleRequest(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> | undefined {
   const snap = gh.current()
   const raw = request.raw
   const note = request.gatehouse
@@ -25,24 +30,35 @@ export async function handleRequest(gh: Gatehouse, request: FastifyRequest, repl
   const r = resolveRequest(gh, snap, raw)
   switch (r.kind) {
     case 'bad-request':
-      return badRequest(request, reply, r.message)
+      badRequest(request, reply, r.message)
+      return undefined
     case 'jwks':
-      return reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
+      reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
+      return undefined
     case 'not-found':
       note.outcome = 'not-found'
-      return notFound(request, reply)
+      notFound(request, reply)
+      return undefined
     case 'special':
       note.outcome = 'special'
       return handleSpecial(gh, request, reply, r)
   }
   note.route = r.route.id
 
-  const who = await identify(gh, snap, raw, r)
+  const cookie = sessionCookie(snap, raw, r)
+  const known = identifyNow(gh, r, cookie)
+  if (known === undefined) return identify(gh, r, cookie).then((who) => proceed(gh, request, reply, r, who))
+  const out = proceed(gh, request, reply, r, known)
+  return out instanceof Promise ? out : undefined
+}
+
+function proceed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, r: RouteResolution, who: Identified): FastifyReply | Promise<FastifyReply> {
   if (who.kind === 'store-down') return storeUnavailable(gh, request, reply, who.err)
+  const note = request.gatehouse
   const session = who.session
   if (session !== undefined) note.user = session.email ?? session.sub
 
-  const decision = decide(gh, raw, r, session)
+  const decision = decide(gh, request.raw, r, session)
   note.outcome = decision.outcome
   if (decision.outcome === 'login') {
     note.reason = decision.reason

@@ -27,6 +27,8 @@ export type LoadResult =
 export interface SessionPort {
   /** Loads and, when due, refreshes the session. Throws a GatehouseError with code SESSION_STORE_UNAVAILABLE when the store is down. */
   load(cookieValue: string | undefined): Promise<LoadResult>
+  /** The same answer as `load` when it needs no I/O and no refresh (no cookie, or a fresh cached session); otherwise undefined. */
+  peek(cookieValue: string | undefined): LoadResult | undefined
   create(signedIn: SignedIn): Promise<{ cookieValue: string; session: ActiveSession }>
   revoke(session: ActiveSession): Promise<void>
   isReady(): Promise<boolean>

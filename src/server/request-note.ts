@@ -1,3 +1,5 @@
+import type { UpstreamCall } from './forward.js'
+
 /** The per-request record that the log line is written from; declared once on every request. */
 
 export interface RequestNote {
@@ -8,7 +10,10 @@ export interface RequestNote {
   /** The criterion that decided a deny. */
   criterion: string | undefined
   upstreamMs: number | undefined
-  startedAt: bigint
+  /** performance.now() when the request arrived. */
+  startedAt: number
+  /** Set when the request is forwarded. */
+  upstream: UpstreamCall | undefined
 }
 
 declare module 'fastify' {
@@ -18,5 +23,5 @@ declare module 'fastify' {
 }
 
 export function newRequestNote(): RequestNote {
-  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, criterion: undefined, upstreamMs: undefined, startedAt: process.hrtime.bigint() }
+  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, criterion: undefined, upstreamMs: undefined, startedAt: performance.now(), upstream: undefined }
 }

@@ -34,18 +34,47 @@ export interface RouteResolution {
   readonly fwd: ForwardedFacts
 }
 
+/** A Host header that names a route host: parsed once per snapshot, not once per request. */
+interface KnownHost {
+  readonly host: HostPort
+  readonly port: number
+  readonly scheme: 'http' | 'https'
+}
+
+const MAX_KNOWN_HOSTS = 1024
+const knownHostCache = new WeakMap<Snapshot, Map<string, KnownHost>>()
+
+function lookupHost(gh: Gatehouse, snap: Snapshot, header: string | undefined): KnownHost | 'bad' | 'unknown' {
+  let cache = knownHostCache.get(snap)
+  if (cache === undefined) knownHostCache.set(snap, (cache = new Map()))
+  if (header !== undefined) {
+    const hit = cache.get(header)
+    if (hit !== undefined) return hit
+  }
+  const host = parseHost(header)
+  if (host === undefined) return 'bad'
+  // A Host without a port means the scheme's default port.
+  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
+  const scheme = externalScheme(snap, host.hostname, port)
+  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) return 'unknown'
+  // Only hosts that have routes are kept, so the set is bounded by the config (and by MAX_KNOWN_HOSTS
+  // for wildcard hosts and spellings such as letter case or a trailing dot).
+  if (cache.size >= MAX_KNOWN_HOSTS) cache.clear()
+  const known: KnownHost = { host, port, scheme }
+  cache.set(header as string, known)
+  return known
+}
+
 export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessage): Resolution {
-  const host = parseHost(raw.headers.host)
-  if (host === undefined) return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
+  const known = lookupHost(gh, snap, raw.headers.host)
+  if (known === 'bad') return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
   const target = normalizeRequestPath(raw.url ?? '')
   if (!target.ok) return { kind: 'bad-request', message: `The request path was refused: ${target.reason}.` }
   // The JWKS is public and apps fetch it from their own route host.
   if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) return { kind: 'jwks' }
 
-  // A Host without a port means the scheme's default port.
-  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
-  const scheme = externalScheme(snap, host.hostname, port)
-  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) return { kind: 'not-found' }
+  if (known === 'unknown') return { kind: 'not-found' }
+  const { host, port, scheme } = known
   if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'special', host, scheme, path: target.path }
 
   const route = snap.config.routeTable.match(host.hostname, port, target.path)
@@ -61,12 +90,30 @@ export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessa
 
 export type Identified = { readonly kind: 'ok'; readonly session: ActiveSession | undefined } | { readonly kind: 'store-down'; readonly err: unknown }
 
+const NO_SESSION: Identified = Object.freeze({ kind: 'ok', session: undefined })
+
+/** The session cookie's value, read only for routes that need a session. */
+export function sessionCookie(snap: Snapshot, raw: IncomingMessage, r: RouteResolution): string | undefined {
+  return r.route.policy.needsSession ? readCookie(raw.headers.cookie, sessionCookieName(snap.config, r.scheme)) : undefined
+}
+
+/**
+ * The session when it is known without I/O (a public route, no cookie, or a
+ * fresh session in this process's cache); undefined when `identify` must run.
+ */
+export function identifyNow(gh: Gatehouse, r: RouteResolution, cookie: string | undefined): Identified | undefined {
+  if (!r.route.policy.needsSession) return NO_SESSION
+  const loaded = gh.sessions.peek(cookie)
+  if (loaded === undefined) return undefined
+  return loaded.kind === 'session' ? { kind: 'ok', session: loaded.session } : NO_SESSION
+}
+
 /** The session for a route that needs one. Public routes never touch the store: they keep working when it is down. */
-export async function identify(gh: Gatehouse, snap: Snapshot, raw: IncomingMessage, r: RouteResolution): Promise<Identified> {
-  if (!r.route.policy.needsSession) return { kind: 'ok', session: undefined }
+export async function identify(gh: Gatehouse, r: RouteResolution, cookie: string | undefined): Promise<Identified> {
+  if (!r.route.policy.needsSession) return NO_SESSION
   try {
-    const loaded = await gh.sessions.load(readCookie(raw.headers.cookie, sessionCookieName(snap.config, r.scheme)))
-    return { kind: 'ok', session: loaded.kind === 'session' ? loaded.session : undefined }
+    const loaded = await gh.sessions.load(cookie)
+    return loaded.kind === 'session' ? { kind: 'ok', session: loaded.session } : NO_SESSION
   } catch (err) {
     return { kind: 'store-down', err }
   }

@@ -25,6 +25,7 @@ export interface SessionPortOptions {
   readonly isStoreReady: () => Promise<boolean>
 }
 
+const NONE: LoadResult = Object.freeze({ kind: 'none' })
 const MIN_REFRESH_MS = 30_000
 const EXPIRY_MARGIN_MS = 60_000
 const MAX_BACKOFF_MS = 5 * 60_000
@@ -83,6 +84,11 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
   }
 
   return {
+    peek(cookieValue) {
+      if (cookieValue === undefined) return NONE
+      const rec = o.manager.peek(cookieValue)
+      return rec === undefined || isDue(rec, o.now()) ? undefined : { kind: 'session', session: rec }
+    },
     async load(cookieValue): Promise<LoadResult> {
       let rec: SessionRecord | undefined
       try {

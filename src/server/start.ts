@@ -13,6 +13,7 @@ import { loadSigningKey } from '../proxy/signing-key.js'
 import { createSessionManager, createStore, type KeyValueStore } from '../session/index.js'
 import { buildApp } from './app.js'
 import { attachWebSockets } from './websocket.js'
+import { createAccessLog } from './access-log.js'
 import { createCsrfTokens, type Gatehouse } from './context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { IdentityPort } from './ports.js'
@@ -98,16 +99,17 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     sessions,
     identity: identityPort(identity),
     signer: createAssertionSigner({ key: signingKey, now }),
+    dispatcher,
     jwksJson: JSON.stringify({ keys: [signingKey.publicJwk] }),
     listenerProto: first.certificatePem !== undefined && !first.insecureServer ? 'https' : 'http',
     now,
     log,
+    accessLog: createAccessLog(log),
     csrf: createCsrfTokens(first.cookie.secret),
     metrics,
   }
 
   const app = await buildApp(gh, {
-    dispatcher,
     ...(opts.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: opts.headersTimeoutMs }),
     ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } } : {}),
     isReady: async () => {

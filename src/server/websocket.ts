@@ -6,11 +6,11 @@
  */
 import http from 'node:http'
 import https from 'node:https'
-import { randomUUID } from 'node:crypto'
 import type { Duplex } from 'node:stream'
 import type { Gatehouse } from './context.js'
-import { decide, identify, resolveRequest } from './resolve.js'
+import { decide, identify, resolveRequest, sessionCookie } from './resolve.js'
 import { upstreamPath } from './forward.js'
+import { nextRequestId } from './request-id.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return
@@ -29,9 +29,23 @@ export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
 
 async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
   const snap = gh.current()
-  const requestId = randomUUID()
-  const log = (outcome: string, status: number, extra: Record<string, unknown> = {}): void =>
-    gh.log.info({ reqId: requestId, method: 'GET', upgrade: 'websocket', host: req.headers.host, path: (req.url ?? '').split('?')[0]?.slice(0, 512), status, outcome, ...extra }, 'request')
+  const requestId = nextRequestId()
+  const startedAt = performance.now()
+  const log = (outcome: string, status: number, extra: { route?: string; user?: string | undefined; reason?: string } = {}): void =>
+    gh.accessLog({
+      reqId: requestId,
+      method: req.method,
+      upgrade: 'websocket',
+      host: req.headers.host,
+      path: (req.url ?? '').split('?')[0]?.slice(0, 512) ?? '',
+      status,
+      route: extra.route,
+      user: extra.user,
+      outcome,
+      reason: extra.reason,
+      upstreamMs: undefined,
+      ms: performance.now() - startedAt,
+    })
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     log('error', 400)
     return refuse(socket, 400, 'Bad Request', 'only WebSocket upgrades are supported')
@@ -46,7 +60,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     log('deny', 403, { route: r.route.id, reason: 'allow_websockets is not set on this route' })
     return refuse(socket, 403, 'Forbidden', 'WebSockets are not allowed on this route (allow_websockets)')
   }
-  const who = await identify(gh, snap, req, r)
+  const who = await identify(gh, r, sessionCookie(snap, req, r))
   if (who.kind === 'store-down') {
     log('error', 503, { route: r.route.id })
     return refuse(socket, 503, 'Service Unavailable', 'the session store is unavailable')

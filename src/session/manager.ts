@@ -51,6 +51,8 @@ export interface SessionManager {
   create(data: NewSession): Promise<{ cookieValue: string; session: SessionRecord }>
   /** undefined for a missing, tampered, expired or unknown cookie. Rejects with SESSION_STORE_UNAVAILABLE when the store is down. */
   load(cookieValue: string | undefined): Promise<SessionRecord | undefined>
+  /** The record from this process's cache when `cacheTtlMs` allows it, without reading the store; otherwise undefined. */
+  peek(cookieValue: string): SessionRecord | undefined
   /** Replace the record (after a refresh); the absolute expiry never moves. */
   save(cookieValue: string, changes: Partial<Omit<SessionRecord, 'id' | 'createdAtMs' | 'expiresAtMs' | 'version'>>): Promise<SessionRecord | undefined>
   revoke(id: string): Promise<void>
@@ -118,6 +120,14 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
     cookieById.set(record.id, cookieValue)
   }
 
+  function peek(cookieValue: string): SessionRecord | undefined {
+    if (cacheTtlMs <= 0) return undefined
+    const hit = cache.get(cookieValue)
+    if (hit === undefined) return undefined
+    const t = now()
+    return t - hit.atMs < cacheTtlMs && hit.record.expiresAtMs > t ? hit.record : undefined
+  }
+
   function forget(id: string): void {
     const c = cookieById.get(id)
     if (c !== undefined) cache.delete(c)
@@ -163,11 +173,13 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       return { cookieValue, session: record }
     },
 
+    peek,
+
     async load(cookieValue) {
       if (cookieValue === undefined) return undefined
+      const fresh = peek(cookieValue)
+      if (fresh !== undefined) return fresh
       const t = now()
-      const hit = cache.get(cookieValue)
-      if (hit !== undefined && t - hit.atMs < cacheTtlMs && hit.record.expiresAtMs > t) return hit.record
       const opened = openTicket(cookieValue)
       if (opened === undefined) return undefined
       // Always read the store (a revocation on another replica must count at once),

@@ -1,0 +1,138 @@
+/**
+ * Streams one request to its upstream and the response back, on undici's
+ * Dispatcher API: request bodies go up as the client's own stream, response
+ * chunks go straight into the client's response with backpressure, and no
+ * intermediate Readable, pipe or promise is made per request.
+ *
+ * This replaced @fastify/reply-from on the proxied path: its stream plumbing
+ * (a body Readable piped into the reply, end-of-stream listeners, a URL cache
+ * keyed by JSON) cost more CPU per request than everything gatehouse does to
+ * authenticate it. Nothing is retried behind the client's back.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import { util as undiciUtil, type Dispatcher } from 'undici'
+
+/** Hop-by-hop response headers (RFC 9110 §7.6.1); node sets its own framing and connection headers. */
+const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
+
+export interface UpstreamRequest {
+  /** `http://host:port` of the chosen upstream. */
+  readonly origin: string
+  /** Path and query as the upstream receives them. */
+  readonly path: string
+  readonly method: string
+  /** Already rewritten for the upstream (host, forwarding and identity headers; hop-by-hop removed). */
+  readonly headers: Record<string, string | string[]>
+  /** Time allowed for the response headers, and between body chunks. */
+  readonly timeoutMs: number
+  /** Lower-case names and values the route sets on the response, over the upstream's. */
+  readonly responseHeaders: ReadonlyArray<readonly [string, string]>
+}
+
+export interface UpstreamFailure {
+  readonly kind: 'timeout' | 'error'
+  /** The system or undici error code (`ECONNREFUSED`, `UND_ERR_SOCKET`), when there is one. */
+  readonly code: string | undefined
+  readonly message: string
+}
+
+export interface ForwardEvents {
+  /** The upstream's response headers arrived and are about to be written. */
+  onResponseStart(): void
+  /** The upstream failed before any response byte went to the client: answer with an error page. */
+  onFailure(failure: UpstreamFailure): void
+}
+
+function failureOf(err: Error): UpstreamFailure {
+  const code = (err as { code?: string }).code
+  const causeCode = (err.cause as { code?: string } | undefined)?.code
+  const kind = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT' ? 'timeout' : 'error'
+  return { kind, code: causeCode ?? code, message: err.message }
+}
+
+/** Names the upstream listed in its Connection header are hop-by-hop too. */
+function dropHopByHop(headers: Record<string, string | string[] | undefined>): void {
+  const connection = headers.connection
+  if (typeof connection === 'string') {
+    for (const token of connection.split(',')) {
+      const name = token.trim().toLowerCase()
+      if (name.length > 0) delete headers[name]
+    }
+  }
+  for (const name of RESPONSE_HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name]
+}
+
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  private abortUpstream: ((err?: Error) => void) | undefined
+  private resumeUpstream: (() => void) | undefined
+  private responding = false
+  private finished = false
+  private clientGone = false
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly spec: UpstreamRequest,
+    private readonly events: ForwardEvents,
+  ) {
+    res.once('close', () => {
+      if (this.finished) return
+      this.clientGone = true
+      this.abortUpstream?.(new Error('the client closed the connection'))
+    })
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.clientGone) abort(new Error('the client closed the connection'))
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx informational responses are not relayed (101 arrives as an upgrade, handled elsewhere).
+    if (statusCode < 200) return true
+    const headers = undiciUtil.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>
+    dropHopByHop(headers)
+    for (const [name, value] of this.spec.responseHeaders) headers[name] = value
+    this.responding = true
+    this.resumeUpstream = resume
+    this.events.onResponseStart()
+    this.res.writeHead(statusCode, headers as OutgoingHttpHeaders)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true
+    // The client is slower than the upstream: pause the upstream until it drains.
+    if (this.resumeUpstream !== undefined) this.res.once('drain', this.resumeUpstream)
+    return false
+  }
+
+  onComplete(): void {
+    this.finished = true
+    this.res.end()
+  }
+
+  onError(err: Error): void {
+    this.finished = true
+    if (this.clientGone) return
+    if (!this.responding && !this.res.headersSent) this.events.onFailure(failureOf(err))
+    // Part of the response is already out: cut the connection so the client sees it is incomplete.
+    else this.res.destroy()
+  }
+}
+
+/** Send `req` (its body, if any, streams as is) to the upstream and relay the answer into `res`. */
+export function forwardRequest(dispatcher: Dispatcher, req: IncomingMessage, res: ServerResponse, spec: UpstreamRequest, events: ForwardEvents): void {
+  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
+  dispatcher.dispatch(
+    {
+      origin: spec.origin,
+      path: spec.path,
+      method: spec.method as Dispatcher.HttpMethod,
+      headers: spec.headers,
+      body: hasBody ? req : null,
+      headersTimeout: spec.timeoutMs,
+      bodyTimeout: spec.timeoutMs,
+    },
+    new ForwardHandler(res, spec, events),
+  )
+}
