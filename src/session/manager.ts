@@ -93,6 +93,8 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
     readonly ticket: Ticket
     readonly key: Buffer
     bytes: Buffer | undefined
+    /** The object the store returned last time (a caching store returns the same one until the value changes). */
+    source: Uint8Array | undefined
     record: SessionRecord | undefined
   }
   const opened = new Map<string, OpenedTicket>()
@@ -105,7 +107,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       const oldest = opened.keys().next()
       if (oldest.done !== true) opened.delete(oldest.value)
     }
-    const o: OpenedTicket = { ticket, key: recordKey(ticket.secret, cookieSecret, ticket.id), bytes: undefined, record: undefined }
+    const o: OpenedTicket = { ticket, key: recordKey(ticket.secret, cookieSecret, ticket.id), bytes: undefined, source: undefined, record: undefined }
     opened.set(cookieValue, o)
     return o
   }
@@ -187,11 +189,14 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       const bytes = await store.get('s:' + opened.ticket.id)
       if (bytes === undefined) return undefined
       let record = opened.record
-      if (record === undefined || opened.bytes === undefined || !Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(opened.bytes)) {
+      // Stores that cache hand back the very same bytes object while nothing changed: no comparison needed.
+      const same = bytes === opened.source || (opened.bytes !== undefined && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(opened.bytes))
+      if (record === undefined || !same) {
         record = openRecord(bytes, opened.key, opened.ticket.id)
         opened.bytes = Buffer.from(bytes)
         opened.record = record
       }
+      opened.source = bytes
       if (record === undefined || record.expiresAtMs <= t) return undefined
       remember(cookieValue, record)
       return record

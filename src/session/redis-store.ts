@@ -1,9 +1,17 @@
 /**
- * Redis backend (ioredis): one connection per process, keys under a prefix,
- * TTLs in milliseconds, an owner-checked lock. A command against a Redis that
- * is down fails at once (no offline queue) with SESSION_STORE_UNAVAILABLE,
- * so requests get a 503 instead of hanging; the client reconnects with
- * backoff for ever and the store recovers by itself.
+ * Redis backend (ioredis): keys under a prefix, TTLs in milliseconds, an
+ * owner-checked lock. A command against a Redis that is down fails at once
+ * (no offline queue) with SESSION_STORE_UNAVAILABLE, so requests get a 503
+ * instead of hanging; the client reconnects with backoff for ever and the
+ * store recovers by itself.
+ *
+ * Reads are cached in this process with Redis's server-assisted client-side
+ * caching (CLIENT TRACKING, RESP2 redirect mode): Redis remembers which keys
+ * this process read and pushes their names on a second connection the moment
+ * another client changes or deletes them, so a sign-out on any replica drops
+ * the cached record here at once, and a request for an unchanged session costs
+ * no round trip. The cache is used only while both connections are up and
+ * tracking is confirmed; otherwise every read goes to Redis as before.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
@@ -43,6 +51,7 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
   })
   // Without a listener an 'error' event would crash the process.
   client.on('error', (err: Error) => opts.onError?.(err))
+  const cache = createTrackedCache(client, prefix, opts.onError)
 
   // While (re)connecting, wait briefly for the connection instead of failing at once.
   function whenReady(timeoutMs: number): Promise<void> {
@@ -71,7 +80,29 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
 
   return {
     kind: 'redis',
-    get: (key) => run('get', async () => (await client.getBuffer(k(key))) ?? undefined),
+    get: (key) => {
+      const full = k(key)
+      const read = (): Promise<Uint8Array | undefined> =>
+        run('get', async () => {
+          const fill = cache.beginFill(full)
+          let bytes: Buffer | undefined
+          try {
+            bytes = (await client.getBuffer(full)) ?? undefined
+          } finally {
+            fill(bytes)
+          }
+          return bytes
+        })
+      if (cache.get(full) === undefined) return read()
+      // A hit is answered after the I/O already waiting has been handled: an
+      // invalidation that reached this process together with (or before) the
+      // request that reads the key is applied first.
+      return new Promise((resolve, reject) => setImmediate(() => {
+        const hit = cache.get(full)
+        if (hit !== undefined) resolve(hit)
+        else read().then(resolve, reject)
+      }))
+    },
     set: (key, value, ttlMs) => run('set', async () => void (await client.set(k(key), Buffer.from(value), 'PX', Math.max(1, Math.ceil(ttlMs))))),
     delete: (...keys) => run('delete', async () => void (keys.length > 0 ? await client.del(...keys.map(k)) : 0)),
     exists: (key) => run('exists', async () => (await client.exists(k(key))) === 1),
@@ -99,8 +130,130 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
       }),
     ping: () => run('ping', async () => void (await client.ping())),
     isReady: () => client.status === 'ready',
+    cacheActive: () => cache.active(),
     async close() {
+      cache.close()
       client.disconnect()
+    },
+  }
+}
+
+/** How long a cached read may be used without Redis saying anything about it: a bound for failures nobody noticed. */
+const CACHE_MAX_AGE_MS = 60_000
+const CACHE_MAX_ENTRIES = 10_000
+const INVALIDATE_CHANNEL = '__redis__:invalidate'
+
+interface TrackedCache {
+  /** The cached value when tracking is live and nothing invalidated it. */
+  get(fullKey: string): Buffer | undefined
+  /** Call before reading `fullKey` from Redis; call the returned function with what came back (undefined: nothing, or an error). */
+  beginFill(fullKey: string): (value: Buffer | undefined) => void
+  active(): boolean
+  close(): void
+}
+
+function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error) => void) | undefined): TrackedCache {
+  const entries = new Map<string, { value: Buffer; atMs: number }>()
+  // Keys being read right now, and whether an invalidation for them arrived meanwhile:
+  // a reply that raced with an invalidation must not be cached.
+  const filling = new Map<string, { invalidated: boolean }>()
+  let subscriberId: number | undefined
+  let trackingFor: number | undefined
+  let closed = false
+
+  const active = (): boolean => !closed && subscriberId !== undefined && trackingFor === subscriberId && client.status === 'ready'
+  function dropAll(): void {
+    entries.clear()
+    for (const f of filling.values()) f.invalidated = true
+  }
+  function drop(key: string): void {
+    entries.delete(key)
+    const f = filling.get(key)
+    if (f !== undefined) f.invalidated = true
+  }
+
+  const subscriber = client.duplicate({ enableAutoPipelining: false, autoResubscribe: false, lazyConnect: true, connectionName: `${prefix.replace(/[^A-Za-z0-9:_.-]/g, "_")}invalidations` })
+  subscriber.on('error', (err: Error) => onError?.(err))
+  subscriber.on('messageBuffer', (channel: Buffer, message: unknown) => {
+    if (channel.toString() !== INVALIDATE_CHANNEL) return
+    // A null message means "flush everything" (FLUSHALL, or Redis lost track).
+    if (message === null || message === undefined) return dropAll()
+    const keys = Array.isArray(message) ? message : [message]
+    for (const key of keys) {
+      const name = Buffer.isBuffer(key) ? key.toString() : String(key)
+      if (name.startsWith(prefix)) drop(name)
+    }
+  })
+  const lost = (): void => {
+    subscriberId = undefined
+    dropAll()
+  }
+  subscriber.on('close', lost)
+  subscriber.on('end', lost)
+  client.on('close', () => {
+    trackingFor = undefined
+    dropAll()
+  })
+
+  async function enableTracking(): Promise<void> {
+    const id = subscriberId
+    if (closed || id === undefined || client.status !== 'ready' || trackingFor === id) return
+    try {
+      await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id))
+      if (subscriberId === id) {
+        dropAll()
+        trackingFor = id
+      }
+    } catch (err) {
+      // Redis before 6, or CLIENT disabled (some managed services): every read goes to Redis.
+      onError?.(new Error(`client-side caching is off: ${(err as Error).message}`))
+    }
+  }
+  subscriber.on('ready', () => {
+    void (async () => {
+      try {
+        const id = Number(await subscriber.call('CLIENT', 'ID'))
+        await subscriber.subscribe(INVALIDATE_CHANNEL)
+        subscriberId = id
+        await enableTracking()
+      } catch (err) {
+        onError?.(err as Error)
+      }
+    })()
+  })
+  client.on('ready', () => void enableTracking())
+  subscriber.connect().catch(() => undefined)
+
+  return {
+    active,
+    get(fullKey) {
+      if (!active()) return undefined
+      const e = entries.get(fullKey)
+      if (e === undefined) return undefined
+      if (Date.now() - e.atMs > CACHE_MAX_AGE_MS) {
+        entries.delete(fullKey)
+        return undefined
+      }
+      return e.value
+    },
+    beginFill(fullKey) {
+      if (!active()) return () => undefined
+      const state = { invalidated: false }
+      filling.set(fullKey, state)
+      return (value) => {
+        if (filling.get(fullKey) === state) filling.delete(fullKey)
+        if (value === undefined || state.invalidated || !active()) return
+        if (entries.size >= CACHE_MAX_ENTRIES) {
+          const oldest = entries.keys().next()
+          if (oldest.done !== true) entries.delete(oldest.value)
+        }
+        entries.set(fullKey, { value, atMs: Date.now() })
+      }
+    },
+    close() {
+      closed = true
+      dropAll()
+      subscriber.disconnect()
     },
   }
 }

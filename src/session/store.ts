@@ -24,5 +24,7 @@ export interface KeyValueStore {
   tryLock(key: string, ttlMs: number): Promise<Lock | undefined>
   ping(): Promise<void>
   isReady(): boolean
+  /** Redis: whether reads are being served from the invalidation-tracked local cache right now. */
+  cacheActive?(): boolean
   close(): Promise<void>
 }

@@ -124,7 +124,10 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     const a2 = await startGatehouse({ config: a.config, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), listen: { host: '127.0.0.1', port: portA } })
     closers.push(() => a2.close())
     await a2.identity.ready()
-    expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
+    // A2 reads sessions through its tracked local cache: once it is on, the
+    // next requests are answered from it, and B's sign-out must still count at once.
+    await expect.poll(() => a2.store.cacheActive?.(), { timeout: 5000 }).toBe(true)
+    for (let i = 0; i < 3; i++) expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
 
     const confirm = await alice.get(b.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
     const csrf = /name="csrf" value="([^"]+)"/.exec(await confirm.text())?.[1] ?? ''
