@@ -9,7 +9,7 @@
  * keyed by JSON) cost more CPU per request than everything gatehouse does to
  * authenticate it. Nothing is retried behind the client's back.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { util as undiciUtil, type Dispatcher } from 'undici'
 
 /** Hop-by-hop response headers (RFC 9110 §7.6.1); node sets its own framing and connection headers. */
@@ -50,16 +50,32 @@ function failureOf(err: Error): UpstreamFailure {
   return { kind, code: causeCode ?? code, message: err.message }
 }
 
-/** Names the upstream listed in its Connection header are hop-by-hop too. */
-function dropHopByHop(headers: Record<string, string | string[] | undefined>): void {
-  const connection = headers.connection
-  if (typeof connection === 'string') {
-    for (const token of connection.split(',')) {
+/**
+ * The upstream's response headers for the client, in one pass over the raw
+ * list: hop-by-hop ones dropped (and any the upstream listed in Connection),
+ * repeated ones (Set-Cookie) kept as arrays, values as latin1 bytes. No
+ * prototype, so a header named `__proto__` is just a header.
+ */
+function responseHeaders(raw: Buffer[]): Record<string, string | string[]> {
+  const headers = Object.create(null) as Record<string, string | string[]>
+  let listed: string | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = undiciUtil.headerNameToString(raw[i] as Buffer)
+    const value = (raw[i + 1] as Buffer).toString('latin1')
+    if (RESPONSE_HOP_BY_HOP.has(name)) {
+      if (name === 'connection') listed = listed === undefined ? value : `${listed},${value}`
+      continue
+    }
+    const prev = headers[name]
+    headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
+  }
+  if (listed !== undefined) {
+    for (const token of listed.split(',')) {
       const name = token.trim().toLowerCase()
       if (name.length > 0) delete headers[name]
     }
   }
-  for (const name of RESPONSE_HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name]
+  return headers
 }
 
 class ForwardHandler implements Dispatcher.DispatchHandler {
@@ -89,13 +105,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx informational responses are not relayed (101 arrives as an upgrade, handled elsewhere).
     if (statusCode < 200) return true
-    const headers = undiciUtil.parseHeaders(rawHeaders) as Record<string, string | string[] | undefined>
-    dropHopByHop(headers)
+    const headers = responseHeaders(rawHeaders)
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
     this.responding = true
     this.resumeUpstream = resume
     this.events.onResponseStart()
-    this.res.writeHead(statusCode, headers as OutgoingHttpHeaders)
+    this.res.writeHead(statusCode, headers)
     return true
   }
 
