@@ -61,6 +61,8 @@ export interface UpstreamHeaderFacts {
   readonly assertion: string | undefined
   /** gatehouse's own cookie name (`cookie_name`); every cookie whose name starts with it or with `__Host-` + it is dropped. */
   readonly cookieName: string
+  /** A WebSocket upgrade (the tunnel path): keep `Connection: Upgrade` and `Upgrade`. Any other request drops them. */
+  readonly websocket?: boolean
 }
 
 export interface HeaderRules {
@@ -169,7 +171,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
       }
       // A WebSocket upgrade needs these; everything else is hop-by-hop.
       const upgrade = incoming.upgrade
-      if (typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') {
+      if (f.websocket === true && typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket') {
         out.connection = 'Upgrade'
         out.upgrade = upgrade
       }

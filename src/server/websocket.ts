@@ -87,6 +87,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     who: session,
     assertion,
     cookieName: snap.config.cookie.name,
+    websocket: true,
   })
   for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'sec-websocket-extensions']) {
     const v = req.headers[h]

@@ -160,6 +160,13 @@ describe('forwarder', () => {
     expect(seen.headers.expect).toBeUndefined()
   })
 
+  it('a plain request that carries Upgrade (without Connection: upgrade) goes up as a plain request', async () => {
+    const r = await request('/echo', { headers: { upgrade: 'websocket' } })
+    expect(r.status).toBe(200)
+    const seen = JSON.parse((await readAll(r.res)).toString()) as { headers: Record<string, string> }
+    expect(seen.headers.upgrade).toBeUndefined()
+  })
+
   it('answers HEAD and 204 without a body', async () => {
     const head = await request('/', { method: 'HEAD' })
     expect(head.status).toBe(200)
