@@ -107,10 +107,12 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true
     const headers = responseHeaders(rawHeaders)
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
-    this.responding = true
     this.resumeUpstream = resume
     this.events.onResponseStart()
+    // If node refuses what the upstream sent, this throws, undici reports it to
+    // onError, and the client still gets a 502 page: nothing was written yet.
     this.res.writeHead(statusCode, headers)
+    this.responding = true
     return true
   }
 
