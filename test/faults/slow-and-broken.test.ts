@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import net from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 
 // Other faults live next to the behaviour they exercise: IdP down and key
@@ -9,17 +9,18 @@ import { startStack, type Stack } from '../helpers/stack.js'
 // down and slow in test/integration/forwarding.test.ts.
 
 let s: Stack
-let resetter: net.Server
+let resetter: LocalServer
+let resetServer: net.Server
 let resets = 0
 
 beforeAll(async () => {
   // An upstream that accepts connections and resets them.
-  resetter = net.createServer((sock) => {
+  resetServer = net.createServer((sock) => {
     resets++
     sock.resetAndDestroy()
   })
-  await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r))
-  const resetUrl = `http://127.0.0.1:${(resetter.address() as AddressInfo).port}`
+  resetter = await listenLocal(resetServer)
+  const resetUrl = resetter.url
   s = await startStack({
     hosts: ['app.localhost', 'reset.localhost'],
     idpTimeoutMs: 300,
@@ -35,7 +36,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await s.close()
-  await new Promise((r) => resetter.close(r))
+  await resetter.close()
 })
 
 describe('faults', () => {
@@ -67,7 +68,7 @@ describe('faults', () => {
       await res.body?.cancel()
     }
     expect(resets - before).toBe(5)
-    const conns = await new Promise<number>((r) => resetter.getConnections((_e, n) => r(n)))
+    const conns = await new Promise<number>((r) => resetServer.getConnections((_e, n) => r(n)))
     expect(conns).toBe(0)
   })
 })

@@ -6,9 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { once } from 'node:events'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { listenLocal, type LocalServer } from '../helpers/local-server.js'
+import { route, startStack, type Stack } from '../helpers/stack.js'
 
 const BIG = 20 * 1024 * 1024
 const bigChunk = Buffer.alloc(64 * 1024)
@@ -20,8 +20,7 @@ const bigSha = (() => {
 })()
 
 let s: Stack
-let upstream: http.Server
-let upstreamUrl: string
+let upstream: LocalServer
 const upstreamClosed: Array<() => void> = []
 
 function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -82,22 +81,12 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
 }
 
 beforeAll(async () => {
-  upstream = http.createServer(handle)
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
-  s = await startStack({
-    hosts: ['raw.localhost'],
-    routes: ({ port }) => `
-  - from: http://raw.localhost:${port}
-    to: ${upstreamUrl}
-    allow_public_unauthenticated_access: true
-`,
-  })
+  upstream = await listenLocal(http.createServer(handle))
+  s = await startStack({ hosts: ['raw.localhost'], routes: ({ port }) => route(`http://raw.localhost:${port}`, upstream.url, 'public') })
 })
 afterAll(async () => {
   await s.close()
-  upstream.closeAllConnections()
-  await new Promise((r) => upstream.close(r))
+  await upstream.close()
 })
 
 interface RawResponse {

@@ -1,22 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
 import { createHash } from 'node:crypto'
-import type { AddressInfo } from 'node:net'
 import { startWhoami, type Seen, type Whoami } from '../../src/demo/whoami.js'
+import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 import type { HttpClient } from '../helpers/http-client.js'
 
 let s: Stack
 let second: Whoami
-let slow: http.Server
-let slowUrl: string
+let slow: LocalServer
 let alice: HttpClient
 
 beforeAll(async () => {
   second = await startWhoami({ name: 'second' })
-  slow = http.createServer(() => undefined) // never answers
-  await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
-  slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`
+  slow = await listenLocal(http.createServer(() => undefined)) // never answers
   s = await startStack({
     hosts: ['app.localhost', 'admin.localhost', 'lb.localhost', 'down.localhost', 'slow.localhost', 'pub.localhost'],
     extra: 'jwt_claims_headers:\n  X-Email: email\n  X-User: user\n  X-Name: name\n',
@@ -46,7 +43,7 @@ beforeAll(async () => {
     to: http://127.0.0.1:1
     allow_public_unauthenticated_access: true
   - from: http://slow.localhost:${port}
-    to: ${slowUrl}
+    to: ${slow.url}
     timeout: 300ms
     allow_public_unauthenticated_access: true
   - from: http://pub.localhost:${port}
@@ -63,8 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await s.close()
   await second.close()
-  slow.closeAllConnections()
-  await new Promise((r) => slow.close(r))
+  await slow.close()
 })
 
 const json = { accept: 'application/json' }

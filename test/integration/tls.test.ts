@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import https from 'node:https'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -10,6 +9,7 @@ import { Agent, fetch as undiciFetch } from 'undici'
 import { compileConfigText } from '../../src/config/index.js'
 import { createLogger } from '../../src/server/logger.js'
 import { startGatehouse, type RunningGatehouse } from '../../src/server/start.js'
+import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { freePort } from '../helpers/stack.js'
 import { startDevIdp, type DevIdp } from '../../src/devidp/index.js'
 
@@ -32,7 +32,7 @@ function makeCerts(dir: string, names: string[]): { ca: string; cert: string; ke
 
 describe.skipIf(!hasOpenssl)('TLS', () => {
   let gh: RunningGatehouse
-  const upstreams: https.Server[] = []
+  const upstreams: LocalServer[] = []
   let port: number
   let agent: Agent
   let idp: DevIdp
@@ -42,10 +42,9 @@ describe.skipIf(!hasOpenssl)('TLS', () => {
     // One upstream per TLS setting: TLS trust is per upstream origin.
     const ups: string[] = []
     for (let i = 0; i < 4; i++) {
-      const u = https.createServer({ cert: certs.cert, key: certs.key }, (_req, res) => res.end('over tls'))
-      await new Promise<void>((r) => u.listen(0, '127.0.0.1', r))
+      const u = await listenLocal(https.createServer({ cert: certs.cert, key: certs.key }, (_req, res) => res.end('over tls')), 'https')
       upstreams.push(u)
-      ups.push(`https://127.0.0.1:${(u.address() as AddressInfo).port}`)
+      ups.push(u.url)
     }
     port = await freePort()
     idp = await startDevIdp({ users: [{ username: 'a', password: 'a', email: 'a@example.com' }], clients: [{ client_id: 'x', client_secret: 'y', redirect_uris: [`https://app.localhost:${port}/.gatehouse/callback`] }] })
@@ -84,10 +83,7 @@ routes:
   afterAll(async () => {
     await gh?.close()
     await idp?.close()
-    for (const u of upstreams) {
-      u.closeAllConnections()
-      await new Promise((r) => u.close(r))
-    }
+    for (const u of upstreams) await u.close()
   })
   const get = (host: string, path = '/') => undiciFetch(`https://${host}:${port}${path}`, { dispatcher: agent, redirect: 'manual', headers: { accept: 'text/html' } })
 

@@ -1,23 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { WebSocketServer, WebSocket } from 'ws'
+import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { startStack, type Stack } from '../helpers/stack.js'
 
 let s: Stack
-let upstream: http.Server
+let upstream: LocalServer
 let wss: WebSocketServer
 const upgradesSeen: http.IncomingMessage[] = []
 
 beforeAll(async () => {
-  upstream = http.createServer((_req, res) => res.end('plain'))
-  wss = new WebSocketServer({ server: upstream })
+  const server = http.createServer((_req, res) => res.end('plain'))
+  wss = new WebSocketServer({ server })
   wss.on('connection', (ws, req) => {
     upgradesSeen.push(req)
     ws.on('message', (m) => ws.send(`echo:${m.toString()}:${req.headers['x-gatehouse-claim-email'] ?? 'nobody'}`))
   })
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r))
-  const up = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+  upstream = await listenLocal(server)
+  const up = upstream.url
   s = await startStack({
     hosts: ['app.localhost', 'admin.localhost', 'nows.localhost'],
     routes: ({ port }) => `
@@ -42,8 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await s.close()
   wss.close()
-  upstream.closeAllConnections()
-  await new Promise((r) => upstream.close(r))
+  await upstream.close()
 })
 
 function connect(url: string, cookie?: string): Promise<{ ws: WebSocket } | { status: number }> {

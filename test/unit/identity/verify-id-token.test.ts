@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listenLocal, type LocalServer } from '../../helpers/local-server.js'
 import { createPublicKey } from 'node:crypto'
 import fc from 'fast-check'
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose'
@@ -8,6 +8,7 @@ import { createHmac } from 'node:crypto'
 import { createKeySet, NO_NONCE, verifyIdToken, openLoginState, sealLoginState, loginStateKey, checkDiscovery } from '../../../src/identity/index.js'
 
 let server: http.Server
+let local: LocalServer
 let jwksUrl: URL
 let fetches = 0
 let published: JWK[] = []
@@ -34,10 +35,10 @@ beforeAll(async () => {
     }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published }))
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  jwksUrl = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/keys`)
+  local = await listenLocal(server)
+  jwksUrl = new URL(`${local.url}/keys`)
 })
-afterAll(() => new Promise<void>((r) => server.close(() => r())))
+afterAll(() => local.close())
 
 function sign(claims: Record<string, unknown>, key = key1, kid = 'k1'): Promise<string> {
   const iat = Math.floor(now / 1000)
