@@ -170,14 +170,19 @@ async function pairedLatency(a: Scenario, b: Scenario): Promise<{ a: { p50: numb
   const runs: Array<[Load, Load]> = []
   for (let round = 1; round <= ROUNDS; round++) {
     process.stderr.write(`  paired latency, round ${round}/${ROUNDS}: ${a.name.split(' ')[0]} beside ${b.name.split(' ')[0]}\n`)
-    runs.push(await Promise.all([autocannon(a.url, a.headers, ['-c', '16', '-R', String(FIXED_RATE)]), autocannon(b.url, b.headers, ['-c', '16', '-R', String(FIXED_RATE)])]))
+    runs.push(
+      await Promise.all([
+        autocannon(a.url, a.headers, ['-c', '16', '-R', String(FIXED_RATE)]),
+        autocannon(b.url, b.headers, ['-c', '16', '-R', String(FIXED_RATE)]),
+      ]),
+    )
   }
   const pick = (i: 0 | 1) => ({ p50: median(runs.map((r) => r[i].p50)), p99: median(runs.map((r) => r[i].p99)) })
   return { a: pick(0), b: pick(1) }
 }
 
 function configText(port: number, issuer: string, upstream: string, extra: string, routes: string): string {
-  return `address: 127.0.0.1:${port}\ninsecure_server: true\nidp_provider_url: ${issuer}\nidp_client_id: bench\nidp_client_secret: bench-secret\ncookie_secret: ${SECRET}\nlog_level: ${process.env.BENCH_LOG_LEVEL ?? "info"}\n${extra}routes:\n${routes.replace(/UPSTREAM/g, upstream).replace(/PORT/g, String(port))}`
+  return `address: 127.0.0.1:${port}\ninsecure_server: true\nidp_provider_url: ${issuer}\nidp_client_id: bench\nidp_client_secret: bench-secret\ncookie_secret: ${SECRET}\nlog_level: ${process.env.BENCH_LOG_LEVEL ?? 'info'}\n${extra}routes:\n${routes.replace(/UPSTREAM/g, upstream).replace(/PORT/g, String(port))}`
 }
 
 const ROUTES = `  - from: http://app.localhost:PORT
@@ -215,14 +220,27 @@ async function main(): Promise<void> {
   const base = await forkReady('bench/baseline.mjs', [upstream])
   const idp = await startDevIdp({
     usersFile: 'config/devidp-users.yaml',
-    clients: [{ client_id: 'bench', client_secret: 'bench-secret', redirect_uris: [pMem, pRedis, pBig].flatMap((p) => ['app', 'admin'].map((h) => `http://${h}.localhost:${p}/.gatehouse/callback`)) }],
+    clients: [
+      {
+        client_id: 'bench',
+        client_secret: 'bench-secret',
+        redirect_uris: [pMem, pRedis, pBig].flatMap((p) => ['app', 'admin'].map((h) => `http://${h}.localhost:${p}/.gatehouse/callback`)),
+      },
+    ],
   })
 
   const memFile = join(dir, 'memory.yaml')
   writeFileSync(memFile, configText(pMem, idp.issuer, upstream, '', ROUTES))
   const redisFile = join(dir, 'redis.yaml')
-  writeFileSync(redisFile, configText(pRedis, idp.issuer, upstream, `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`, ROUTES))
-  const many = Array.from({ length: 5000 }, (_, i) => `  - from: http://r${i}.bench.localhost:PORT\n    prefix: /svc${i}/\n    to: UPSTREAM\n    policy:\n      - allow:\n          and:\n            - groups: eng\n`).join('')
+  writeFileSync(
+    redisFile,
+    configText(pRedis, idp.issuer, upstream, `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`, ROUTES),
+  )
+  const many = Array.from(
+    { length: 5000 },
+    (_, i) =>
+      `  - from: http://r${i}.bench.localhost:PORT\n    prefix: /svc${i}/\n    to: UPSTREAM\n    policy:\n      - allow:\n          and:\n            - groups: eng\n`,
+  ).join('')
   const bigFile = join(dir, 'big.yaml')
   writeFileSync(bigFile, configText(pBig, idp.issuer, upstream, '', ROUTES + many))
 
@@ -240,12 +258,32 @@ async function main(): Promise<void> {
   const REDIS_ROW = '4 gatehouse, signed in, allowed (Redis)'
   add('1 upstream alone', up.child.pid, `${upstream}/`, {})
   add('2 baseline: bare @fastify/http-proxy', base.child.pid, `http://127.0.0.1:${base.msg.port}/`, {})
-  add('3 gatehouse, signed in, allowed (memory)', pidMem, `http://127.0.0.1:${pMem}/`, { host: `app.localhost:${pMem}`, cookie: bobMem, accept: 'application/json' })
-  if (hasRedis) add(REDIS_ROW, pidRedis, `http://127.0.0.1:${pRedis}/`, { host: `app.localhost:${pRedis}`, cookie: await signIn('app.localhost', pRedis, 'bob'), accept: 'application/json' })
-  add('5 gatehouse, signed in, denied (403)', pidMem, `http://127.0.0.1:${pMem}/`, { host: `admin.localhost:${pMem}`, cookie: bobMem, accept: 'application/json' })
+  add('3 gatehouse, signed in, allowed (memory)', pidMem, `http://127.0.0.1:${pMem}/`, {
+    host: `app.localhost:${pMem}`,
+    cookie: bobMem,
+    accept: 'application/json',
+  })
+  if (hasRedis)
+    add(REDIS_ROW, pidRedis, `http://127.0.0.1:${pRedis}/`, {
+      host: `app.localhost:${pRedis}`,
+      cookie: await signIn('app.localhost', pRedis, 'bob'),
+      accept: 'application/json',
+    })
+  add('5 gatehouse, signed in, denied (403)', pidMem, `http://127.0.0.1:${pMem}/`, {
+    host: `admin.localhost:${pMem}`,
+    cookie: bobMem,
+    accept: 'application/json',
+  })
   add('6 gatehouse, no session (302 to the IdP)', pidMem, `http://127.0.0.1:${pMem}/`, { host: `app.localhost:${pMem}`, accept: 'text/html' })
-  add('7 gatehouse, 5 000 routes, the last one', pidBig, `http://127.0.0.1:${pBig}/svc4999/x`, { host: `r4999.bench.localhost:${pBig}`, cookie: await signIn('app.localhost', pBig, 'bob'), accept: 'application/json' })
-  add('8 gatehouse, public route (forwarding only: no session, no policy)', pidMem, `http://127.0.0.1:${pMem}/`, { host: `pub.localhost:${pMem}`, accept: 'application/json' })
+  add('7 gatehouse, 5 000 routes, the last one', pidBig, `http://127.0.0.1:${pBig}/svc4999/x`, {
+    host: `r4999.bench.localhost:${pBig}`,
+    cookie: await signIn('app.localhost', pBig, 'bob'),
+    accept: 'application/json',
+  })
+  add('8 gatehouse, public route (forwarding only: no session, no policy)', pidMem, `http://127.0.0.1:${pMem}/`, {
+    host: `pub.localhost:${pMem}`,
+    accept: 'application/json',
+  })
   // Measured in an order that puts each compared pair next to each other (4 2 3 7), so
   // that a slow drift of the machine's load falls on both sides of a ratio alike.
   const ORDER = ['1', '4', '2', '3', '7', '8', '5', '6']
@@ -261,7 +299,13 @@ async function main(): Promise<void> {
   const realTokens = await realTokenSizes()
   const memRun = await forkReady('bench/memory-per-session.ts', [JSON.stringify(realTokens)], ['--import', 'tsx', '--expose-gc'])
 
-  const mem = { msg: { bytesPerSession: Number(memRun.msg.bytesPerSession), heapBytesPerSession: Number(memRun.msg.heapBytesPerSession), coldBytesPerSession: Number(memRun.msg.coldBytesPerSession) } }
+  const mem = {
+    msg: {
+      bytesPerSession: Number(memRun.msg.bytesPerSession),
+      heapBytesPerSession: Number(memRun.msg.heapBytesPerSession),
+      coldBytesPerSession: Number(memRun.msg.coldBytesPerSession),
+    },
+  }
 
   // gatehouse check on the 5 000-route config.
   const t0 = performance.now()
@@ -298,13 +342,19 @@ async function main(): Promise<void> {
     { name: '3 ÷ 2 requests/s ≥ 0.90', value: roundRatio(b3, b2), pass: (v: number) => v >= 0.9 },
     { name: '4 ÷ 2 requests/s ≥ 0.80', value: roundRatio(b4, b2), pass: (v: number) => v >= 0.8 },
     { name: '7 ÷ 3 requests/s ≥ 0.95', value: roundRatio(b7, b3), pass: (v: number) => v >= 0.95 },
-    { name: `p99 at ${FIXED_RATE} req/s, side by side: 3 − 2 ≤ 1 ms`, value: paired === undefined ? undefined : paired.b.p99 - paired.a.p99, pass: (v: number) => v <= 1 },
+    {
+      name: `p99 at ${FIXED_RATE} req/s, side by side: 3 − 2 ≤ 1 ms`,
+      value: paired === undefined ? undefined : paired.b.p99 - paired.a.p99,
+      pass: (v: number) => v <= 1,
+    },
     { name: 'memory per session ≤ 2 KiB', value: mem.msg.bytesPerSession, pass: (v: number) => v <= 2048 },
     { name: 'check of 5 000 routes < 2 s', value: checkMs, pass: (v: number) => v < 2000 },
   ]
 
   const lines: string[] = []
-  lines.push(`machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; median of ${ROUNDS} interleaved ${DURATION_S}s runs, ${CONNECTIONS} connections, fixed rate ${FIXED_RATE} req/s`)
+  lines.push(
+    `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; median of ${ROUNDS} interleaved ${DURATION_S}s runs, ${CONNECTIONS} connections, fixed rate ${FIXED_RATE} req/s`,
+  )
   lines.push('')
   lines.push('| scenario | req/s | ÷ baseline | p50 ms @rate | p99 ms @rate | server CPU µs/req @rate | non-2xx |')
   lines.push('|---|---:|---:|---:|---:|---:|---:|')
@@ -314,7 +364,9 @@ async function main(): Promise<void> {
       continue
     }
     const rr = ratio(r.saturation.rps, b2?.saturation.rps)
-    lines.push(`| ${name} | ${Math.round(r.saturation.rps)} | ${rr === undefined ? '' : rr.toFixed(2)} | ${r.fixed.p50.toFixed(2)} | ${r.fixed.p99.toFixed(2)} | ${r.cpuUsPerRequest === undefined ? 'n/a' : Math.round(r.cpuUsPerRequest)} | ${r.saturation.non2xx} |`)
+    lines.push(
+      `| ${name} | ${Math.round(r.saturation.rps)} | ${rr === undefined ? '' : rr.toFixed(2)} | ${r.fixed.p50.toFixed(2)} | ${r.fixed.p99.toFixed(2)} | ${r.cpuUsPerRequest === undefined ? 'n/a' : Math.round(r.cpuUsPerRequest)} | ${r.saturation.non2xx} |`,
+    )
   }
   lines.push('')
   if (paired !== undefined) {
@@ -334,11 +386,30 @@ async function main(): Promise<void> {
   lines.push('')
   lines.push('| target | value | result |')
   lines.push('|---|---:|---|')
-  for (const t of targets) lines.push(`| ${t.name} | ${t.value === undefined ? 'n/a' : t.value.toFixed(2)} | ${t.value === undefined ? 'SKIPPED' : t.pass(t.value) ? 'PASS' : 'FAIL'} |`)
+  for (const t of targets)
+    lines.push(
+      `| ${t.name} | ${t.value === undefined ? 'n/a' : t.value.toFixed(2)} | ${t.value === undefined ? 'SKIPPED' : t.pass(t.value) ? 'PASS' : 'FAIL'} |`,
+    )
   const text = lines.join('\n')
   process.stdout.write(text + '\n')
   mkdirSync('bench/results', { recursive: true })
-  writeFileSync('bench/results/latest.json', JSON.stringify({ when: new Date().toISOString(), rows, micro: micro.tasks.map((t) => ({ name: t.name, nsPerOp: nsPerOp(t) })), memoryBytesPerSession: mem.msg.bytesPerSession, pairedLatency: paired, checkMs, targets: targets.map((t) => ({ name: t.name, value: t.value, pass: t.value === undefined ? null : t.pass(t.value) })), table: text }, null, 2))
+  writeFileSync(
+    'bench/results/latest.json',
+    JSON.stringify(
+      {
+        when: new Date().toISOString(),
+        rows,
+        micro: micro.tasks.map((t) => ({ name: t.name, nsPerOp: nsPerOp(t) })),
+        memoryBytesPerSession: mem.msg.bytesPerSession,
+        pairedLatency: paired,
+        checkMs,
+        targets: targets.map((t) => ({ name: t.name, value: t.value, pass: t.value === undefined ? null : t.pass(t.value) })),
+        table: text,
+      },
+      null,
+      2,
+    ),
+  )
   await idp.close()
   await Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : (c.once('exit', r), c.kill('SIGTERM'))))))
 }
@@ -352,8 +423,24 @@ function nsPerOp(t: { result?: unknown }): number {
 async function realTokenSizes(): Promise<{ idToken: string; accessToken: string; refreshToken: string }> {
   const { createIdentityProvider } = await import('../src/identity/index.js')
   const port = await freePort()
-  const idp2 = await startDevIdp({ usersFile: 'config/devidp-users.yaml', clients: [{ client_id: 'm', client_secret: 's', redirect_uris: [`http://app.localhost:${port}/cb`] }] })
-  const rp = createIdentityProvider({ provider: 'okta', providerUrl: idp2.issuer, clientId: 'm', clientSecret: 's', clientAuthMethod: 'client_secret_basic', clientPrivateKeyPem: undefined, scopes: ['openid', 'profile', 'email', 'offline_access'], groupsClaim: 'groups', groupsFilter: undefined }, Buffer.alloc(32, 1))
+  const idp2 = await startDevIdp({
+    usersFile: 'config/devidp-users.yaml',
+    clients: [{ client_id: 'm', client_secret: 's', redirect_uris: [`http://app.localhost:${port}/cb`] }],
+  })
+  const rp = createIdentityProvider(
+    {
+      provider: 'okta',
+      providerUrl: idp2.issuer,
+      clientId: 'm',
+      clientSecret: 's',
+      clientAuthMethod: 'client_secret_basic',
+      clientPrivateKeyPem: undefined,
+      scopes: ['openid', 'profile', 'email', 'offline_access'],
+      groupsClaim: 'groups',
+      groupsFilter: undefined,
+    },
+    Buffer.alloc(32, 1),
+  )
   const c = createHttpClient()
   const start = await rp.beginLogin(new URL(`http://app.localhost:${port}/`), `http://app.localhost:${port}/cb`)
   const page = await c.follow(await c.get(start.authorizationUrl), start.authorizationUrl)

@@ -18,7 +18,9 @@ const COMMANDS: Record<string, { summary: string; load: Loader }> = {
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length))
-  return `usage: gatehouse <command> [options]\n\n${Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`).join('\n')}\n\nRun gatehouse <command> --help for a command's options.\n`
+  return `usage: gatehouse <command> [options]\n\n${Object.entries(COMMANDS)
+    .map(([k, c]) => `  ${k.padEnd(width)}  ${c.summary}`)
+    .join('\n')}\n\nRun gatehouse <command> --help for a command's options.\n`
 }
 
 export async function main(argv: string[], io: CommandIO): Promise<number> {

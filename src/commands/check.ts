@@ -5,7 +5,12 @@ import { configPath, parseCommand, type CommandIO } from './io.js'
 export const usage = 'usage: gatehouse check [-c FILE] [--online]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
-  const args = parseCommand(argv, { config: { type: 'string', short: 'c' }, online: { type: 'boolean' } }, `${usage}\n  Validates the config and prints every problem as file:line:col.\n  --online also checks the IdP (discovery, keys, client credentials) and the session store.`, io)
+  const args = parseCommand(
+    argv,
+    { config: { type: 'string', short: 'c' }, online: { type: 'boolean' } },
+    `${usage}\n  Validates the config and prints every problem as file:line:col.\n  --online also checks the IdP (discovery, keys, client credentials) and the session store.`,
+    io,
+  )
   if (typeof args === 'number') return args
   const file = configPath(args.config, io)
   const result = loadConfig({ file, env: io.env })
@@ -17,7 +22,9 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const c = result.config
   const hosts = new Set(c.routes.map((r) => r.host))
-  io.stdout(`ok: ${file}\n  ${c.routes.length} route${c.routes.length === 1 ? '' : 's'} on ${hosts.size} host${hosts.size === 1 ? '' : 's'}, ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}\n  identity provider: ${c.idp.provider} ${c.idp.providerUrl}\n  session store: ${c.storage.type}\n`)
+  io.stdout(
+    `ok: ${file}\n  ${c.routes.length} route${c.routes.length === 1 ? '' : 's'} on ${hosts.size} host${hosts.size === 1 ? '' : 's'}, ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}\n  identity provider: ${c.idp.provider} ${c.idp.providerUrl}\n  session store: ${c.storage.type}\n`,
+  )
   for (const r of c.routes) io.stdout(`  ${r.id} -> ${r.to.map((u) => u.url.href + (u.weight === 1 ? '' : `,${u.weight}`)).join(' ')}\n`)
   if (args.online === true) {
     const { checkOnline } = await import('./check-online.js')

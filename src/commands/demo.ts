@@ -32,15 +32,33 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     idp = await startDevIdp({
       port: Number(args['idp-port']),
       usersFile: resolve(io.cwd, 'config/devidp-users.yaml'),
-      clients: [{ client_id: 'gatehouse-demo', client_secret: 'demo-client-secret-not-for-production', redirect_uris: [`${origin}/.gatehouse/callback`], post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`] }],
+      clients: [
+        {
+          client_id: 'gatehouse-demo',
+          client_secret: 'demo-client-secret-not-for-production',
+          redirect_uris: [`${origin}/.gatehouse/callback`],
+          post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`],
+        },
+      ],
     })
-    upstream = await startWhoami({ port: Number(args['upstream-port']), name: 'whoami (demo upstream)', jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`) })
+    upstream = await startWhoami({
+      port: Number(args['upstream-port']),
+      name: 'whoami (demo upstream)',
+      jwksUrl: () => new URL(`http://127.0.0.1:${port}/.well-known/gatehouse/jwks.json`),
+    })
   } catch (err) {
-    io.stderr(`gatehouse demo: could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is something already listening on ports ${port}, ${args['idp-port']} or ${args['upstream-port']}? Choose others with --port, --idp-port, --upstream-port.\n`)
+    io.stderr(
+      `gatehouse demo: could not start (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); is something already listening on ports ${port}, ${args['idp-port']} or ${args['upstream-port']}? Choose others with --port, --idp-port, --upstream-port.\n`,
+    )
     await idp?.close()
     return 1
   }
-  const config = loadConfigOrReport(resolve(io.cwd, args.config), io, { ...io.env, DEMO_PORT: String(port), DEMO_IDP_ISSUER: idp.issuer, DEMO_UPSTREAM: upstream.url })
+  const config = loadConfigOrReport(resolve(io.cwd, args.config), io, {
+    ...io.env,
+    DEMO_PORT: String(port),
+    DEMO_IDP_ISSUER: idp.issuer,
+    DEMO_UPSTREAM: upstream.url,
+  })
   if (config === undefined) {
     await Promise.all([idp.close(), upstream.close()])
     return 1
@@ -51,7 +69,9 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     gh = await startGatehouse({ config: config, log })
     await gh.identity.ready()
   } catch (err) {
-    io.stderr(`gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another with --port.\n`)
+    io.stderr(
+      `gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another with --port.\n`,
+    )
     await Promise.all([idp.close(), upstream.close()])
     return 1
   }
@@ -74,7 +94,10 @@ ${users}
 `)
   return new Promise<number>((done) => {
     const stop = (): void => {
-      Promise.all([gh.close(), upstream.close(), idp.close()]).then(() => done(0), () => done(1))
+      Promise.all([gh.close(), upstream.close(), idp.close()]).then(
+        () => done(0),
+        () => done(1),
+      )
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)

@@ -7,7 +7,8 @@ import type { Identity } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
 import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
-export const usage = 'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
+export const usage =
+  'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const v = parseCommand(
@@ -68,14 +69,23 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stdout(`route: none matches ${url.host}${target.path} (404)\n`)
     return 3
   }
-  const groups = v.groups === undefined ? [] : v.groups.split(',').map((g) => g.trim()).filter(Boolean)
-  const who: Identity | undefined = v.anonymous === true ? undefined : {
-    sub: v.user ?? (claims.sub as string | undefined) ?? v.email ?? 'anonymous-user',
-    email: v.email,
-    name: undefined,
-    groups: config.idp.groupsFilter === undefined ? groups : groups.filter((g) => (config.idp.groupsFilter as RegExp).test(g)),
-    claims: { ...claims, ...(v.email === undefined ? {} : { email: v.email }) },
-  }
+  const groups =
+    v.groups === undefined
+      ? []
+      : v.groups
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean)
+  const who: Identity | undefined =
+    v.anonymous === true
+      ? undefined
+      : {
+          sub: v.user ?? (claims.sub as string | undefined) ?? v.email ?? 'anonymous-user',
+          email: v.email,
+          name: undefined,
+          groups: config.idp.groupsFilter === undefined ? groups : groups.filter((g) => (config.idp.groupsFilter as RegExp).test(g)),
+          claims: { ...claims, ...(v.email === undefined ? {} : { email: v.email }) },
+        }
   const method = v.method.toUpperCase()
   const { decision, trace } = route.policy.explain(who, { method, path: target.path, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
   io.stdout(`route: ${route.id} (routes[${route.index}], ${config.file}:${route.at.line})\n`)

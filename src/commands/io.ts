@@ -30,7 +30,11 @@ export function parseCommand<const O extends Record<string, ParseArgsOptionConfi
 ): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; strict: true }>>['values'] | number {
   let parsed
   try {
-    parsed = parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } } as O & { help: { type: 'boolean'; short: 'h' } }, strict: true })
+    parsed = parseArgs({
+      args: argv,
+      options: { ...options, help: { type: 'boolean', short: 'h' } } as O & { help: { type: 'boolean'; short: 'h' } },
+      strict: true,
+    })
   } catch (err) {
     io.stderr(`${(err as Error).message}\n${usage}\n`)
     return 2

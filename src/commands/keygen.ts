@@ -13,6 +13,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   }
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  io.stdout(`# Keep these secret. Paste into the config, or set COOKIE_SECRET / SIGNING_KEY.\ncookie_secret: ${randomBytes(32).toString('base64')}\nsigning_key: ${Buffer.from(pem).toString('base64')}\n`)
+  io.stdout(
+    `# Keep these secret. Paste into the config, or set COOKIE_SECRET / SIGNING_KEY.\ncookie_secret: ${randomBytes(32).toString('base64')}\nsigning_key: ${Buffer.from(pem).toString('base64')}\n`,
+  )
   return 0
 }

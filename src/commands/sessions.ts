@@ -14,7 +14,12 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stderr(`${usage}\n`)
     return verb === '-h' || verb === '--help' ? 0 : 2
   }
-  const v = parseCommand(rest, { config: { type: 'string', short: 'c' }, user: { type: 'string' }, id: { type: 'string' }, all: { type: 'boolean' } }, usage, io)
+  const v = parseCommand(
+    rest,
+    { config: { type: 'string', short: 'c' }, user: { type: 'string' }, id: { type: 'string' }, all: { type: 'boolean' } },
+    usage,
+    io,
+  )
   if (typeof v === 'number') return v
   if (verb === 'revoke' && [v.user, v.id, v.all].filter((x) => x !== undefined && x !== false).length !== 1) {
     io.stderr(`revoke needs exactly one of --user, --id, --all\n${usage}\n`)
@@ -31,7 +36,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   try {
     if (verb === 'list') {
       const list = await manager.list(v.user === undefined ? undefined : { user: v.user })
-      for (const s of list) io.stdout(`${s.id}  ${(s.email ?? s.sub).padEnd(32)}  signed in ${new Date(s.createdAtMs).toISOString()}  ends ${new Date(s.expiresAtMs).toISOString()}\n`)
+      for (const s of list)
+        io.stdout(
+          `${s.id}  ${(s.email ?? s.sub).padEnd(32)}  signed in ${new Date(s.createdAtMs).toISOString()}  ends ${new Date(s.expiresAtMs).toISOString()}\n`,
+        )
       io.stdout(`${list.length} session${list.length === 1 ? '' : 's'}\n`)
     } else {
       const n = v.all === true ? await manager.revokeAll() : v.user !== undefined ? await manager.revokeUser(v.user) : (await manager.revoke(v.id as string), 1)

@@ -20,8 +20,10 @@ function parseFrom(r: Reader, node: Node, path: string): URL | undefined {
     r.problem(node, path, 'CONFIG_BAD_URL', `"${raw}" is not a URL`, 'for example https://app.corp.example')
     return undefined
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') r.problem(node, path, 'CONFIG_BAD_URL', `from must be an http:// or https:// URL, not ${url.protocol}//`)
-  else if (url.pathname !== '/' || raw.replace(/\/$/, '').split('://')[1]?.includes('/')) r.problem(node, path, 'CONFIG_BAD_URL', `from "${raw}" contains a path, but it should be set using the path, prefix or regex field instead`)
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    r.problem(node, path, 'CONFIG_BAD_URL', `from must be an http:// or https:// URL, not ${url.protocol}//`)
+  else if (url.pathname !== '/' || raw.replace(/\/$/, '').split('://')[1]?.includes('/'))
+    r.problem(node, path, 'CONFIG_BAD_URL', `from "${raw}" contains a path, but it should be set using the path, prefix or regex field instead`)
   else if (url.search !== '' || url.hash !== '') r.problem(node, path, 'CONFIG_BAD_URL', `from "${raw}" must not have a query or fragment`)
   else if (url.username !== '' || url.password !== '') r.problem(node, path, 'CONFIG_BAD_URL', `from "${raw}" must not contain credentials`)
   else return url
@@ -107,10 +109,11 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
   const toNode = v.get('to')
   const to: Upstream[] = []
   if (toNode === undefined) r.problem(map, base, 'CONFIG_MISSING_KEY', 'route has no "to"', 'for example to: http://app:8080')
-  else if (isSeq(toNode)) toNode.items.forEach((item, i) => {
-    const u = parseUpstream(r, item as Node, `${path('to')}[${i}]`)
-    if (u !== undefined) to.push(u)
-  })
+  else if (isSeq(toNode))
+    toNode.items.forEach((item, i) => {
+      const u = parseUpstream(r, item as Node, `${path('to')}[${i}]`)
+      if (u !== undefined) to.push(u)
+    })
   else if (isScalar(toNode) && typeof toNode.value === 'string' && toNode.value.includes(' ')) {
     r.problem(toNode, path('to'), 'CONFIG_BAD_URL', 'several upstreams go in a YAML list, not a space-separated string')
   } else {
@@ -121,7 +124,13 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
 
   const matchers = ['prefix', 'path', 'regex'].filter((k) => v.has(k))
   let pathMatcher: PathMatcher = { kind: 'any' }
-  if (matchers.length > 1) r.problem(v.get(matchers[1] as string), path(matchers[1] as string), 'CONFIG_CONFLICT', `a route takes one of prefix, path or regex, not ${matchers.join(' and ')}`)
+  if (matchers.length > 1)
+    r.problem(
+      v.get(matchers[1] as string),
+      path(matchers[1] as string),
+      'CONFIG_CONFLICT',
+      `a route takes one of prefix, path or regex, not ${matchers.join(' and ')}`,
+    )
   else if (v.has('prefix')) {
     const p = str('prefix')
     if (p !== undefined && !p.startsWith('/')) r.problem(v.get('prefix'), path('prefix'), 'CONFIG_BAD_VALUE', 'prefix must start with "/"')
@@ -150,7 +159,12 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     try {
       tlsCustomCa = deps.readFile(caFile)
     } catch (err) {
-      r.problem(v.get('tls_custom_ca_file'), path('tls_custom_ca_file'), 'CONFIG_FILE_UNREADABLE', `cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`)
+      r.problem(
+        v.get('tls_custom_ca_file'),
+        path('tls_custom_ca_file'),
+        'CONFIG_FILE_UNREADABLE',
+        `cannot read ${caFile}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      )
     }
   }
 
@@ -173,7 +187,8 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
       positionOf: (n) => r.pos(n),
       report: (p) => r.problem(p.node, p.path, 'CONFIG_POLICY', p.message, p.hint),
     })
-    if (policyAst !== undefined) for (const w of warningsFor(policyAst)) r.warnings.push({ file: r.file, ...w.at, path: w.path, code: 'CONFIG_POLICY', message: w.message })
+    if (policyAst !== undefined)
+      for (const w of warningsFor(policyAst)) r.warnings.push({ file: r.file, ...w.at, path: w.path, code: 'CONFIG_POLICY', message: w.message })
   }
   const isPublic = bool('allow_public_unauthenticated_access') === true
 
@@ -192,9 +207,23 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
 
   if (r.problems.length > before || from === undefined || policyAst === undefined || to.length === 0) return undefined
   const full = concatPolicies(legacy, policyAst)
-  if (full.rules.length === 0) r.warn(map, base, 'CONFIG_NO_POLICY', 'route has no policy and no allow_* key, so it denies everyone', 'add a policy, or allow_any_authenticated_user: true')
+  if (full.rules.length === 0)
+    r.warn(
+      map,
+      base,
+      'CONFIG_NO_POLICY',
+      'route has no policy and no allow_* key, so it denies everyone',
+      'add a policy, or allow_any_authenticated_user: true',
+    )
   const host = from.hostname.replace('wildcard-placeholder.', '*.').toLowerCase()
-  const pathLabel = pathMatcher.kind === 'prefix' ? pathMatcher.prefix : pathMatcher.kind === 'path' ? pathMatcher.path : pathMatcher.kind === 'regex' ? `~${pathMatcher.source}` : ''
+  const pathLabel =
+    pathMatcher.kind === 'prefix'
+      ? pathMatcher.prefix
+      : pathMatcher.kind === 'path'
+        ? pathMatcher.path
+        : pathMatcher.kind === 'regex'
+          ? `~${pathMatcher.source}`
+          : ''
   return {
     index,
     id: name ?? `${host}${from.port === '' ? '' : `:${from.port}`}${pathLabel}`,

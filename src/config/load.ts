@@ -34,7 +34,20 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     text = readFile(opts.file)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    return { problems: [{ file: opts.file, line: 1, col: 1, path: '', code: 'CONFIG_READ_FAILED', message: `cannot read the config file (${code ?? 'error'})`, hint: 'pass the file with -c PATH or GATEHOUSE_CONFIG' }], warnings: [] }
+    return {
+      problems: [
+        {
+          file: opts.file,
+          line: 1,
+          col: 1,
+          path: '',
+          code: 'CONFIG_READ_FAILED',
+          message: `cannot read the config file (${code ?? 'error'})`,
+          hint: 'pass the file with -c PATH or GATEHOUSE_CONFIG',
+        },
+      ],
+      warnings: [],
+    }
   }
   return compileConfigText(text, opts.file, opts.env, readFile)
 }
@@ -81,7 +94,12 @@ function envNode(r: Reader, name: string, value: string): Node {
   return node
 }
 
-export function compileConfigText(text: string, file: string, env: LoadOptions['env'], readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): LoadResult {
+export function compileConfigText(
+  text: string,
+  file: string,
+  env: LoadOptions['env'],
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): LoadResult {
   const lines = new LineCounter()
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true })
   const r = new Reader(file, lines)
@@ -91,7 +109,8 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
   }
   if (r.problems.length > 0) return { problems: r.problems, warnings: r.warnings }
   const root = doc.contents as Node | null
-  if (root !== null && !isMap(root)) return { problems: [{ file, line: 1, col: 1, path: '', code: 'CONFIG_NOT_A_MAP', message: 'the config file must be a YAML map of keys' }], warnings: [] }
+  if (root !== null && !isMap(root))
+    return { problems: [{ file, line: 1, col: 1, path: '', code: 'CONFIG_NOT_A_MAP', message: 'the config file must be a YAML map of keys' }], warnings: [] }
   substituteEnv(doc, r, env)
 
   // Top-level values: the file's, then the environment's (which win), as Pomerium does.
@@ -104,7 +123,13 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
         continue
       }
       if (spec.status === 'not-yet') {
-        r.warn((pair as Pair).key as Node, k, 'CONFIG_UNSUPPORTED_KEY', `"${k}" is not supported yet; it is ignored`, spec.doc.startsWith('Pomerium option') ? undefined : spec.doc)
+        r.warn(
+          (pair as Pair).key as Node,
+          k,
+          'CONFIG_UNSUPPORTED_KEY',
+          `"${k}" is not supported yet; it is ignored`,
+          spec.doc.startsWith('Pomerium option') ? undefined : spec.doc,
+        )
         continue
       }
       values.set(k, ((pair as Pair).value ?? (pair as Pair).key) as Node)
@@ -183,18 +208,26 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
   // Identity provider
   const provider = oneOf<IdpProvider>('idp_provider', 'okta')
   const providerUrl = str('idp_provider_url')
-  if (providerUrl === undefined && !values.has('idp_provider_url')) r.problem(root, 'idp_provider_url', 'CONFIG_MISSING_KEY', 'idp_provider_url is required', 'your Okta issuer, e.g. https://acme.okta.com/oauth2/default')
+  if (providerUrl === undefined && !values.has('idp_provider_url'))
+    r.problem(root, 'idp_provider_url', 'CONFIG_MISSING_KEY', 'idp_provider_url is required', 'your Okta issuer, e.g. https://acme.okta.com/oauth2/default')
   if (providerUrl !== undefined) {
     try {
       const u = new URL(providerUrl)
       const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname) || u.hostname.endsWith('.localhost')
-      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback)) r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', 'idp_provider_url must use https (http is allowed only for a local IdP on 127.0.0.1 or localhost)')
+      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback))
+        r.problem(
+          values.get('idp_provider_url'),
+          'idp_provider_url',
+          'CONFIG_BAD_URL',
+          'idp_provider_url must use https (http is allowed only for a local IdP on 127.0.0.1 or localhost)',
+        )
     } catch {
       r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', `idp_provider_url "${providerUrl}" is not a URL`)
     }
   }
   const clientId = str('idp_client_id')
-  if (!values.has('idp_client_id')) r.problem(root, 'idp_client_id', 'CONFIG_MISSING_KEY', 'idp_client_id is required', 'the Client ID on the Okta app\'s General tab')
+  if (!values.has('idp_client_id'))
+    r.problem(root, 'idp_client_id', 'CONFIG_MISSING_KEY', 'idp_client_id is required', "the Client ID on the Okta app's General tab")
   const clientAuthMethod = oneOf<ClientAuthMethod>('idp_client_auth_method', 'client_secret_basic')
   const clientSecret = secret('idp_client_secret')
   const clientPrivateKeyPem = fileContents('idp_client_private_key_file')
@@ -202,9 +235,14 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
     r.problem(values.get('idp_client_auth_method'), 'idp_client_auth_method', 'CONFIG_MISSING_KEY', 'private_key_jwt needs idp_client_private_key_file')
   }
   if (clientAuthMethod !== 'private_key_jwt' && clientSecret === undefined && !values.has('idp_client_secret') && !values.has('idp_client_secret_file')) {
-    r.problem(root, 'idp_client_secret', 'CONFIG_MISSING_KEY', 'idp_client_secret is required (or idp_client_secret_file, or the IDP_CLIENT_SECRET environment variable)')
+    r.problem(
+      root,
+      'idp_client_secret',
+      'CONFIG_MISSING_KEY',
+      'idp_client_secret is required (or idp_client_secret_file, or the IDP_CLIENT_SECRET environment variable)',
+    )
   }
-  const scopes = values.has('idp_scopes') ? r.stringList(values.get('idp_scopes'), 'idp_scopes') ?? [...DEFAULT_SCOPES] : [...DEFAULT_SCOPES]
+  const scopes = values.has('idp_scopes') ? (r.stringList(values.get('idp_scopes'), 'idp_scopes') ?? [...DEFAULT_SCOPES]) : [...DEFAULT_SCOPES]
   if (!scopes.includes('openid')) r.problem(values.get('idp_scopes'), 'idp_scopes', 'CONFIG_BAD_VALUE', 'idp_scopes must include openid')
   let groupsFilter: RegExp | undefined
   const filterText = str('idp_groups_filter')
@@ -223,12 +261,24 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
   if (cookieSecretText !== undefined) {
     const bytes = Buffer.from(cookieSecretText.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
     if (!/^[A-Za-z0-9+/_-]+=*$/.test(cookieSecretText) || bytes.length !== 32) {
-      r.problem(values.get('cookie_secret') ?? values.get('cookie_secret_file'), 'cookie_secret', 'CONFIG_BAD_SECRET', `cookie_secret must be 32 random bytes in base64 (it decodes to ${bytes.length} bytes)`, 'generate one with: gatehouse keygen (or: head -c32 /dev/urandom | base64)')
+      r.problem(
+        values.get('cookie_secret') ?? values.get('cookie_secret_file'),
+        'cookie_secret',
+        'CONFIG_BAD_SECRET',
+        `cookie_secret must be 32 random bytes in base64 (it decodes to ${bytes.length} bytes)`,
+        'generate one with: gatehouse keygen (or: head -c32 /dev/urandom | base64)',
+      )
     } else cookieSecret = bytes
   } else if (!values.has('cookie_secret') && !values.has('cookie_secret_file')) {
     cookieSecret = randomBytes(32)
     secretGenerated = true
-    r.warn(root, 'cookie_secret', 'CONFIG_GENERATED_SECRET', 'cookie_secret is not set: a random one was generated, so sessions end at restart and replicas cannot share them', 'set cookie_secret (gatehouse keygen prints one)')
+    r.warn(
+      root,
+      'cookie_secret',
+      'CONFIG_GENERATED_SECRET',
+      'cookie_secret is not set: a random one was generated, so sessions end at restart and replicas cannot share them',
+      'set cookie_secret (gatehouse keygen prints one)',
+    )
   }
   let signingKeyPem: string | undefined
   const signingText = secret('signing_key')
@@ -240,10 +290,22 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
       if (key.asymmetricKeyType !== 'ec' || details?.namedCurve !== 'prime256v1') throw new Error('not P-256')
       signingKeyPem = pem
     } catch {
-      r.problem(values.get('signing_key') ?? values.get('signing_key_file'), 'signing_key', 'CONFIG_BAD_SECRET', 'signing_key must be base64 of a PEM EC P-256 private key (PKCS#8 or SEC1)', 'generate one with: gatehouse keygen')
+      r.problem(
+        values.get('signing_key') ?? values.get('signing_key_file'),
+        'signing_key',
+        'CONFIG_BAD_SECRET',
+        'signing_key must be base64 of a PEM EC P-256 private key (PKCS#8 or SEC1)',
+        'generate one with: gatehouse keygen',
+      )
     }
   } else if (!values.has('signing_key') && !values.has('signing_key_file')) {
-    r.warn(root, 'signing_key', 'CONFIG_GENERATED_SECRET', 'signing_key is not set: the assertion key is derived from cookie_secret', 'set signing_key (gatehouse keygen prints one) to rotate it independently')
+    r.warn(
+      root,
+      'signing_key',
+      'CONFIG_GENERATED_SECRET',
+      'signing_key is not set: the assertion key is derived from cookie_secret',
+      'set signing_key (gatehouse keygen prints one) to rotate it independently',
+    )
   }
 
   // Claims headers: a list of claims (X-Gatehouse-Claim-<Claim>) or a map of header to claim.
@@ -254,45 +316,75 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
       const m = r.stringMap(chNode, 'jwt_claims_headers') ?? {}
       for (const [header, claim] of Object.entries(m)) claimsHeaders[claim] = header
     } else {
-      for (const claim of r.stringList(chNode, 'jwt_claims_headers') ?? []) claimsHeaders[claim] = `X-Gatehouse-Claim-${claim.replace(/(^|_)(\w)/g, (_m, sep: string, c: string) => (sep === '' ? '' : '-') + c.toUpperCase())}`
+      for (const claim of r.stringList(chNode, 'jwt_claims_headers') ?? [])
+        claimsHeaders[claim] = `X-Gatehouse-Claim-${claim.replace(/(^|_)(\w)/g, (_m, sep: string, c: string) => (sep === '' ? '' : '-') + c.toUpperCase())}`
     }
   }
 
   // Storage
   const storageType = oneOf<'memory' | 'redis'>('databroker_storage_type', 'memory')
   const connection = secret('databroker_storage_connection_string')
-  if (storageType === 'redis' && connection === undefined && !values.has('databroker_storage_connection_string') && !values.has('databroker_storage_connection_string_file')) {
-    r.problem(values.get('databroker_storage_type'), 'databroker_storage_type', 'CONFIG_MISSING_KEY', 'databroker_storage_type redis needs databroker_storage_connection_string (redis://host:6379)')
+  if (
+    storageType === 'redis' &&
+    connection === undefined &&
+    !values.has('databroker_storage_connection_string') &&
+    !values.has('databroker_storage_connection_string_file')
+  ) {
+    r.problem(
+      values.get('databroker_storage_type'),
+      'databroker_storage_type',
+      'CONFIG_MISSING_KEY',
+      'databroker_storage_type redis needs databroker_storage_connection_string (redis://host:6379)',
+    )
   }
-  if (connection !== undefined && !/^rediss?:\/\//.test(connection)) r.problem(values.get('databroker_storage_connection_string'), 'databroker_storage_connection_string', 'CONFIG_BAD_URL', 'databroker_storage_connection_string must start with redis:// or rediss://')
+  if (connection !== undefined && !/^rediss?:\/\//.test(connection))
+    r.problem(
+      values.get('databroker_storage_connection_string'),
+      'databroker_storage_connection_string',
+      'CONFIG_BAD_URL',
+      'databroker_storage_connection_string must start with redis:// or rediss://',
+    )
 
   // Listener
   const insecure = bool('insecure_server') ?? false
   const certificatePem = fileContents('certificate_file')
   const certificateKeyPem = fileContents('certificate_key_file')
-  if (!insecure && !values.has('certificate_file')) r.problem(root, 'insecure_server', 'CONFIG_MISSING_KEY', 'no certificate_file: set certificate_file and certificate_key_file for HTTPS, or insecure_server: true for plain HTTP behind a TLS-terminating load balancer')
-  if (values.has('certificate_file') !== values.has('certificate_key_file')) r.problem(values.get('certificate_file') ?? values.get('certificate_key_file'), 'certificate_file', 'CONFIG_MISSING_KEY', 'certificate_file and certificate_key_file go together')
+  if (!insecure && !values.has('certificate_file'))
+    r.problem(
+      root,
+      'insecure_server',
+      'CONFIG_MISSING_KEY',
+      'no certificate_file: set certificate_file and certificate_key_file for HTTPS, or insecure_server: true for plain HTTP behind a TLS-terminating load balancer',
+    )
+  if (values.has('certificate_file') !== values.has('certificate_key_file'))
+    r.problem(
+      values.get('certificate_file') ?? values.get('certificate_key_file'),
+      'certificate_file',
+      'CONFIG_MISSING_KEY',
+      'certificate_file and certificate_key_file go together',
+    )
 
   const trustedProxies: string[] = []
   if (values.has('trusted_proxies')) {
     for (const c of r.stringList(values.get('trusted_proxies'), 'trusted_proxies') ?? []) {
       const [addr, bits] = c.split('/')
       const fam = isIP(addr ?? '')
-      if (fam === 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128)))) r.problem(values.get('trusted_proxies'), 'trusted_proxies', 'CONFIG_BAD_VALUE', `"${c}" is not an IP address or CIDR`)
+      if (fam === 0 || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128))))
+        r.problem(values.get('trusted_proxies'), 'trusted_proxies', 'CONFIG_BAD_VALUE', `"${c}" is not an IP address or CIDR`)
       else trustedProxies.push(c)
     }
   }
-
 
   // Routes
   const routes: CompiledRoute[] = []
   const routesNode = values.get('routes')
   if (routesNode !== undefined) {
     if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
-    else routesNode.items.forEach((item, i) => {
-      const route = compileRoute(r, item as Node, i, { readFile })
-      if (route !== undefined) routes.push(route)
-    })
+    else
+      routesNode.items.forEach((item, i) => {
+        const route = compileRoute(r, item as Node, i, { readFile })
+        if (route !== undefined) routes.push(route)
+      })
   }
   // Connection pools are per upstream origin, and so is TLS trust: routes that
   // share an https upstream must agree on how to verify it.
@@ -305,7 +397,13 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
       if (prev === undefined) tlsByOrigin.set(up.url.origin, { index: route.index, profile })
       else if (prev.profile !== profile) {
         const node = isSeq(routesNode) ? (routesNode.items[route.index] as Node) : routesNode
-        r.problem(node, `routes[${route.index}]`, 'CONFIG_CONFLICT', `routes[${prev.index}] and routes[${route.index}] send to ${up.url.origin} with different tls_skip_verify / tls_custom_ca_file settings`, 'give every route to the same upstream the same TLS settings')
+        r.problem(
+          node,
+          `routes[${route.index}]`,
+          'CONFIG_CONFLICT',
+          `routes[${prev.index}] and routes[${route.index}] send to ${up.url.origin} with different tls_skip_verify / tls_custom_ca_file settings`,
+          'give every route to the same upstream the same TLS settings',
+        )
       }
     }
   }
@@ -323,9 +421,11 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
   const sameSite = oneOf<SameSite>('cookie_same_site', 'lax')
   const logLevel = oneOf<LogLevel>('log_level', 'info')
   const cookieName = str('cookie_name') ?? '_gatehouse'
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) r.problem(values.get('cookie_name'), 'cookie_name', 'CONFIG_BAD_VALUE', `cookie_name "${cookieName}" is not a valid cookie name`)
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
+    r.problem(values.get('cookie_name'), 'cookie_name', 'CONFIG_BAD_VALUE', `cookie_name "${cookieName}" is not a valid cookie name`)
 
-  if (r.problems.length > 0 || cookieSecret === undefined || providerUrl === undefined || clientId === undefined) return { problems: sortProblems(r.problems), warnings: r.warnings }
+  if (r.problems.length > 0 || cookieSecret === undefined || providerUrl === undefined || clientId === undefined)
+    return { problems: sortProblems(r.problems), warnings: r.warnings }
 
   const config: CompiledConfig = {
     file,
@@ -334,7 +434,17 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
     certificatePem,
     certificateKeyPem,
     authenticateServiceUrl: undefined,
-    idp: { provider, providerUrl, clientId, clientSecret, clientAuthMethod, clientPrivateKeyPem, scopes, groupsClaim: str('idp_groups_claim') ?? 'groups', groupsFilter },
+    idp: {
+      provider,
+      providerUrl,
+      clientId,
+      clientSecret,
+      clientAuthMethod,
+      clientPrivateKeyPem,
+      scopes,
+      groupsClaim: str('idp_groups_claim') ?? 'groups',
+      groupsFilter,
+    },
     cookie: {
       name: cookieName,
       secret: cookieSecret,
@@ -363,14 +473,13 @@ export function compileConfigText(text: string, file: string, env: LoadOptions['
   return { config: deepFreeze(config), warnings: r.warnings }
 }
 
-
-
 function sortProblems(ps: Problem[]): Problem[] {
   return [...ps].sort((a, b) => (a.file === b.file ? a.line - b.line || a.col - b.col : a.file < b.file ? -1 : 1))
 }
 
 function deepFreeze<T>(o: T): T {
   if (o === null || typeof o !== 'object' || Object.isFrozen(o) || o instanceof RegExp || o instanceof URL || ArrayBuffer.isView(o)) return o
-  for (const v of Object.values(o as object)) if (typeof v === 'object' && v !== null && !(typeof (v as { evaluate?: unknown }).evaluate === 'function')) deepFreeze(v)
+  for (const v of Object.values(o as object))
+    if (typeof v === 'object' && v !== null && !(typeof (v as { evaluate?: unknown }).evaluate === 'function')) deepFreeze(v)
   return Object.freeze(o)
 }

@@ -73,7 +73,11 @@ export class Reader {
       })
       return out
     }
-    if (isScalar(node) && typeof node.value === 'string') return node.value.split(',').map((x) => x.trim()).filter((x) => x.length > 0)
+    if (isScalar(node) && typeof node.value === 'string')
+      return node.value
+        .split(',')
+        .map((x) => x.trim())
+        .filter((x) => x.length > 0)
     this.problem(node, path, 'CONFIG_BAD_TYPE', `expected a list of strings${describe(node)}`)
     return undefined
   }

@@ -11,13 +11,17 @@ function row(k: KeySpec, withEnv: boolean): string {
 
 export function renderConfigReference(): string {
   const supported = (ks: readonly KeySpec[]) => ks.filter((k) => k.status !== 'not-yet')
-  const notYet = (ks: readonly KeySpec[]) => ks.filter((k) => k.status === 'not-yet').map((k) => `\`${k.key}\``).join(', ')
+  const notYet = (ks: readonly KeySpec[]) =>
+    ks
+      .filter((k) => k.status === 'not-yet')
+      .map((k) => `\`${k.key}\``)
+      .join(', ')
   return [
     '# Configuration reference',
     '',
     '<!-- Generated from src/config/keys.ts by renderConfigReference(); do not edit by hand. -->',
     '',
-    'One YAML file (`-c PATH`, or `GATEHOUSE_CONFIG`, default `config/gatehouse.yaml`) in Pomerium\'s shape.',
+    "One YAML file (`-c PATH`, or `GATEHOUSE_CONFIG`, default `config/gatehouse.yaml`) in Pomerium's shape.",
     '`${VAR}` in any value is replaced by the environment variable (a missing one is an error; `$${` is a literal `${`).',
     'Every top-level key can also be set from the environment by its upper-case name, which wins over the file.',
     'Keys marked with `_file` read the value from a file.',

@@ -90,7 +90,11 @@ export function buildRouteTable(routes: readonly CompiledRoute[]): RouteTable {
       const h = host.toLowerCase()
       const exact = foldedByHost.get(h)
       if (exact === undefined && !hasWildcards) return false
-      const list = hasWildcards ? [...(exact ?? (byHost.get(h) ?? []).map(folded)), ...foldedWild.filter((f) => wildcardFits(f.route.host, h))].sort((a, b) => a.route.index - b.route.index) : (exact as Folded[])
+      const list = hasWildcards
+        ? [...(exact ?? (byHost.get(h) ?? []).map(folded)), ...foldedWild.filter((f) => wildcardFits(f.route.host, h))].sort(
+            (a, b) => a.route.index - b.route.index,
+          )
+        : (exact as Folded[])
       const lower = path.toLowerCase()
       for (const f of list) {
         if (f.route.port !== undefined && f.route.port !== port) continue

@@ -138,9 +138,7 @@ export interface CompiledConfig {
   readonly passIdentityHeaders: boolean
   readonly sessionRefreshIntervalMs: number | undefined
 
-  readonly storage:
-    | { readonly type: 'memory' }
-    | { readonly type: 'redis'; readonly connectionString: string }
+  readonly storage: { readonly type: 'memory' } | { readonly type: 'redis'; readonly connectionString: string }
 
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
   readonly logLevel: LogLevel

@@ -71,7 +71,15 @@ export async function startWhoami(opts: WhoamiOptions = {}): Promise<Whoami> {
     })
     req.on('end', () => {
       void verify(req).then((assertion) => {
-        const seen: Seen = { name, method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: bytes, bodySha256: hash.digest('hex'), assertion }
+        const seen: Seen = {
+          name,
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          bodyBytes: bytes,
+          bodySha256: hash.digest('hex'),
+          assertion,
+        }
         requests.push(seen)
         if (requests.length > 1000) requests.shift()
         const accept = req.headers.accept ?? ''
@@ -101,10 +109,15 @@ export async function startWhoami(opts: WhoamiOptions = {}): Promise<Whoami> {
 
 function page(seen: Seen): string {
   const rows = Object.entries(seen.headers)
-    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(Array.isArray(v) ? v.join(', ') : v ?? '')}</td></tr>`)
+    .map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(Array.isArray(v) ? v.join(', ') : (v ?? ''))}</td></tr>`)
     .join('')
   const a = seen.assertion
-  const verdict = a === undefined ? 'no assertion header' : a.valid ? `valid — signed for ${escapeHtml(String(a.claims?.email ?? a.claims?.sub ?? ''))}, groups ${escapeHtml(JSON.stringify(a.claims?.groups ?? []))}` : `INVALID: ${escapeHtml(a.error ?? '')}`
+  const verdict =
+    a === undefined
+      ? 'no assertion header'
+      : a.valid
+        ? `valid — signed for ${escapeHtml(String(a.claims?.email ?? a.claims?.sub ?? ''))}, groups ${escapeHtml(JSON.stringify(a.claims?.groups ?? []))}`
+        : `INVALID: ${escapeHtml(a.error ?? '')}`
   return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(seen.name)}</title>
 <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:900px}th{text-align:left;padding-right:1em;vertical-align:top}td{font-family:ui-monospace,monospace;word-break:break-all}</style></head>
 <body><h1>${escapeHtml(seen.name)}</h1><p>This is the upstream service. gatehouse let you through.</p>

@@ -157,7 +157,16 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         if (u === undefined || !u.active) return undefined
         return {
           accountId: u.sub,
-          claims: () => ({ sub: u.sub, email: u.email, email_verified: true, name: u.name, preferred_username: u.email, groups: [...u.groups], ver: 1, idp: 'devidp' }),
+          claims: () => ({
+            sub: u.sub,
+            email: u.email,
+            email_verified: true,
+            name: u.name,
+            preferred_username: u.email,
+            groups: [...u.groups],
+            ver: 1,
+            idp: 'devidp',
+          }),
         }
       },
       claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name', 'preferred_username', 'groups'], groups: ['groups'] },
@@ -248,7 +257,12 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       return
     }
     if (!user.assigned) {
-      await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'User is not assigned to the client application.' }, { mergeWithLastSubmission: false })
+      await provider.interactionFinished(
+        req,
+        res,
+        { error: 'access_denied', error_description: 'User is not assigned to the client application.' },
+        { mergeWithLastSubmission: false },
+      )
       return
     }
     counters.logins++
@@ -279,7 +293,10 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     counters.logouts++
     endSessions.push({ ...call, accepted: true })
     const expired = ['_session', '_session.sig', '_session.legacy', '_session.legacy.sig'].map((n) => `${n}=; Path=/; Max-Age=0; HttpOnly`)
-    const target = call.postLogoutRedirectUri === null ? `${url}/signed-out` : `${call.postLogoutRedirectUri}${call.state === null ? '' : `${call.postLogoutRedirectUri.includes('?') ? '&' : '?'}state=${encodeURIComponent(call.state)}`}`
+    const target =
+      call.postLogoutRedirectUri === null
+        ? `${url}/signed-out`
+        : `${call.postLogoutRedirectUri}${call.state === null ? '' : `${call.postLogoutRedirectUri.includes('?') ? '&' : '?'}state=${encodeURIComponent(call.state)}`}`
     res.writeHead(302, { location: target, 'set-cookie': expired })
     res.end()
   }

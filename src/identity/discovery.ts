@@ -25,7 +25,10 @@ export async function fetchDiscovery(providerUrl: string, fetch: FetchLike, time
     throw new IdentityError('IDP_UNREACHABLE', `could not reach the IdP's discovery document at ${url.href}`, { cause })
   }
   if (!res.ok) {
-    throw new IdentityError('IDP_DISCOVERY_FAILED', `the IdP's discovery document at ${url.href} answered HTTP ${res.status}; check idp_provider_url (an Okta org is https://{org}.okta.com, a custom authorization server https://{org}.okta.com/oauth2/{id})`)
+    throw new IdentityError(
+      'IDP_DISCOVERY_FAILED',
+      `the IdP's discovery document at ${url.href} answered HTTP ${res.status}; check idp_provider_url (an Okta org is https://{org}.okta.com, a custom authorization server https://{org}.okta.com/oauth2/{id})`,
+    )
   }
   try {
     return await res.json()
@@ -41,7 +44,8 @@ function need(doc: Record<string, unknown>, key: string, code: IdpErrorCode = 'I
 }
 
 export function checkDiscovery(expectedIssuer: string, doc: unknown): oidc.ServerMetadata {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new IdentityError('IDP_DISCOVERY_FAILED', 'the IdP\'s discovery document is not a JSON object')
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new IdentityError('IDP_DISCOVERY_FAILED', "the IdP's discovery document is not a JSON object")
   const d = doc as Record<string, unknown>
   const issuer = need(d, 'issuer')
   if (issuer !== expectedIssuer) {

@@ -43,23 +43,39 @@ export function translateError(err: unknown, during: string): IdentityError {
   if (err instanceof IdentityError) return err
   if (err instanceof oidc.ResponseBodyError) {
     const desc = typeof err.cause.error_description === 'string' ? `: ${err.cause.error_description}` : ''
-    if (err.error === 'invalid_grant') return new IdentityError('IDP_INVALID_GRANT', `the IdP refused the grant during ${during} (invalid_grant${desc})`, { cause: err, oauthError: err.error })
+    if (err.error === 'invalid_grant')
+      return new IdentityError('IDP_INVALID_GRANT', `the IdP refused the grant during ${during} (invalid_grant${desc})`, { cause: err, oauthError: err.error })
     if (err.error === 'invalid_client' || err.error === 'unauthorized_client') {
-      return new IdentityError('IDP_CLIENT_AUTH_FAILED', `the IdP rejected gatehouse's client credentials during ${during} (${err.error}${desc}); check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app`, { cause: err, oauthError: err.error })
+      return new IdentityError(
+        'IDP_CLIENT_AUTH_FAILED',
+        `the IdP rejected gatehouse's client credentials during ${during} (${err.error}${desc}); check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app`,
+        { cause: err, oauthError: err.error },
+      )
     }
-    if (err.status >= 500) return new IdentityError('IDP_UNREACHABLE', `the IdP failed during ${during} (HTTP ${err.status})`, { cause: err, oauthError: err.error })
-    return new IdentityError('IDP_TOKEN_REQUEST_FAILED', `the IdP refused the request during ${during} (${err.error}${desc})`, { cause: err, oauthError: err.error })
+    if (err.status >= 500)
+      return new IdentityError('IDP_UNREACHABLE', `the IdP failed during ${during} (HTTP ${err.status})`, { cause: err, oauthError: err.error })
+    return new IdentityError('IDP_TOKEN_REQUEST_FAILED', `the IdP refused the request during ${during} (${err.error}${desc})`, {
+      cause: err,
+      oauthError: err.error,
+    })
   }
   if (err instanceof oidc.WWWAuthenticateChallengeError) {
-    return new IdentityError('IDP_CLIENT_AUTH_FAILED', `the IdP rejected gatehouse's client credentials during ${during} (HTTP ${err.status}); check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app`, { cause: err })
+    return new IdentityError(
+      'IDP_CLIENT_AUTH_FAILED',
+      `the IdP rejected gatehouse's client credentials during ${during} (HTTP ${err.status}); check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app`,
+      { cause: err },
+    )
   }
   if (isNetworkError(err)) return new IdentityError('IDP_UNREACHABLE', `the IdP could not be reached during ${during}`, { cause: err })
-  if (err instanceof joseErrors.JOSEError) return new IdentityError('IDP_TOKEN_INVALID', `the ID token was rejected during ${during} (${err.code})`, { cause: err })
+  if (err instanceof joseErrors.JOSEError)
+    return new IdentityError('IDP_TOKEN_INVALID', `the ID token was rejected during ${during} (${err.code})`, { cause: err })
   if (err instanceof oidc.ClientError) {
     // openid-client's own checks (state, nonce, iss, aud, exp …) or a malformed response.
     const code = (err as { code?: string }).code ?? 'error'
-    if (code === 'OAUTH_TIMEOUT' || (err.cause !== undefined && isNetworkError(err.cause))) return new IdentityError('IDP_UNREACHABLE', `the IdP did not answer in time during ${during}`, { cause: err })
-    if (code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_RESPONSE_IS_NOT_CONFORM') return new IdentityError('IDP_UNREACHABLE', `the IdP sent an unusable response during ${during} (${code})`, { cause: err })
+    if (code === 'OAUTH_TIMEOUT' || (err.cause !== undefined && isNetworkError(err.cause)))
+      return new IdentityError('IDP_UNREACHABLE', `the IdP did not answer in time during ${during}`, { cause: err })
+    if (code === 'OAUTH_RESPONSE_IS_NOT_JSON' || code === 'OAUTH_RESPONSE_IS_NOT_CONFORM')
+      return new IdentityError('IDP_UNREACHABLE', `the IdP sent an unusable response during ${during} (${code})`, { cause: err })
     return new IdentityError('IDP_TOKEN_INVALID', `the IdP's response failed a check during ${during} (${code})`, { cause: err })
   }
   return new IdentityError('IDP_TOKEN_REQUEST_FAILED', `unexpected failure during ${during}`, { cause: err })
@@ -72,9 +88,10 @@ const CALLBACK_ADVICE: Record<string, string> = {
   invalid_scope:
     'Okta rejected the requested scopes. Check idp_scopes, and in Okta allow them on the authorization server (Security → API → Authorization Servers → Scopes); offline_access needs the Refresh Token grant enabled on the app.',
   unauthorized_client:
-    'The Okta app is not allowed to use the authorization-code flow. In Okta, enable the Authorization Code grant type (and Refresh Token) on the app\'s General tab.',
-  invalid_request: 'Okta found the sign-in request malformed. Check that this URL\'s /.gatehouse/callback is registered as a Sign-in redirect URI of the Okta app.',
-  invalid_client: 'Okta does not recognise the client. Check idp_client_id against the Okta app\'s Client ID.',
+    "The Okta app is not allowed to use the authorization-code flow. In Okta, enable the Authorization Code grant type (and Refresh Token) on the app's General tab.",
+  invalid_request:
+    "Okta found the sign-in request malformed. Check that this URL's /.gatehouse/callback is registered as a Sign-in redirect URI of the Okta app.",
+  invalid_client: "Okta does not recognise the client. Check idp_client_id against the Okta app's Client ID.",
   login_required: 'Okta needs you to sign in again. Start again from the page you wanted.',
   consent_required: 'Okta needs consent for this app. An Okta admin can grant consent, or disable "Require consent" on the app.',
   server_error: 'Okta reported an internal error. Try again in a minute.',

@@ -41,7 +41,14 @@ export function openLoginState(sealed: string | undefined, key: Uint8Array, nowM
     const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12))
     d.setAuthTag(raw.subarray(raw.length - 16))
     const s = JSON.parse(Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString('utf8')) as LoginState
-    if (typeof s.state !== 'string' || typeof s.nonce !== 'string' || typeof s.codeVerifier !== 'string' || typeof s.returnTo !== 'string' || typeof s.createdAtMs !== 'number') return undefined
+    if (
+      typeof s.state !== 'string' ||
+      typeof s.nonce !== 'string' ||
+      typeof s.codeVerifier !== 'string' ||
+      typeof s.returnTo !== 'string' ||
+      typeof s.createdAtMs !== 'number'
+    )
+      return undefined
     if (nowMs - s.createdAtMs > LOGIN_STATE_TTL_MS || s.createdAtMs - nowMs > 60_000) return undefined
     return s
   } catch {

@@ -67,7 +67,8 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       case 'client_secret_post':
         return oidc.ClientSecretPost(idp.clientSecret)
       case 'private_key_jwt': {
-        if (idp.clientPrivateKeyPem === undefined) throw new IdentityError('IDP_CONFIG_INVALID', 'idp_client_auth_method private_key_jwt needs idp_client_private_key_file')
+        if (idp.clientPrivateKeyPem === undefined)
+          throw new IdentityError('IDP_CONFIG_INVALID', 'idp_client_auth_method private_key_jwt needs idp_client_private_key_file')
         const keyObject = createPrivateKey(idp.clientPrivateKeyPem)
         const alg = keyObject.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256'
         const key = await importPKCS8(keyObject.export({ format: 'pem', type: 'pkcs8' }).toString(), alg)
@@ -84,7 +85,13 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     const c = new oidc.Configuration(metadata, idp.clientId, { [oidc.clockTolerance]: 60 }, await clientAuth(String(metadata.token_endpoint)))
     c[oidc.customFetch] = (url, options) => fetchImpl(url, { ...(options as RequestInit), signal: AbortSignal.timeout(timeoutMs) })
     if (new URL(idp.providerUrl).protocol === 'http:' && isLoopback(new URL(idp.providerUrl))) oidc.allowInsecureRequests(c)
-    const k = createKeySet({ jwksUri: new URL(String(metadata.jwks_uri)), fetch: fetchImpl, now, ...(deps.jwksCooldownMs === undefined ? {} : { cooldownMs: deps.jwksCooldownMs }), ...(deps.onJwksFetch === undefined ? {} : { onFetch: deps.onJwksFetch }) })
+    const k = createKeySet({
+      jwksUri: new URL(String(metadata.jwks_uri)),
+      fetch: fetchImpl,
+      now,
+      ...(deps.jwksCooldownMs === undefined ? {} : { cooldownMs: deps.jwksCooldownMs }),
+      ...(deps.onJwksFetch === undefined ? {} : { onFetch: deps.onJwksFetch }),
+    })
     try {
       await k.refresh()
     } catch (cause) {
@@ -112,8 +119,15 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     return { config, keys }
   }
 
-  async function identityFrom(c: oidc.Configuration, k: KeySet, tokens: oidc.TokenEndpointResponse, expectedNonce: string | typeof NO_NONCE, previous?: { refreshToken: string; sub: string }): Promise<SignedInIdentity> {
-    if (typeof tokens.id_token !== 'string') throw new IdentityError('IDP_TOKEN_INVALID', 'the IdP returned no ID token; include the openid scope in idp_scopes')
+  async function identityFrom(
+    c: oidc.Configuration,
+    k: KeySet,
+    tokens: oidc.TokenEndpointResponse,
+    expectedNonce: string | typeof NO_NONCE,
+    previous?: { refreshToken: string; sub: string },
+  ): Promise<SignedInIdentity> {
+    if (typeof tokens.id_token !== 'string')
+      throw new IdentityError('IDP_TOKEN_INVALID', 'the IdP returned no ID token; include the openid scope in idp_scopes')
     const claims = await verifyIdToken(tokens.id_token, k, { issuer: idp.providerUrl, clientId: idp.clientId, expectedNonce, now })
     if (previous !== undefined && claims.sub !== previous.sub) throw new IdentityError('IDP_TOKEN_INVALID', 'the refreshed ID token is for a different user')
     let source: Record<string, unknown> = claims
@@ -129,7 +143,12 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     return toIdentity(claims, source, tokens, previous?.refreshToken)
   }
 
-  function toIdentity(claims: IdTokenClaims, source: Record<string, unknown>, tokens: oidc.TokenEndpointResponse, previousRefresh: string | undefined): SignedInIdentity {
+  function toIdentity(
+    claims: IdTokenClaims,
+    source: Record<string, unknown>,
+    tokens: oidc.TokenEndpointResponse,
+    previousRefresh: string | undefined,
+  ): SignedInIdentity {
     const raw = source[idp.groupsClaim]
     const all = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === 'string') : typeof raw === 'string' ? [raw] : []
     const filter = idp.groupsFilter
@@ -195,7 +214,14 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       const states = params.getAll('state')
       const login = openLoginState(sealed, stateKey, now())
       if (states.length !== 1 || login === undefined || login.state !== states[0]) {
-        throw new IdentityError('IDP_STATE_INVALID', states.length === 0 ? 'the callback has no state' : states.length > 1 ? 'the callback has more than one state' : 'the callback\'s state does not belong to a sign-in started in this browser (or it expired)')
+        throw new IdentityError(
+          'IDP_STATE_INVALID',
+          states.length === 0
+            ? 'the callback has no state'
+            : states.length > 1
+              ? 'the callback has more than one state'
+              : "the callback's state does not belong to a sign-in started in this browser (or it expired)",
+        )
       }
       if (params.getAll('code').length !== 1) throw new IdentityError('IDP_STATE_INVALID', 'the callback has no single authorization code')
       const { config: c, keys: k } = await ensure()
@@ -204,7 +230,12 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       current.search = callbackUrl.search
       let tokens: oidc.TokenEndpointResponse
       try {
-        tokens = await oidc.authorizationCodeGrant(c, current, { expectedState: login.state, expectedNonce: login.nonce, pkceCodeVerifier: login.codeVerifier, idTokenExpected: true })
+        tokens = await oidc.authorizationCodeGrant(c, current, {
+          expectedState: login.state,
+          expectedNonce: login.nonce,
+          pkceCodeVerifier: login.codeVerifier,
+          idTokenExpected: true,
+        })
       } catch (err) {
         throw translateError(err, 'the code exchange')
       }

@@ -154,12 +154,23 @@ function opOf(r: CRule, c: CompiledCriterion): Operator | undefined {
 export function compilePolicy(ast: PolicyAst): CompiledPolicy {
   const rules: CRule[] = []
   ast.rules.forEach((nodes, index) => {
-    for (const n of nodes) rules.push({ index, action: n.action, clauses: n.clauses.map((cl: Clause) => ({ operator: cl.operator, criteria: cl.criteria.map((c) => compileCriterion(c.name, c.value)) })) })
+    for (const n of nodes)
+      rules.push({
+        index,
+        action: n.action,
+        clauses: n.clauses.map((cl: Clause) => ({ operator: cl.operator, criteria: cl.criteria.map((c) => compileCriterion(c.name, c.value)) })),
+      })
   })
   const allows = rules.filter((r) => r.action === 'allow')
   const denies = rules.filter((r) => r.action === 'deny')
   const needsSession = rules.some((r) => r.clauses.some((cl) => cl.criteria.some((c) => c.needsSession)))
-  const noAllowRule: Decision = Object.freeze({ outcome: 'deny', because: 'not-allowed', rule: -1, criterion: '', reason: 'the route has no allow rule, so no one is let in' })
+  const noAllowRule: Decision = Object.freeze({
+    outcome: 'deny',
+    because: 'not-allowed',
+    rule: -1,
+    criterion: '',
+    reason: 'the route has no allow rule, so no one is let in',
+  })
   const allowDecisions = new Map<number, Decision>()
   for (const r of allows) allowDecisions.set(r.index, Object.freeze({ outcome: 'allow', reason: `allow rule ${r.index} matched` }))
   const loginDecision: Decision = Object.freeze({ outcome: 'login', reason: 'sign in first: this route needs to know who you are' })
@@ -187,7 +198,13 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
     if (first === undefined) return noAllowRule
     const d = decisive(first, who, req, now, F)
     const reason = d === undefined ? `allow rule ${first.index} did not match` : sentence(d.c, d.v, who, req, now, opOf(first, d.c))
-    return { outcome: 'deny', because: 'not-allowed', rule: first.index, criterion: d?.c.name ?? '', reason: allows.length > 1 ? `no allow rule matched; closest, rule ${first.index}: ${reason}` : reason }
+    return {
+      outcome: 'deny',
+      because: 'not-allowed',
+      rule: first.index,
+      criterion: d?.c.name ?? '',
+      reason: allows.length > 1 ? `no allow rule matched; closest, rule ${first.index}: ${reason}` : reason,
+    }
   }
 
   function explain(who: Identity | undefined, req: RequestFacts, now: number): { decision: Decision; trace: readonly RuleTrace[] } {
@@ -196,7 +213,11 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
       for (const cl of r.clauses) {
         const criteria: CriterionTrace[] = cl.criteria.map((c) => {
           const v = crit(c, who, req, now)
-          return { criterion: c.name, result: v === U ? 'unauthenticated' : v === T ? 'match' : 'no-match', reason: v === U ? `${c.name}: needs a signed-in user` : c.describe(who, req, now, v === T) }
+          return {
+            criterion: c.name,
+            result: v === U ? 'unauthenticated' : v === T ? 'match' : 'no-match',
+            reason: v === U ? `${c.name}: needs a signed-in user` : c.describe(who, req, now, v === T),
+          }
         })
         trace.push({ rule: r.index, action: r.action, operator: cl.operator, matched: clause(cl, who, req, now) === T, criteria })
       }
@@ -214,7 +235,11 @@ export function warningsFor(ast: PolicyAst): Array<{ at: RuleNode['at']; path: s
     for (const n of nodes) {
       for (const cl of n.clauses) {
         if (cl.operator === 'nor' && cl.criteria.length > 1) {
-          out.push({ at: cl.at, path: cl.path, message: `"nor" here means "not all of" (it holds when at least one of its ${cl.criteria.length} criteria fails), as in Pomerium; use "not" for "none of"` })
+          out.push({
+            at: cl.at,
+            path: cl.path,
+            message: `"nor" here means "not all of" (it holds when at least one of its ${cl.criteria.length} criteria fails), as in Pomerium; use "not" for "none of"`,
+          })
         }
       }
     }

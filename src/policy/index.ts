@@ -51,9 +51,13 @@ export function parsePolicyText(text: string, path = 'policy'): { ast: PolicyAst
     const off = node?.range?.[0]
     return off === undefined ? { line: 1, col: 1 } : lineCounter.linePos(off)
   }
-  for (const e of doc.errors) problems.push({ at: lineCounter.linePos(e.pos[0]), path, code: 'POLICY_BAD_SHAPE', message: e.message.split('\n')[0] ?? 'invalid YAML' })
+  for (const e of doc.errors)
+    problems.push({ at: lineCounter.linePos(e.pos[0]), path, code: 'POLICY_BAD_SHAPE', message: e.message.split('\n')[0] ?? 'invalid YAML' })
   if (problems.length > 0) return { problems }
-  const ctx: ParseContext = { positionOf, report: (p) => problems.push({ at: positionOf(p.node), path: p.path, code: p.code, message: p.message, ...(p.hint === undefined ? {} : { hint: p.hint }) }) }
+  const ctx: ParseContext = {
+    positionOf,
+    report: (p) => problems.push({ at: positionOf(p.node), path: p.path, code: p.code, message: p.message, ...(p.hint === undefined ? {} : { hint: p.hint }) }),
+  }
   const root = doc.contents as Node | null
   if (root === null) return { problems: [{ at: { line: 1, col: 1 }, path, code: 'POLICY_BAD_SHAPE', message: 'the policy is empty' }] }
   const ast = parsePolicy(root, path, ctx)

@@ -26,8 +26,16 @@ export function legacyRules(keys: LegacyKeys, at: SourcePosition = { line: 0, co
   if (keys.corsAllowPreflight === true) allow('cors_allow_preflight', [c('cors_preflight', true, 'cors_allow_preflight')])
   if (keys.allowPublicUnauthenticatedAccess === true) allow('allow_public_unauthenticated_access', [c('accept', true, 'allow_public_unauthenticated_access')])
   if (keys.allowAnyAuthenticatedUser === true) allow('allow_any_authenticated_user', [c('authenticated_user', true, 'allow_any_authenticated_user')])
-  if (keys.allowedUsers !== undefined) allow('allowed_users', keys.allowedUsers.flatMap((u) => [c('user', u, 'allowed_users'), c('email', u, 'allowed_users')]))
-  if (keys.allowedDomains !== undefined) allow('allowed_domains', keys.allowedDomains.map((d) => c('domain', d, 'allowed_domains')))
+  if (keys.allowedUsers !== undefined)
+    allow(
+      'allowed_users',
+      keys.allowedUsers.flatMap((u) => [c('user', u, 'allowed_users'), c('email', u, 'allowed_users')]),
+    )
+  if (keys.allowedDomains !== undefined)
+    allow(
+      'allowed_domains',
+      keys.allowedDomains.map((d) => c('domain', d, 'allowed_domains')),
+    )
   return { rules }
 }
 

@@ -90,14 +90,15 @@ export function compileStringMatcher(value: unknown, problem: Problem, normalise
   return {
     text: texts.join(' and '),
     negText: negs.join(' or '),
-    test: only !== undefined
-      ? (s) => s !== undefined && only(normalise(s))
-      : (s) => {
-          if (s === undefined) return false
-          const n = normalise(s)
-          for (const t of tests) if (!t(n)) return false
-          return true
-        },
+    test:
+      only !== undefined
+        ? (s) => s !== undefined && only(normalise(s))
+        : (s) => {
+            if (s === undefined) return false
+            const n = normalise(s)
+            for (const t of tests) if (!t(n)) return false
+            return true
+          },
   }
 }
 

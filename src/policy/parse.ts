@@ -33,7 +33,13 @@ function toData(node: Node | null | undefined): unknown {
 function parseCriterion(item: unknown, path: string, ctx: ParseContext): CriterionNode | undefined {
   const node = item as Node
   if (!isMap(node) || node.items.length !== 1) {
-    ctx.report({ node, path, code: 'POLICY_BAD_SHAPE', message: 'a criterion is a map with exactly one key, such as {groups: admin}', hint: 'operators cannot be nested inside a criterion list' })
+    ctx.report({
+      node,
+      path,
+      code: 'POLICY_BAD_SHAPE',
+      message: 'a criterion is a map with exactly one key, such as {groups: admin}',
+      hint: 'operators cannot be nested inside a criterion list',
+    })
     return undefined
   }
   const pair = node.items[0] as Pair
@@ -46,27 +52,53 @@ function parseCriterion(item: unknown, path: string, ctx: ParseContext): Criteri
   const at = ctx.positionOf((pair.key as Node | null) ?? node)
   const cpath = `${path}.${name}`
   if ((OPERATORS as readonly string[]).includes(name)) {
-    ctx.report({ node: pair.key as Node, path: cpath, code: 'POLICY_BAD_SHAPE', message: `operators cannot be nested ("${name}" inside a criterion list)`, hint: 'write a second rule instead; rules are OR-ed' })
+    ctx.report({
+      node: pair.key as Node,
+      path: cpath,
+      code: 'POLICY_BAD_SHAPE',
+      message: `operators cannot be nested ("${name}" inside a criterion list)`,
+      hint: 'write a second rule instead; rules are OR-ed',
+    })
     return undefined
   }
   const def = findCriterion(name)
   if (def === undefined) {
-    const hint = didYouMean(name, CRITERION_NAMES.map((n) => (n.endsWith('/') ? n + 'name' : n)))
-    ctx.report({ node: pair.key as Node, path: cpath, code: 'POLICY_UNKNOWN_CRITERION', message: `unknown criterion "${name}"`, ...(hint === undefined ? {} : { hint }) })
+    const hint = didYouMean(
+      name,
+      CRITERION_NAMES.map((n) => (n.endsWith('/') ? n + 'name' : n)),
+    )
+    ctx.report({
+      node: pair.key as Node,
+      path: cpath,
+      code: 'POLICY_UNKNOWN_CRITERION',
+      message: `unknown criterion "${name}"`,
+      ...(hint === undefined ? {} : { hint }),
+    })
     return undefined
   }
   const value = toData(valueNode)
   let ok = true
   def.compile(value, name, (message, hint) => {
     ok = false
-    ctx.report({ node: valueNode ?? (pair.key as Node), path: cpath, code: message.includes('operator') ? 'POLICY_BAD_MATCHER' : 'POLICY_BAD_VALUE', message: `${name}: ${message}`, ...(hint === undefined ? {} : { hint }) })
+    ctx.report({
+      node: valueNode ?? (pair.key as Node),
+      path: cpath,
+      code: message.includes('operator') ? 'POLICY_BAD_MATCHER' : 'POLICY_BAD_VALUE',
+      message: `${name}: ${message}`,
+      ...(hint === undefined ? {} : { hint }),
+    })
   })
   return ok ? { name, value, at, path: cpath } : undefined
 }
 
 function parseAction(action: 'allow' | 'deny', node: Node | null | undefined, path: string, ctx: ParseContext): RuleNode | undefined {
   if (!isMap(node)) {
-    ctx.report({ node: node ?? undefined, path, code: 'POLICY_BAD_SHAPE', message: `"${action}" must be a map of operators, such as ${action}: {and: [{groups: admin}]}` })
+    ctx.report({
+      node: node ?? undefined,
+      path,
+      code: 'POLICY_BAD_SHAPE',
+      message: `"${action}" must be a map of operators, such as ${action}: {and: [{groups: admin}]}`,
+    })
     return undefined
   }
   const clauses: Clause[] = []
@@ -74,8 +106,19 @@ function parseAction(action: 'allow' | 'deny', node: Node | null | undefined, pa
     const op = keyOf(pair)
     const opPath = `${path}.${op ?? '?'}`
     if (op === undefined || !(OPERATORS as readonly string[]).includes(op)) {
-      const hint = op === undefined ? undefined : findCriterion(op) !== undefined ? `put the criterion in a list under an operator: ${action}: {and: [{${op}: …}]}` : didYouMean(op, OPERATORS)
-      ctx.report({ node: pair.key as Node, path: opPath, code: 'POLICY_UNKNOWN_OPERATOR', message: `unknown operator "${op ?? '?'}" (expected and, or, not or nor)`, ...(hint === undefined ? {} : { hint }) })
+      const hint =
+        op === undefined
+          ? undefined
+          : findCriterion(op) !== undefined
+            ? `put the criterion in a list under an operator: ${action}: {and: [{${op}: …}]}`
+            : didYouMean(op, OPERATORS)
+      ctx.report({
+        node: pair.key as Node,
+        path: opPath,
+        code: 'POLICY_UNKNOWN_OPERATOR',
+        message: `unknown operator "${op ?? '?'}" (expected and, or, not or nor)`,
+        ...(hint === undefined ? {} : { hint }),
+      })
       continue
     }
     const list = pair.value as Node | null
@@ -105,7 +148,13 @@ function parseRule(node: Node, path: string, ctx: ParseContext): RuleNode[] | un
     const key = keyOf(pair)
     if (key !== 'allow' && key !== 'deny') {
       const hint = key === undefined ? undefined : didYouMean(key, ACTIONS)
-      ctx.report({ node: pair.key as Node, path: `${path}.${key ?? '?'}`, code: 'POLICY_UNKNOWN_ACTION', message: `unknown rule key "${key ?? '?'}" (expected allow or deny)`, ...(hint === undefined ? {} : { hint }) })
+      ctx.report({
+        node: pair.key as Node,
+        path: `${path}.${key ?? '?'}`,
+        code: 'POLICY_UNKNOWN_ACTION',
+        message: `unknown rule key "${key ?? '?'}" (expected allow or deny)`,
+        ...(hint === undefined ? {} : { hint }),
+      })
       bad = true
       continue
     }

@@ -16,7 +16,12 @@ export interface ForwardedFacts {
 }
 
 export interface ClientAddressResolver {
-  resolve(peer: string | undefined, headers: Readonly<Record<string, string | string[] | undefined>>, listenerProto: 'http' | 'https', host: string): ForwardedFacts
+  resolve(
+    peer: string | undefined,
+    headers: Readonly<Record<string, string | string[] | undefined>>,
+    listenerProto: 'http' | 'https',
+    host: string,
+  ): ForwardedFacts
   isTrusted(addr: string): boolean
 }
 
@@ -59,7 +64,7 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
         return { clientIp: peer, forwardedFor: peer, proto: listenerProto, host }
       }
       const xffRaw = headers['x-forwarded-for']
-      const xff = (Array.isArray(xffRaw) ? xffRaw.join(',') : xffRaw ?? '')
+      const xff = (Array.isArray(xffRaw) ? xffRaw.join(',') : (xffRaw ?? ''))
         .split(',')
         .map((s) => s.trim())
         .filter((s) => s.length > 0)

@@ -33,11 +33,22 @@ const OWNED_NAMES = [
  * Hop-by-hop headers (RFC 9110 §7.6.1), `host` (set from the route), and
  * `expect` (node has already answered a 100-continue; the upstream gets the body).
  */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'expect',
+])
 
 /** Extra names the client listed in its Connection header (`Connection: close, X-Foo`): hop-by-hop too. */
 function connectionListed(connection: string | string[] | undefined): Set<string> | undefined {
-  if (typeof connection !== 'string' || connection.indexOf(',') === -1 && /^\s*(keep-alive|close|upgrade)\s*$/i.test(connection)) return undefined
+  if (typeof connection !== 'string' || (connection.indexOf(',') === -1 && /^\s*(keep-alive|close|upgrade)\s*$/i.test(connection))) return undefined
   const names = new Set<string>()
   for (const token of connection.split(',')) {
     const name = token.trim().toLowerCase()

@@ -9,9 +9,7 @@
  *   invalid escape.
  */
 
-export type PathResult =
-  | { readonly ok: true; readonly path: string; readonly query: string }
-  | { readonly ok: false; readonly reason: string }
+export type PathResult = { readonly ok: true; readonly path: string; readonly query: string } | { readonly ok: false; readonly reason: string }
 
 const MAX_PATH_LENGTH = 8192
 
@@ -106,7 +104,7 @@ export function canonicalPath(rawPath: string, query: string): PathResult {
     const seg = canonicalSegment(parts[i] as string)
     if (typeof seg !== 'string') return { ok: false, reason: seg.reason }
     const isLast = i === parts.length - 1
-    if (seg === '.' ) {
+    if (seg === '.') {
       if (isLast) out.push('')
       continue
     }

@@ -23,7 +23,24 @@ export interface AppOptions {
   readonly headersTimeoutMs?: number
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'PROPFIND', 'PROPPATCH', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'REPORT']
+const METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'PROPFIND',
+  'PROPPATCH',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'SEARCH',
+  'REPORT',
+]
 
 function pathOf(url: string | undefined): string {
   if (url === undefined) return ''
@@ -61,7 +78,10 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       const headersTimeout = opts.headersTimeoutMs ?? 20_000
       // Node checks header timeouts on an interval (30 s by default): keep it short so a slow client is cut off on time.
       const base = { connectionsCheckingInterval: Math.min(1000, headersTimeout), headersTimeout, requestTimeout: 0 }
-      const server = tls === undefined ? http.createServer(base, handler) : (https.createServer({ ...base, cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
+      const server =
+        tls === undefined
+          ? http.createServer(base, handler)
+          : (https.createServer({ ...base, cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
       // Slow-loris: a client must finish sending its headers within this time.
       return server
     },
@@ -98,15 +118,24 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', (_req, payload, done) => done(null, payload))
 
-
   app.setErrorHandler((err, request, reply) => {
     const status = typeof (err as { statusCode?: number }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
     if (status >= 500) gh.log.error({ reqId: request.id, err }, 'request failed')
     const note = request.gatehouse as RequestNote | null
     if (note !== null) note.outcome = 'error'
-    return refuse(request, reply, status >= 400 && status < 500
-      ? { status, error: 'bad_request', title: 'Bad request', message: 'The request could not be read.' }
-      : { status: 500, error: 'internal_error', title: 'Something went wrong', message: 'gatehouse hit an unexpected error. Nothing was forwarded.', hint: 'Try again; if it persists, give the operators the request id below.' })
+    return refuse(
+      request,
+      reply,
+      status >= 400 && status < 500
+        ? { status, error: 'bad_request', title: 'Bad request', message: 'The request could not be read.' }
+        : {
+            status: 500,
+            error: 'internal_error',
+            title: 'Something went wrong',
+            message: 'gatehouse hit an unexpected error. Nothing was forwarded.',
+            hint: 'Try again; if it persists, give the operators the request id below.',
+          },
+    )
   })
 
   // WebDAV and other extension methods are proxied like any other.
@@ -125,7 +154,12 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
         return undefined
       }
       if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
-        return opts.isReady().then((r) => reply.code(r.ready ? 200 : 503).header('cache-control', 'no-store').send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }))
+        return opts.isReady().then((r) =>
+          reply
+            .code(r.ready ? 200 : 503)
+            .header('cache-control', 'no-store')
+            .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }),
+        )
       }
       return handleRequest(gh, request, reply)
     },

@@ -71,7 +71,13 @@ function routeForwarding(rt: RouteRuntime): RouteForwarding {
  * assertion is cached (the common case); a promise of the reply when one must
  * be signed first.
  */
-export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput): FastifyReply | Promise<FastifyReply> {
+export function forward(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  rt: RouteRuntime,
+  input: ForwardInput,
+): FastifyReply | Promise<FastifyReply> {
   const session = input.session
   if (session === undefined) return send(gh, request, reply, rt, input, undefined)
   const assertion = gh.signer.cached(session, input.host.hostname)
@@ -90,32 +96,54 @@ function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: R
     forwardedFor: input.fwd.forwardedFor,
     forwardedProto: input.fwd.proto,
     forwardedHost: input.fwd.host,
-    host: route.preserveHostHeader ? input.host.authority : route.hostRewrite ?? up.host,
+    host: route.preserveHostHeader ? input.host.authority : (route.hostRewrite ?? up.host),
     who: input.session,
     assertion,
     cookieName: gh.current().config.cookie.name,
   })
-  forwardRequest(gh.dispatcher, request.raw, reply.raw, {
-    origin: up.origin,
-    path: upstreamPath(route, input.path, up.pathname) + (input.query.length > 1 ? input.query : ''),
-    method: request.raw.method ?? 'GET',
-    headers,
-    timeoutMs: route.timeoutMs,
-    responseHeaders: routeForwarding(rt).responseHeaders,
-  }, {
-    onResponseStart() {
-      note.upstreamMs = performance.now() - call.startedMs
+  forwardRequest(
+    gh.dispatcher,
+    request.raw,
+    reply.raw,
+    {
+      origin: up.origin,
+      path: upstreamPath(route, input.path, up.pathname) + (input.query.length > 1 ? input.query : ''),
+      method: request.raw.method ?? 'GET',
+      headers,
+      timeoutMs: route.timeoutMs,
+      responseHeaders: routeForwarding(rt).responseHeaders,
     },
-    onFailure(failure) {
-      note.upstreamMs = performance.now() - call.startedMs
-      note.outcome = 'error'
-      const isTimeout = failure.kind === 'timeout'
-      note.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
-      gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
-      refuse(request, reply, isTimeout
-        ? { status: 504, error: 'upstream_timeout', title: 'The service took too long', message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`, hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.' }
-        : { status: 502, error: 'upstream_unavailable', title: 'The service is unavailable', message: 'gatehouse could not reach the service behind this address.', hint: 'Try again in a moment. If it keeps happening, the service may be down.' })
+    {
+      onResponseStart() {
+        note.upstreamMs = performance.now() - call.startedMs
+      },
+      onFailure(failure) {
+        note.upstreamMs = performance.now() - call.startedMs
+        note.outcome = 'error'
+        const isTimeout = failure.kind === 'timeout'
+        note.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
+        gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
+        refuse(
+          request,
+          reply,
+          isTimeout
+            ? {
+                status: 504,
+                error: 'upstream_timeout',
+                title: 'The service took too long',
+                message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`,
+                hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.',
+              }
+            : {
+                status: 502,
+                error: 'upstream_unavailable',
+                title: 'The service is unavailable',
+                message: 'gatehouse could not reach the service behind this address.',
+                hint: 'Try again in a moment. If it keeps happening, the service may be down.',
+              },
+        )
+      },
     },
-  })
+  )
   return reply
 }

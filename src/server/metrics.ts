@@ -73,13 +73,23 @@ export class RouteHistogram {
     r.count++
   }
 
-  get(): Promise<{ name: string; help: string; type: 'histogram'; aggregator: 'sum'; values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> }> {
+  get(): Promise<{
+    name: string
+    help: string
+    type: 'histogram'
+    aggregator: 'sum'
+    values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }>
+  }> {
     const values: Array<{ metricName: string; labels: Record<string, string | number>; value: number }> = []
     for (const [route, r] of this.byRoute) {
       let cumulative = 0
       for (let i = 0; i <= this.bounds.length; i++) {
         cumulative += r.counts[i] as number
-        values.push({ metricName: `${this.name}_bucket`, labels: { le: i < this.bounds.length ? (this.bounds[i] as number) : '+Inf', route }, value: cumulative })
+        values.push({
+          metricName: `${this.name}_bucket`,
+          labels: { le: i < this.bounds.length ? (this.bounds[i] as number) : '+Inf', route },
+          value: cumulative,
+        })
       }
       values.push({ metricName: `${this.name}_sum`, labels: { route }, value: r.sum })
       values.push({ metricName: `${this.name}_count`, labels: { route }, value: r.count })
@@ -96,7 +106,11 @@ export function createMetrics(): Metrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'gatehouse_process_' })
   const pending = new Map<string, PendingCount>()
-  const upstreamSeconds = new RouteHistogram('gatehouse_upstream_duration_seconds', 'Time to the upstream response headers.', [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30])
+  const upstreamSeconds = new RouteHistogram(
+    'gatehouse_upstream_duration_seconds',
+    'Time to the upstream response headers.',
+    [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+  )
   registry.registerMetric(upstreamSeconds as unknown as Metric)
   const m: Metrics = {
     countRequest(route, outcome, status) {
@@ -122,14 +136,42 @@ export function createMetrics(): Metrics {
         }
       },
     }),
-    denials: new Counter({ name: 'gatehouse_denials_total', help: 'Denied requests by route and deciding criterion.', labelNames: ['route', 'criterion'], registers: [registry] }),
+    denials: new Counter({
+      name: 'gatehouse_denials_total',
+      help: 'Denied requests by route and deciding criterion.',
+      labelNames: ['route', 'criterion'],
+      registers: [registry],
+    }),
     signIns: new Counter({ name: 'gatehouse_sign_ins_total', help: 'Completed sign-in callbacks by result.', labelNames: ['result'], registers: [registry] }),
-    refreshes: new Counter({ name: 'gatehouse_session_refreshes_total', help: 'Session refreshes at the IdP by result (ok, ended, transient_error).', labelNames: ['result'], registers: [registry] }),
-    jwksFetches: new Counter({ name: 'gatehouse_jwks_fetches_total', help: 'JWKS fetches from the IdP by result.', labelNames: ['result'], registers: [registry] }),
-    storeErrors: new Counter({ name: 'gatehouse_session_store_errors_total', help: 'Session store operations that failed.', labelNames: ['op'], registers: [registry] }),
+    refreshes: new Counter({
+      name: 'gatehouse_session_refreshes_total',
+      help: 'Session refreshes at the IdP by result (ok, ended, transient_error).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    jwksFetches: new Counter({
+      name: 'gatehouse_jwks_fetches_total',
+      help: 'JWKS fetches from the IdP by result.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    storeErrors: new Counter({
+      name: 'gatehouse_session_store_errors_total',
+      help: 'Session store operations that failed.',
+      labelNames: ['op'],
+      registers: [registry],
+    }),
     configReloads: new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),
-    configLastReloadSuccess: new Gauge({ name: 'gatehouse_config_last_reload_success', help: '1 when the last config reload succeeded (or none was tried), 0 when it was refused.', registers: [registry] }),
-    configLastReloadSuccessTimestamp: new Gauge({ name: 'gatehouse_config_last_reload_success_timestamp_seconds', help: 'When the config was last loaded successfully.', registers: [registry] }),
+    configLastReloadSuccess: new Gauge({
+      name: 'gatehouse_config_last_reload_success',
+      help: '1 when the last config reload succeeded (or none was tried), 0 when it was refused.',
+      registers: [registry],
+    }),
+    configLastReloadSuccessTimestamp: new Gauge({
+      name: 'gatehouse_config_last_reload_success_timestamp_seconds',
+      help: 'When the config was last loaded successfully.',
+      registers: [registry],
+    }),
   }
   m.configLastReloadSuccess.set(1)
   m.configLastReloadSuccessTimestamp.set(Date.now() / 1000)

@@ -72,7 +72,14 @@ function proceed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, r:
   return forward(gh, request, reply, r.rt, { host: r.host, path: r.path, query: r.query, fwd: r.fwd, session })
 }
 
-function loginRequired(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, host: HostPort, scheme: 'http' | 'https', pathAndQuery: string): Promise<FastifyReply> | FastifyReply {
+function loginRequired(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  host: HostPort,
+  scheme: 'http' | 'https',
+  pathAndQuery: string,
+): Promise<FastifyReply> | FastifyReply {
   const origin = `${scheme}://${host.authority}`
   if (!wantsHtml(request)) {
     const signIn = `${origin}${PATHS.signIn}?rd=${encodeURIComponent(origin + pathAndQuery)}`
@@ -82,7 +89,15 @@ function loginRequired(gh: Gatehouse, request: FastifyRequest, reply: FastifyRep
   return startLogin(gh, request, reply, host, scheme, new URL(origin + pathAndQuery))
 }
 
-function denied(request: FastifyRequest, reply: FastifyReply, route: CompiledRoute, session: ActiveSession | undefined, reason: string, host: HostPort, scheme: string): FastifyReply {
+function denied(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  route: CompiledRoute,
+  session: ActiveSession | undefined,
+  reason: string,
+  host: HostPort,
+  scheme: string,
+): FastifyReply {
   const requestId = String(request.id)
   if (!wantsHtml(request)) return sendJson(reply, 403, { error: 'forbidden', route: route.id, reason, request_id: requestId })
   return sendHtml(
@@ -90,7 +105,7 @@ function denied(request: FastifyRequest, reply: FastifyReply, route: CompiledRou
     403,
     forbiddenPage({
       route: route.id,
-      user: session === undefined ? 'not signed in' : session.email ?? session.sub,
+      user: session === undefined ? 'not signed in' : (session.email ?? session.sub),
       groups: session?.groups ?? [],
       reason,
       requestId,

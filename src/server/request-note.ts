@@ -23,5 +23,14 @@ declare module 'fastify' {
 }
 
 export function newRequestNote(): RequestNote {
-  return { route: undefined, user: undefined, outcome: undefined, reason: undefined, criterion: undefined, upstreamMs: undefined, startedAt: performance.now(), upstream: undefined }
+  return {
+    route: undefined,
+    user: undefined,
+    outcome: undefined,
+    reason: undefined,
+    criterion: undefined,
+    upstreamMs: undefined,
+    startedAt: performance.now(),
+    upstream: undefined,
+  }
 }

@@ -82,7 +82,7 @@ export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessa
   // A path that differs from another route's only in letter case is ambiguous:
   // a case-insensitive upstream would serve that other route's resource.
   if (snap.config.routeTable.caseAmbiguous(host.hostname, port, target.path, route)) {
-    return { kind: 'bad-request', message: 'The request path differs only in letter case from another route\'s path.' }
+    return { kind: 'bad-request', message: "The request path differs only in letter case from another route's path." }
   }
   const fwd = snap.clientAddress.resolve(raw.socket.remoteAddress, raw.headers, gh.listenerProto, host.authority)
   return { kind: 'route', host, scheme, path: target.path, query: target.query, route, rt: snap.routes[route.index] as RouteRuntime, fwd }

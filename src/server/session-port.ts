@@ -77,7 +77,10 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
         if (backoff.size > 10_000) backoff.clear()
         backoff.set(id, { untilMs: o.now() + Math.min(MAX_BACKOFF_MS, 5_000 * 2 ** (attempts - 1)), attempts })
         o.metrics.refreshes.inc({ result: 'transient_error' })
-        o.log.warn({ sid: id.slice(0, 8), attempts, err: isGatehouseError(err) ? { code: err.code, message: err.message } : { message: String(err) } }, 'session refresh failed; keeping the current claims')
+        o.log.warn(
+          { sid: id.slice(0, 8), attempts, err: isGatehouseError(err) ? { code: err.code, message: err.message } : { message: String(err) } },
+          'session refresh failed; keeping the current claims',
+        )
         return current
       }
     })

@@ -37,7 +37,14 @@ function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
   return { secure: scheme === 'https', path: '/', ...(config.cookie.domain === undefined ? {} : { domain: config.cookie.domain }) }
 }
 
-export async function startLogin(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, host: HostPort, scheme: 'http' | 'https', returnTo: URL): Promise<FastifyReply> {
+export async function startLogin(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  host: HostPort,
+  scheme: 'http' | 'https',
+  returnTo: URL,
+): Promise<FastifyReply> {
   const config = gh.current().config
   const prefix = loginCookiePrefix(config, scheme)
   const existing = readCookies(request.raw.headers.cookie, prefix, 64)
@@ -64,7 +71,13 @@ export async function startLogin(gh: Gatehouse, request: FastifyRequest, reply: 
 }
 
 /** /.gatehouse/callback: finish the code flow, start a fresh session, go back where the user was going. */
-export async function finishLogin(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, host: HostPort, scheme: 'http' | 'https'): Promise<FastifyReply> {
+export async function finishLogin(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  host: HostPort,
+  scheme: 'http' | 'https',
+): Promise<FastifyReply> {
   const snap = gh.current()
   const config = snap.config
   const origin = `${scheme}://${host.authority}`
@@ -114,14 +127,29 @@ interface CallbackAdvice {
 function adviceFor(code: string, message: string): CallbackAdvice {
   switch (code) {
     case 'IDP_STATE_INVALID':
-      return { status: 400, title: 'Sign-in could not be completed', message: 'This sign-in attempt is unknown, expired, or was already used.', hint: 'Start again from the page you wanted to open. If it keeps happening, make sure cookies are enabled for this site.' }
+      return {
+        status: 400,
+        title: 'Sign-in could not be completed',
+        message: 'This sign-in attempt is unknown, expired, or was already used.',
+        hint: 'Start again from the page you wanted to open. If it keeps happening, make sure cookies are enabled for this site.',
+      }
     case 'IDP_CALLBACK_ERROR':
       return { status: 403, title: 'Okta did not sign you in', message }
     case 'IDP_UNREACHABLE':
     case 'IDP_DISCOVERY_FAILED':
-      return { status: 502, title: 'Sign-in is unavailable', message: 'gatehouse could not reach the identity provider to finish signing you in.', hint: 'Try again in a minute.' }
+      return {
+        status: 502,
+        title: 'Sign-in is unavailable',
+        message: 'gatehouse could not reach the identity provider to finish signing you in.',
+        hint: 'Try again in a minute.',
+      }
     default:
-      return { status: 401, title: 'Sign-in failed', message: 'The identity provider\'s answer could not be verified, so you were not signed in.', hint: 'Start again. If it keeps happening, the operators should check the gatehouse log for this request id.' }
+      return {
+        status: 401,
+        title: 'Sign-in failed',
+        message: "The identity provider's answer could not be verified, so you were not signed in.",
+        hint: 'Start again. If it keeps happening, the operators should check the gatehouse log for this request id.',
+      }
   }
 }
 

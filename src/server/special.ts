@@ -46,7 +46,13 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
       const iss = q.get('iss')
       const issuer = gh.current().config.idp.providerUrl
       if (iss === null || (iss !== issuer && iss !== new URL(issuer).origin)) {
-        return refuse(request, reply, { status: 400, error: 'bad_request', title: 'Sign-in could not be started', message: 'This sign-in link names an identity provider gatehouse does not use.', hint: 'Start from the application\'s own address, or check the initiate-login URI configured in Okta.' })
+        return refuse(request, reply, {
+          status: 400,
+          error: 'bad_request',
+          title: 'Sign-in could not be started',
+          message: 'This sign-in link names an identity provider gatehouse does not use.',
+          hint: "Start from the application's own address, or check the initiate-login URI configured in Okta.",
+        })
       }
       const target = q.get('target_link_uri') ?? undefined
       const returnTo = checkReturnUrl(target, new URL(origin), gh.current().knownHosts) ?? new URL(origin + '/')
@@ -78,24 +84,33 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
           expires_at: new Date(session.expiresAtMs).toISOString(),
         })
       }
-      return sendHtml(reply, 200, userPage({
-        email: session.email,
-        name: session.name,
-        sub: session.sub,
-        groups: session.groups,
-        signedInAt: new Date(session.createdAtMs),
-        expiresAt: new Date(session.expiresAtMs),
-        csrfToken: gh.csrf.tokenFor(session.id),
-        signOutAction: PATHS.signOut,
-        requestId: String(request.id),
-      }))
+      return sendHtml(
+        reply,
+        200,
+        userPage({
+          email: session.email,
+          name: session.name,
+          sub: session.sub,
+          groups: session.groups,
+          signedInAt: new Date(session.createdAtMs),
+          expiresAt: new Date(session.expiresAtMs),
+          csrfToken: gh.csrf.tokenFor(session.id),
+          signOutAction: PATHS.signOut,
+          requestId: String(request.id),
+        }),
+      )
     }
     default:
       return notFound(request, reply)
   }
 }
 
-async function currentSession(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: SpecialInput): Promise<ActiveSession | undefined | 'answered'> {
+async function currentSession(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  input: SpecialInput,
+): Promise<ActiveSession | undefined | 'answered'> {
   const name = sessionCookieName(gh.current().config, input.scheme)
   try {
     const loaded = await gh.sessions.load(readCookie(request.raw.headers.cookie, name))
@@ -112,7 +127,11 @@ async function signOutConfirm(gh: Gatehouse, request: FastifyRequest, reply: Fas
   const found = await currentSession(gh, request, reply, input)
   if (found === 'answered') return reply
   if (found === undefined) return reply.code(302).header('location', `${input.scheme}://${input.host.authority}${PATHS.signedOut}`).send()
-  return sendHtml(reply, 200, signOutPage({ csrfToken: gh.csrf.tokenFor(found.id), action: PATHS.signOut, who: found.email ?? found.sub, requestId: String(request.id) }))
+  return sendHtml(
+    reply,
+    200,
+    signOutPage({ csrfToken: gh.csrf.tokenFor(found.id), action: PATHS.signOut, who: found.email ?? found.sub, requestId: String(request.id) }),
+  )
 }
 
 async function signOut(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: SpecialInput): Promise<FastifyReply> {
@@ -129,7 +148,13 @@ async function signOut(gh: Gatehouse, request: FastifyRequest, reply: FastifyRep
   const signedOut = origin + PATHS.signedOut
   if (found === undefined) return reply.code(302).header('set-cookie', expired).header('location', signedOut).send()
   if (form === undefined || !gh.csrf.check(found.id, form.get('csrf') ?? undefined)) {
-    return refuse(request, reply, { status: 403, error: 'csrf', title: 'Sign-out was not confirmed', message: 'The sign-out form had expired or did not come from this site.', action: { href: origin + PATHS.signOut, label: 'Sign out' } })
+    return refuse(request, reply, {
+      status: 403,
+      error: 'csrf',
+      title: 'Sign-out was not confirmed',
+      message: 'The sign-out form had expired or did not come from this site.',
+      action: { href: origin + PATHS.signOut, label: 'Sign out' },
+    })
   }
   try {
     await gh.sessions.revoke(found)
@@ -140,7 +165,12 @@ async function signOut(gh: Gatehouse, request: FastifyRequest, reply: FastifyRep
   gh.log.info({ reqId: request.id, user: found.email ?? found.sub, sid: found.id.slice(0, 8) }, 'signed out')
   // Single logout: Okta ends its own session too, then sends the browser back to signed_out.
   const endSession = gh.identity.endSessionUrl(found.idToken, signedOut, randomBytes(16).toString('base64url'))
-  return reply.code(302).header('set-cookie', expired).header('cache-control', 'no-store').header('location', (endSession ?? new URL(signedOut)).href).send()
+  return reply
+    .code(302)
+    .header('set-cookie', expired)
+    .header('cache-control', 'no-store')
+    .header('location', (endSession ?? new URL(signedOut)).href)
+    .send()
 }
 
 /** A small urlencoded form, read from the raw stream (bodies are otherwise never parsed). */
@@ -160,5 +190,10 @@ async function readForm(request: FastifyRequest): Promise<URLSearchParams | unde
 }
 
 function methodNotAllowed(request: FastifyRequest, reply: FastifyReply): FastifyReply {
-  return refuse(request, reply, { status: 405, error: 'method_not_allowed', title: 'Method not allowed', message: 'This gatehouse endpoint does not accept that method.' })
+  return refuse(request, reply, {
+    status: 405,
+    error: 'method_not_allowed',
+    title: 'Method not allowed',
+    message: 'This gatehouse endpoint does not accept that method.',
+  })
 }

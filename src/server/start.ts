@@ -74,7 +74,14 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
   })
   const store = createStore(first.storage, { now, onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error') })
-  const manager = createSessionManager({ store, cookieSecret: first.cookie.secret, now, ttlMs: first.cookie.expireMs, cacheTtlMs: store.kind === 'memory' ? 2_000 : 0, operatorIndex: store.kind !== 'memory' })
+  const manager = createSessionManager({
+    store,
+    cookieSecret: first.cookie.secret,
+    now,
+    ttlMs: first.cookie.expireMs,
+    cacheTtlMs: store.kind === 'memory' ? 2_000 : 0,
+    operatorIndex: store.kind !== 'memory',
+  })
   const sessions = createSessionPort({
     manager,
     identity,
@@ -111,7 +118,9 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
 
   const app = await buildApp(gh, {
     ...(opts.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: opts.headersTimeoutMs }),
-    ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } } : {}),
+    ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer
+      ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } }
+      : {}),
     isReady: async () => {
       const checks = { idp: identity.isReady(), session_store: await sessions.isReady() }
       return { ready: checks.idp && checks.session_store, checks }
@@ -154,13 +163,25 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     reload(config) {
       const needsRestart: string[] = []
       const before = snapshot.config
-      if (JSON.stringify({ ...before.idp, groupsFilter: String(before.idp.groupsFilter) }) !== JSON.stringify({ ...config.idp, groupsFilter: String(config.idp.groupsFilter) })) needsRestart.push('idp_*')
-      if (Buffer.compare(Buffer.from(before.cookie.secret), Buffer.from(config.cookie.secret)) !== 0 && !config.cookie.secretGenerated) needsRestart.push('cookie_secret')
+      if (
+        JSON.stringify({ ...before.idp, groupsFilter: String(before.idp.groupsFilter) }) !==
+        JSON.stringify({ ...config.idp, groupsFilter: String(config.idp.groupsFilter) })
+      )
+        needsRestart.push('idp_*')
+      if (Buffer.compare(Buffer.from(before.cookie.secret), Buffer.from(config.cookie.secret)) !== 0 && !config.cookie.secretGenerated)
+        needsRestart.push('cookie_secret')
       if (JSON.stringify(before.storage) !== JSON.stringify(config.storage)) needsRestart.push('databroker_storage_*')
       if (JSON.stringify(before.address) !== JSON.stringify(config.address)) needsRestart.push('address')
       if (before.signingKeyPem !== config.signingKeyPem) needsRestart.push('signing_key')
       // Keep what cannot change live; take routes, policies and everything else.
-      snapshot = buildSnapshot({ ...config, idp: before.idp, cookie: { ...config.cookie, secret: before.cookie.secret, secretGenerated: before.cookie.secretGenerated }, storage: before.storage, address: before.address, signingKeyPem: before.signingKeyPem })
+      snapshot = buildSnapshot({
+        ...config,
+        idp: before.idp,
+        cookie: { ...config.cookie, secret: before.cookie.secret, secretGenerated: before.cookie.secretGenerated },
+        storage: before.storage,
+        address: before.address,
+        signingKeyPem: before.signingKeyPem,
+      })
       return needsRestart
     },
     async close() {

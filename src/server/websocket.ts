@@ -14,7 +14,9 @@ import { nextRequestId } from './request-id.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
 }
 
 export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
@@ -83,7 +85,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     forwardedFor: r.fwd.forwardedFor,
     forwardedProto: r.fwd.proto,
     forwardedHost: r.fwd.host,
-    host: r.route.preserveHostHeader ? r.host.authority : r.route.hostRewrite ?? up.url.host,
+    host: r.route.preserveHostHeader ? r.host.authority : (r.route.hostRewrite ?? up.url.host),
     who: session,
     assertion,
     cookieName: snap.config.cookie.name,
@@ -102,7 +104,9 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     headers,
     agent: false,
     timeout: r.route.timeoutMs === 0 ? undefined : r.route.timeoutMs,
-    ...(isTls ? { rejectUnauthorized: !r.route.tlsSkipVerify, servername: up.url.hostname, ...(r.route.tlsCustomCa === undefined ? {} : { ca: r.route.tlsCustomCa }) } : {}),
+    ...(isTls
+      ? { rejectUnauthorized: !r.route.tlsSkipVerify, servername: up.url.hostname, ...(r.route.tlsCustomCa === undefined ? {} : { ca: r.route.tlsCustomCa }) }
+      : {}),
   }
   const upReq = (isTls ? https : http).request(options)
   upReq.on('timeout', () => upReq.destroy(new Error('upstream timeout')))

@@ -6,5 +6,7 @@ export type SessionErrorCode = (typeof SESSION_ERROR_CODES)[number]
 export class SessionError extends GatehouseError<SessionErrorCode> {}
 
 export function storeUnavailable(op: string, cause: unknown): SessionError {
-  return new SessionError('SESSION_STORE_UNAVAILABLE', `the session store did not answer (${op}); requests that need a session are refused until it is back`, { cause })
+  return new SessionError('SESSION_STORE_UNAVAILABLE', `the session store did not answer (${op}); requests that need a session are refused until it is back`, {
+    cause,
+  })
 }

@@ -22,6 +22,11 @@ export { SessionError, SESSION_ERROR_CODES, type SessionErrorCode } from './erro
 export { decodeTicket, encodeTicket, newTicket, deriveKey } from './ticket.js'
 
 export function createStore(storage: CompiledConfig['storage'], deps: { now?: () => number; onError?: (err: Error) => void; prefix?: string }): KeyValueStore {
-  if (storage.type === 'redis') return createRedisStore({ url: storage.connectionString, ...(deps.prefix === undefined ? {} : { prefix: deps.prefix }), ...(deps.onError === undefined ? {} : { onError: deps.onError }) })
+  if (storage.type === 'redis')
+    return createRedisStore({
+      url: storage.connectionString,
+      ...(deps.prefix === undefined ? {} : { prefix: deps.prefix }),
+      ...(deps.onError === undefined ? {} : { onError: deps.onError }),
+    })
   return createMemoryStore(deps.now === undefined ? {} : { now: deps.now })
 }

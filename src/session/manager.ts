@@ -209,7 +209,14 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       if (bytes === undefined) return undefined
       const current = openRecord(bytes, recordKey(ticket.secret, cookieSecret, ticket.id), ticket.id)
       if (current === undefined) return undefined
-      const next: SessionRecord = { ...current, ...changes, id: current.id, createdAtMs: current.createdAtMs, expiresAtMs: current.expiresAtMs, version: current.version + 1 }
+      const next: SessionRecord = {
+        ...current,
+        ...changes,
+        id: current.id,
+        createdAtMs: current.createdAtMs,
+        expiresAtMs: current.expiresAtMs,
+        version: current.version + 1,
+      }
       forget(current.id)
       await write(ticket, next)
       remember(cookieValue, next)

@@ -60,7 +60,8 @@ function encodeRecord(record: SessionRecord): Buffer {
 
 function decodeRecord(plain: Buffer): SessionRecord {
   if (plain[0] === FORMAT_JSON) return JSON.parse(plain.toString('utf8')) as SessionRecord
-  if (plain[0] === FORMAT_DEFLATE) return JSON.parse(inflateRawSync(plain.subarray(1), { dictionary: DICTIONARY, maxOutputLength: MAX_PLAINTEXT }).toString('utf8')) as SessionRecord
+  if (plain[0] === FORMAT_DEFLATE)
+    return JSON.parse(inflateRawSync(plain.subarray(1), { dictionary: DICTIONARY, maxOutputLength: MAX_PLAINTEXT }).toString('utf8')) as SessionRecord
   throw new Error('unknown session record format')
 }
 

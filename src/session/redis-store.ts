@@ -97,18 +97,25 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
       // A hit is answered after the I/O already waiting has been handled: an
       // invalidation that reached this process together with (or before) the
       // request that reads the key is applied first.
-      return new Promise((resolve, reject) => setImmediate(() => {
-        const hit = cache.get(full)
-        if (hit !== undefined) resolve(hit)
-        else read().then(resolve, reject)
-      }))
+      return new Promise((resolve, reject) =>
+        setImmediate(() => {
+          const hit = cache.get(full)
+          if (hit !== undefined) resolve(hit)
+          else read().then(resolve, reject)
+        }),
+      )
     },
     set: (key, value, ttlMs) => run('set', async () => void (await client.set(k(key), Buffer.from(value), 'PX', Math.max(1, Math.ceil(ttlMs))))),
     delete: (...keys) => run('delete', async () => void (keys.length > 0 ? await client.del(...keys.map(k)) : 0)),
     exists: (key) => run('exists', async () => (await client.exists(k(key))) === 1),
     addToSet: (key, member, ttlMs) =>
       run('addToSet', async () => {
-        await client.multi().sadd(k(key), member).pexpire(k(key), Math.max(1, Math.ceil(ttlMs)), 'GT').pexpire(k(key), Math.max(1, Math.ceil(ttlMs)), 'NX').exec()
+        await client
+          .multi()
+          .sadd(k(key), member)
+          .pexpire(k(key), Math.max(1, Math.ceil(ttlMs)), 'GT')
+          .pexpire(k(key), Math.max(1, Math.ceil(ttlMs)), 'NX')
+          .exec()
       }),
     removeFromSet: (key, member) => run('removeFromSet', async () => void (await client.srem(k(key), member))),
     members: (key) => run('members', () => client.smembers(k(key))),
@@ -172,7 +179,12 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
     if (f !== undefined) f.invalidated = true
   }
 
-  const subscriber = client.duplicate({ enableAutoPipelining: false, autoResubscribe: false, lazyConnect: true, connectionName: `${prefix.replace(/[^A-Za-z0-9:_.-]/g, "_")}invalidations` })
+  const subscriber = client.duplicate({
+    enableAutoPipelining: false,
+    autoResubscribe: false,
+    lazyConnect: true,
+    connectionName: `${prefix.replace(/[^A-Za-z0-9:_.-]/g, '_')}invalidations`,
+  })
   subscriber.on('error', (err: Error) => onError?.(err))
   subscriber.on('messageBuffer', (channel: Buffer, message: unknown) => {
     if (channel.toString() !== INVALIDATE_CHANNEL) return

@@ -16,7 +16,11 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
   beforeAll(async () => {
     port = await freePort()
     const [idpPort, upPort] = [await freePort(), await freePort()]
-    demo = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    demo = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     demo.stdout?.on('data', (d) => (output += d))
     demo.stderr?.on('data', (d) => (output += d))
     await new Promise<void>((resolve, reject) => {

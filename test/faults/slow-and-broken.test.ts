@@ -50,7 +50,11 @@ describe('faults', () => {
     s.idp.setLatency(3000)
     try {
       const results = await Promise.all(
-        clients.map((c, i) => c.get(s.url('app.localhost', `/.gatehouse/callback?code=x&state=${states[i]}&iss=${encodeURIComponent(s.idp.issuer)}`), { headers: { accept: 'text/html' } })),
+        clients.map((c, i) =>
+          c.get(s.url('app.localhost', `/.gatehouse/callback?code=x&state=${states[i]}&iss=${encodeURIComponent(s.idp.issuer)}`), {
+            headers: { accept: 'text/html' },
+          }),
+        ),
       )
       expect(results.map((r) => r.status)).toEqual(Array(10).fill(502))
     } finally {

@@ -91,11 +91,22 @@ export class HttpClient {
   }
 
   post(target: string | URL, form: Record<string, string>, opts: Omit<RequestOptions, 'method' | 'body'> = {}): Promise<Response> {
-    return this.request(target, { ...opts, method: 'POST', body: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...(opts.headers ?? {}) } })
+    return this.request(target, {
+      ...opts,
+      method: 'POST',
+      body: new URLSearchParams(form).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(opts.headers ?? {}) },
+    })
   }
 
   /** Follow redirects (GET) from a response, up to `max` hops; returns the final response and the URLs visited. */
-  async follow(res: Response, from: string | URL, max = 10, headers: Record<string, string> = { accept: 'text/html' }, stop?: (url: URL) => boolean): Promise<{ res: Response; url: URL; visited: URL[] }> {
+  async follow(
+    res: Response,
+    from: string | URL,
+    max = 10,
+    headers: Record<string, string> = { accept: 'text/html' },
+    stop?: (url: URL) => boolean,
+  ): Promise<{ res: Response; url: URL; visited: URL[] }> {
     let url = new URL(from)
     const visited: URL[] = []
     let current = res

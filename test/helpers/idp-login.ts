@@ -2,7 +2,12 @@
 import type { Response } from 'undici'
 import type { HttpClient } from './http-client.js'
 
-export async function signInAtIdp(client: HttpClient, loginPage: { res: Response; url: URL }, creds: { username: string; password: string }, stop?: (url: URL) => boolean): Promise<{ res: Response; url: URL; visited: URL[] }> {
+export async function signInAtIdp(
+  client: HttpClient,
+  loginPage: { res: Response; url: URL },
+  creds: { username: string; password: string },
+  stop?: (url: URL) => boolean,
+): Promise<{ res: Response; url: URL; visited: URL[] }> {
   const html = await loginPage.res.text()
   const action = /<form method="post" action="([^"]+)"/.exec(html)?.[1]
   if (action === undefined) throw new Error(`no sign-in form at ${loginPage.url.href} (status ${loginPage.res.status}): ${html.slice(0, 300)}`)

@@ -109,7 +109,16 @@ ${o.routes({ upstream: upstream.url, port })}
       cb()
     },
   })
-  const gh = await startGatehouse({ config: compiled.config, log: createLogger('info', sink), listen: { host: '127.0.0.1', port }, drainTimeoutMs: 2000, ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }), ...(o.now === undefined ? {} : { now: o.now }), ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }), ...(o.idpTimeoutMs === undefined ? {} : { idpTimeoutMs: o.idpTimeoutMs }) })
+  const gh = await startGatehouse({
+    config: compiled.config,
+    log: createLogger('info', sink),
+    listen: { host: '127.0.0.1', port },
+    drainTimeoutMs: 2000,
+    ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }),
+    ...(o.now === undefined ? {} : { now: o.now }),
+    ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }),
+    ...(o.idpTimeoutMs === undefined ? {} : { idpTimeoutMs: o.idpTimeoutMs }),
+  })
   await gh.identity.ready()
   return {
     idp,
@@ -149,4 +158,5 @@ export function route(from: string, to: string, access: Access, extra: readonly 
 }
 
 export const ROUTES_APP_ADMIN = ({ upstream, port }: { upstream: string; port: number }): string =>
-  route(`http://app.localhost:${port}`, upstream, 'any-user', ['pass_identity_headers: true']) + route(`http://admin.localhost:${port}`, upstream, { group: 'admin' })
+  route(`http://app.localhost:${port}`, upstream, 'any-user', ['pass_identity_headers: true']) +
+  route(`http://admin.localhost:${port}`, upstream, { group: 'admin' })

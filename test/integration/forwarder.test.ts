@@ -39,14 +39,17 @@ function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     return
   }
   if (path === '/cookies') {
-    res.writeHead(200, [
-      ['Set-Cookie', 'a=1; Path=/'],
-      ['Set-Cookie', 'b=2; Path=/'],
-      ['Connection', 'keep-alive, X-Internal'],
-      ['X-Internal', 'upstream-only'],
-      ['Keep-Alive', 'timeout=5'],
-      ['Content-Type', 'text/plain'],
-    ].flat())
+    res.writeHead(
+      200,
+      [
+        ['Set-Cookie', 'a=1; Path=/'],
+        ['Set-Cookie', 'b=2; Path=/'],
+        ['Connection', 'keep-alive, X-Internal'],
+        ['X-Internal', 'upstream-only'],
+        ['Keep-Alive', 'timeout=5'],
+        ['Content-Type', 'text/plain'],
+      ].flat(),
+    )
     res.end('ok')
     return
   }
@@ -99,8 +102,9 @@ interface RawResponse {
 function request(path: string, opts: { method?: string; headers?: http.OutgoingHttpHeaders; body?: string } = {}): Promise<RawResponse> {
   const url = new URL(s.url('raw.localhost', path))
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port: url.port, path, method: opts.method ?? 'GET', headers: { host: url.host, ...opts.headers }, agent: false }, (res) =>
-      resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, res }),
+    const req = http.request(
+      { host: '127.0.0.1', port: url.port, path, method: opts.method ?? 'GET', headers: { host: url.host, ...opts.headers }, agent: false },
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, rawHeaders: res.rawHeaders, res }),
     )
     req.on('error', reject)
     if (opts.headers?.expect === '100-continue') req.once('continue', () => req.end(opts.body))
@@ -140,7 +144,18 @@ describe('forwarder', () => {
   })
 
   it('drops request headers the client listed in Connection, and handles Expect: 100-continue', async () => {
-    const r = await request('/echo', { method: 'POST', headers: { connection: 'keep-alive, X-Drop-Me', 'x-drop-me': 'secret', 'x-keep-me': 'yes', expect: '100-continue', 'content-type': 'text/plain', 'content-length': '4' }, body: 'ping' })
+    const r = await request('/echo', {
+      method: 'POST',
+      headers: {
+        connection: 'keep-alive, X-Drop-Me',
+        'x-drop-me': 'secret',
+        'x-keep-me': 'yes',
+        expect: '100-continue',
+        'content-type': 'text/plain',
+        'content-length': '4',
+      },
+      body: 'ping',
+    })
     expect(r.status).toBe(200)
     const seen = JSON.parse((await readAll(r.res)).toString()) as { headers: Record<string, string>; body: string }
     expect(seen.body).toBe('ping')

@@ -72,7 +72,16 @@ async function seen(res: import('undici').Response): Promise<Seen> {
 describe('forwarding', () => {
   it('rewrites the prefix and Host, sets templated headers, removes and strips what it must', async () => {
     const res = await alice.get(s.url('app.localhost', '/api/items?q=1'), {
-      headers: { ...json, 'x-secret-thing': 'x', 'x-gatehouse-claim-email': 'mallory@evil.com', x_gatehouse_claim_groups: 'admin', 'x-forwarded-for': '6.6.6.6', 'x-email': 'spoof@evil.com', 'remote-user': 'mallory', 'x-jwt': 'forged' },
+      headers: {
+        ...json,
+        'x-secret-thing': 'x',
+        'x-gatehouse-claim-email': 'mallory@evil.com',
+        x_gatehouse_claim_groups: 'admin',
+        'x-forwarded-for': '6.6.6.6',
+        'x-email': 'spoof@evil.com',
+        'remote-user': 'mallory',
+        'x-jwt': 'forged',
+      },
     })
     expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN')
     const r = await seen(res)
@@ -124,7 +133,9 @@ describe('forwarding', () => {
         yield chunk
       }
     }
-    const res = await s.client().request(s.url('pub.localhost', '/upload'), { method: 'PUT', body: body(), headers: { ...json, 'content-type': 'application/octet-stream' } })
+    const res = await s
+      .client()
+      .request(s.url('pub.localhost', '/upload'), { method: 'PUT', body: body(), headers: { ...json, 'content-type': 'application/octet-stream' } })
     const r = await seen(res)
     expect(r.bodyBytes).toBe(50 * 1024 * 1024)
     expect(r.bodySha256).toBe(hash.digest('hex'))
@@ -132,13 +143,19 @@ describe('forwarding', () => {
 
   it('passes request bodies of any content type untouched, and no cookie of its own', async () => {
     const body = '{"not": "parsed", "by": "gatehouse"'
-    const r = await seen(await alice.request(s.url('app.localhost', '/api/x'), { method: 'POST', body, headers: { ...json, 'content-type': 'application/json' } }))
+    const r = await seen(
+      await alice.request(s.url('app.localhost', '/api/x'), { method: 'POST', body, headers: { ...json, 'content-type': 'application/json' } }),
+    )
     expect(r.bodyBytes).toBe(Buffer.byteLength(body))
     expect(r.headers.cookie).toBeUndefined()
   })
 
-  it('keeps the upstream\'s own cookies', async () => {
-    const r = await seen(await alice.get(s.url('app.localhost', '/page'), { headers: { ...json, cookie: `${alice.cookieHeader(new URL(s.url('app.localhost')))}; app_pref=dark` } }))
+  it("keeps the upstream's own cookies", async () => {
+    const r = await seen(
+      await alice.get(s.url('app.localhost', '/page'), {
+        headers: { ...json, cookie: `${alice.cookieHeader(new URL(s.url('app.localhost')))}; app_pref=dark` },
+      }),
+    )
     expect(r.headers.cookie).toBe('app_pref=dark')
   })
 

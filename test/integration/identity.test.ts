@@ -25,7 +25,7 @@ async function codeFlow(idp: DevIdp, rp: ReturnType<typeof createIdentityProvide
 }
 
 describe('identity against the Okta-shaped IdP', () => {
-  it('private_key_jwt: the client assertion\'s audience is the token endpoint itself, as Okta requires', async () => {
+  it("private_key_jwt: the client assertion's audience is the token endpoint itself, as Okta requires", async () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
     const jwk = { ...(await exportJWK(publicKey)), alg: 'RS256', use: 'sig' }
     const idp = await startDevIdp({
@@ -35,7 +35,17 @@ describe('identity against the Okta-shaped IdP', () => {
     closers.push(() => idp.close())
     const assertions: string[] = []
     const rp = createIdentityProvider(
-      { provider: 'okta', providerUrl: idp.issuer, clientId: 'pkjwt', clientSecret: undefined, clientAuthMethod: 'private_key_jwt', clientPrivateKeyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), scopes: ['openid', 'email', 'profile', 'offline_access'], groupsClaim: 'groups', groupsFilter: undefined },
+      {
+        provider: 'okta',
+        providerUrl: idp.issuer,
+        clientId: 'pkjwt',
+        clientSecret: undefined,
+        clientAuthMethod: 'private_key_jwt',
+        clientPrivateKeyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
+        scopes: ['openid', 'email', 'profile', 'offline_access'],
+        groupsClaim: 'groups',
+        groupsFilter: undefined,
+      },
       Buffer.alloc(32, 3),
       {
         fetch: async (input, init) => {
@@ -51,14 +61,27 @@ describe('identity against the Okta-shaped IdP', () => {
     expect(decodeJwt(assertions[0] as string).aud).toBe(`${idp.issuer}/v1/token`)
   })
 
-  it('thin ID tokens (Okta\'s org server): groups and profile come from userinfo', async () => {
+  it("thin ID tokens (Okta's org server): groups and profile come from userinfo", async () => {
     const idp = await startDevIdp({
       thinIdToken: true,
       users: [{ username: 'alice', password: 'alice', email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng', 'Everyone'] }],
       clients: [{ client_id: 'thin', client_secret: 's', redirect_uris: ['http://app.localhost/cb'] }],
     })
     closers.push(() => idp.close())
-    const rp = createIdentityProvider({ provider: 'okta', providerUrl: idp.issuer, clientId: 'thin', clientSecret: 's', clientAuthMethod: 'client_secret_basic', clientPrivateKeyPem: undefined, scopes: ['openid', 'email', 'profile'], groupsClaim: 'groups', groupsFilter: /^(admin|eng)$/ }, Buffer.alloc(32, 3))
+    const rp = createIdentityProvider(
+      {
+        provider: 'okta',
+        providerUrl: idp.issuer,
+        clientId: 'thin',
+        clientSecret: 's',
+        clientAuthMethod: 'client_secret_basic',
+        clientPrivateKeyPem: undefined,
+        scopes: ['openid', 'email', 'profile'],
+        groupsClaim: 'groups',
+        groupsFilter: /^(admin|eng)$/,
+      },
+      Buffer.alloc(32, 3),
+    )
     const { signedIn } = await codeFlow(idp, rp, 'http://app.localhost/cb')
     expect(decodeJwt(signedIn.idToken).groups).toBeUndefined()
     expect(signedIn).toMatchObject({ email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng'] })
@@ -93,7 +116,9 @@ describe('identity against the Okta-shaped IdP', () => {
     await s.idp.stop()
     try {
       expect((await a.get(s.url('app.localhost', '/'), { headers: { accept: 'application/json' } })).status).toBe(200)
-      const cb = await b.get(s.url('app.localhost', `/.gatehouse/callback?code=some-code&state=${state}&iss=${encodeURIComponent(s.idp.issuer)}`), { headers: { accept: 'text/html' } })
+      const cb = await b.get(s.url('app.localhost', `/.gatehouse/callback?code=some-code&state=${state}&iss=${encodeURIComponent(s.idp.issuer)}`), {
+        headers: { accept: 'text/html' },
+      })
       expect(cb.status).toBe(502)
       expect(await cb.text()).toContain('could not reach the identity provider')
     } finally {

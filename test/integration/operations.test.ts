@@ -83,7 +83,10 @@ describe('configuration reload', () => {
     expect(await f.reloaded()).toBe('applied')
     expect((await c.get(`http://b.localhost:${f.port}/`, { headers: api })).status).toBe(200)
 
-    writeFileSync(file, configText(f.port, f.up.url, ROUTE_A + ROUTE_B).replace('allow_public_unauthenticated_access: true\n', 'allow_public_unauthenticated_acess: true\n'))
+    writeFileSync(
+      file,
+      configText(f.port, f.up.url, ROUTE_A + ROUTE_B).replace('allow_public_unauthenticated_access: true\n', 'allow_public_unauthenticated_acess: true\n'),
+    )
     expect(await f.reloaded()).toBe('refused')
     expect(f.logs.join('')).toMatch(/gatehouse.yaml:1[0-9]:5 routes\[0\].allow_public_unauthenticated_acess: unknown route key/)
     expect((await c.get(`http://b.localhost:${f.port}/`, { headers: api })).status).toBe(200)
@@ -131,7 +134,11 @@ describe('metrics and shutdown', () => {
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r))
     closers.push(() => new Promise((r) => slow.close(r)))
     const port = await freePort()
-    const loaded = loadConfig({ file: 'x.yaml', env: {}, readFile: () => configText(port, `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}`, ROUTE_A) })
+    const loaded = loadConfig({
+      file: 'x.yaml',
+      env: {},
+      readFile: () => configText(port, `http://127.0.0.1:${(slow.address() as import('node:net').AddressInfo).port}`, ROUTE_A),
+    })
     if ('problems' in loaded) throw new Error('config')
     const gh = await startGatehouse({ config: loaded.config, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })) })
     let seenArrival!: () => void
@@ -153,10 +160,20 @@ describe.skipIf(!hasRedis || !hasRedisServer)('Redis outage', () => {
   it('fails closed (503) for session routes, keeps public routes up, is not ready, and recovers by itself', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-redis-'))
     const redisPort = await freePort()
-    const start = (): ChildProcess => spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', 'dump.rdb', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    const start = (): ChildProcess =>
+      spawn(
+        'redis-server',
+        ['--port', String(redisPort), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', 'dump.rdb', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      )
     const waitUp = async (): Promise<void> => {
       for (let i = 0; i < 100; i++) {
-        if (spawnSync('redis-cli', ['-p', String(redisPort), 'ping']).stdout?.toString().includes('PONG')) return
+        if (
+          spawnSync('redis-cli', ['-p', String(redisPort), 'ping'])
+            .stdout?.toString()
+            .includes('PONG')
+        )
+          return
         await new Promise((r) => setTimeout(r, 50))
       }
       throw new Error('redis did not start')
@@ -165,7 +182,8 @@ describe.skipIf(!hasRedis || !hasRedisServer)('Redis outage', () => {
     closers.push(() => void redis.kill())
     await waitUp()
     const s = await startStack({
-      routes: (ctx) => ROUTES_APP_ADMIN(ctx) + `  - from: http://pub.localhost:${ctx.port}\n    to: ${ctx.upstream}\n    allow_public_unauthenticated_access: true\n`,
+      routes: (ctx) =>
+        ROUTES_APP_ADMIN(ctx) + `  - from: http://pub.localhost:${ctx.port}\n    to: ${ctx.upstream}\n    allow_public_unauthenticated_access: true\n`,
       hosts: ['app.localhost', 'admin.localhost', 'pub.localhost'],
       extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: redis://127.0.0.1:${redisPort}\n`,
     })
@@ -196,13 +214,20 @@ describe.skipIf(!hasRedis || !hasRedisServer)('Redis outage', () => {
 describe.skipIf(!hasRedis)('operator commands', () => {
   it('sessions list and revoke --user against Redis', async () => {
     const cookieSecret = SECRET
-    const s = await startStack({ routes: ROUTES_APP_ADMIN, cookieSecret, extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n` })
+    const s = await startStack({
+      routes: ROUTES_APP_ADMIN,
+      cookieSecret,
+      extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`,
+    })
     closers.push(() => s.close())
     const bob = s.client()
     await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
     const file = join(dir, 'g.yaml')
-    writeFileSync(file, `insecure_server: true\nidp_provider_url: ${s.idp.issuer}\nidp_client_id: ${CLIENT_ID}\nidp_client_secret: ${CLIENT_SECRET}\ncookie_secret: ${cookieSecret}\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\nroutes:\n  - from: http://app.localhost:${s.port}\n    to: http://127.0.0.1:1\n    allow_any_authenticated_user: true\n`)
+    writeFileSync(
+      file,
+      `insecure_server: true\nidp_provider_url: ${s.idp.issuer}\nidp_client_id: ${CLIENT_ID}\nidp_client_secret: ${CLIENT_SECRET}\ncookie_secret: ${cookieSecret}\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\nroutes:\n  - from: http://app.localhost:${s.port}\n    to: http://127.0.0.1:1\n    allow_any_authenticated_user: true\n`,
+    )
     let out = ''
     const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (out += t), env: {}, cwd: process.cwd() }
     expect(await main(['sessions', 'list', '-c', file, '--user', 'bob@example.com'], io)).toBe(0)

@@ -110,7 +110,10 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
     const a = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portA, alsoPorts: [portB] })
     const b = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portB, sharedIdp: a.idp })
-    closers.push(() => a.close(), () => b.close())
+    closers.push(
+      () => a.close(),
+      () => b.close(),
+    )
     const alice = a.client()
     await a.signIn(alice, a.url('app.localhost', '/'), 'alice')
     // Cookies belong to the host name, not the port: the same cookie goes to B.
@@ -121,7 +124,11 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     const { startGatehouse } = await import('../../src/server/start.js')
     const { createLogger } = await import('../../src/server/logger.js')
     const { Writable } = await import('node:stream')
-    const a2 = await startGatehouse({ config: a.config, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), listen: { host: '127.0.0.1', port: portA } })
+    const a2 = await startGatehouse({
+      config: a.config,
+      log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })),
+      listen: { host: '127.0.0.1', port: portA },
+    })
     closers.push(() => a2.close())
     await a2.identity.ready()
     // A2 reads sessions through its tracked local cache: once it is on, the

@@ -27,7 +27,13 @@ describe('sign-in through the local Okta-shaped IdP', () => {
     const seen = (await (await c.get(start, { headers: { accept: 'application/json' } })).json()) as Seen
     expect(seen.url).toBe('/reports/q3?year=2026&x=%2F')
     expect(seen.assertion?.valid).toBe(true)
-    expect(seen.assertion?.claims).toMatchObject({ email: 'alice@example.com', groups: ['admin', 'eng'], iss: 'app.localhost', aud: 'app.localhost', sub: '00u1alice' })
+    expect(seen.assertion?.claims).toMatchObject({
+      email: 'alice@example.com',
+      groups: ['admin', 'eng'],
+      iss: 'app.localhost',
+      aud: 'app.localhost',
+      sub: '00u1alice',
+    })
     expect(seen.headers['x-gatehouse-claim-email']).toBe('alice@example.com')
     expect(seen.headers.cookie ?? '').not.toContain('_gatehouse')
 
@@ -116,13 +122,16 @@ describe('sign-in through the local Okta-shaped IdP', () => {
     const c = s.client()
     const { signInAtIdp } = await import('../helpers/idp-login.js')
     // Three tabs open protected pages before any finishes signing in.
-    const tabs = await Promise.all(['/one', '/two', '/three'].map(async (p) => {
-      const first = await c.get(s.url('app.localhost', p), { headers: { accept: 'text/html' } })
-      return { p, authorize: new URL(first.headers.get('location') ?? '') }
-    }))
+    const tabs = await Promise.all(
+      ['/one', '/two', '/three'].map(async (p) => {
+        const first = await c.get(s.url('app.localhost', p), { headers: { accept: 'text/html' } })
+        return { p, authorize: new URL(first.headers.get('location') ?? '') }
+      }),
+    )
     for (const tab of tabs) {
       const page = await c.follow(await c.get(tab.authorize, { headers: { accept: 'text/html' } }), tab.authorize)
-      const done = page.res.status === 200 && (await page.res.clone().text()).includes('<form') ? await signInAtIdp(c, page, { username: 'bob', password: 'bob' }) : page
+      const done =
+        page.res.status === 200 && (await page.res.clone().text()).includes('<form') ? await signInAtIdp(c, page, { username: 'bob', password: 'bob' }) : page
       expect(done.url.pathname).toBe(tab.p)
       expect(done.res.status).toBe(200)
     }

@@ -22,12 +22,35 @@ function makeCerts(dir: string, names: string[]): { ca: string; cert: string; ke
     const r = spawnSync('openssl', args, { cwd: dir })
     if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`)
   }
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=gatehouse test CA'])
+  run([
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=gatehouse test CA',
+  ])
   run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${names[0]}`])
   writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => (/^\d/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`)
   run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf'])
   const f = (n: string) => join(dir, n)
-  return { ca: readFileSync(f('ca.pem'), 'utf8'), cert: readFileSync(f('srv.pem'), 'utf8'), key: readFileSync(f('srv.key'), 'utf8'), caFile: f('ca.pem'), certFile: f('srv.pem'), keyFile: f('srv.key') }
+  return {
+    ca: readFileSync(f('ca.pem'), 'utf8'),
+    cert: readFileSync(f('srv.pem'), 'utf8'),
+    key: readFileSync(f('srv.key'), 'utf8'),
+    caFile: f('ca.pem'),
+    certFile: f('srv.pem'),
+    keyFile: f('srv.key'),
+  }
 }
 
 describe.skipIf(!hasOpenssl)('TLS', () => {
@@ -42,12 +65,18 @@ describe.skipIf(!hasOpenssl)('TLS', () => {
     // One upstream per TLS setting: TLS trust is per upstream origin.
     const ups: string[] = []
     for (let i = 0; i < 4; i++) {
-      const u = await listenLocal(https.createServer({ cert: certs.cert, key: certs.key }, (_req, res) => res.end('over tls')), 'https')
+      const u = await listenLocal(
+        https.createServer({ cert: certs.cert, key: certs.key }, (_req, res) => res.end('over tls')),
+        'https',
+      )
       upstreams.push(u)
       ups.push(u.url)
     }
     port = await freePort()
-    idp = await startDevIdp({ users: [{ username: 'a', password: 'a', email: 'a@example.com' }], clients: [{ client_id: 'x', client_secret: 'y', redirect_uris: [`https://app.localhost:${port}/.gatehouse/callback`] }] })
+    idp = await startDevIdp({
+      users: [{ username: 'a', password: 'a', email: 'a@example.com' }],
+      clients: [{ client_id: 'x', client_secret: 'y', redirect_uris: [`https://app.localhost:${port}/.gatehouse/callback`] }],
+    })
     const cfg = compileConfigText(
       `address: 127.0.0.1:${port}
 certificate_file: ${certs.certFile}
@@ -85,7 +114,8 @@ routes:
     await idp?.close()
     for (const u of upstreams) await u.close()
   })
-  const get = (host: string, path = '/') => undiciFetch(`https://${host}:${port}${path}`, { dispatcher: agent, redirect: 'manual', headers: { accept: 'text/html' } })
+  const get = (host: string, path = '/') =>
+    undiciFetch(`https://${host}:${port}${path}`, { dispatcher: agent, redirect: 'manual', headers: { accept: 'text/html' } })
 
   it('serves HTTPS from certificate_file', async () => {
     expect(gh.url.startsWith('https://')).toBe(true)

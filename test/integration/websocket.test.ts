@@ -47,7 +47,11 @@ afterAll(async () => {
 
 function connect(url: string, cookie?: string): Promise<{ ws: WebSocket } | { status: number }> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url.replace('http', 'ws'), { headers: cookie === undefined ? {} : { cookie }, lookup: (_h: string, o: { all?: boolean }, cb: (e: null, a: unknown, f?: number) => void) => (o.all === true ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4)) } as never)
+    const ws = new WebSocket(url.replace('http', 'ws'), {
+      headers: cookie === undefined ? {} : { cookie },
+      lookup: (_h: string, o: { all?: boolean }, cb: (e: null, a: unknown, f?: number) => void) =>
+        o.all === true ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4),
+    } as never)
     ws.on('open', () => resolve({ ws }))
     ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode ?? 0 }))
     ws.on('error', () => resolve({ status: -1 }))

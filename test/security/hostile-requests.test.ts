@@ -24,7 +24,6 @@ beforeAll(async () => {
 })
 afterAll(() => s.close())
 
-
 describe('header trust', () => {
   const spoofed: Record<string, string> = {
     'x-forwarded-for': '10.9.9.9',
@@ -74,11 +73,32 @@ describe('header trust', () => {
 })
 
 describe('path matching: the decision is made on the path the upstream receives', () => {
-  const tricks = ['/public/../admin', '/public/%2e%2e/admin', '/public/%2E%2E/admin', '//admin', '/./admin', '/admin%2f', '/admin%2F..%2Fpublic', '/ADMIN', '/Admin/x', '/admin;x=1', '/admin/..;/x', '/public%23/../admin', '/%61dmin', '/admin%00', '/admin\\x', '/admin?/../public', '/admin#/../public']
+  const tricks = [
+    '/public/../admin',
+    '/public/%2e%2e/admin',
+    '/public/%2E%2E/admin',
+    '//admin',
+    '/./admin',
+    '/admin%2f',
+    '/admin%2F..%2Fpublic',
+    '/ADMIN',
+    '/Admin/x',
+    '/admin;x=1',
+    '/admin/..;/x',
+    '/public%23/../admin',
+    '/%61dmin',
+    '/admin%00',
+    '/admin\\x',
+    '/admin?/../public',
+    '/admin#/../public',
+  ]
   for (const path of tricks) {
     it(`${JSON.stringify(path)} gets the admin policy or a 400`, async () => {
       const before = s.upstream.requests.length
-      const raw = await sendRaw(s.port, `GET ${path} HTTP/1.1\r\nHost: site.localhost:${s.port}\r\nAccept: application/json\r\nCookie: ${bob.cookieHeader(new URL(s.url('site.localhost')))}\r\nConnection: close\r\n\r\n`)
+      const raw = await sendRaw(
+        s.port,
+        `GET ${path} HTTP/1.1\r\nHost: site.localhost:${s.port}\r\nAccept: application/json\r\nCookie: ${bob.cookieHeader(new URL(s.url('site.localhost')))}\r\nConnection: close\r\n\r\n`,
+      )
       expect([400, 403], raw.slice(0, 200)).toContain(statusOf(raw))
       expect(s.upstream.requests.length).toBe(before)
     })
@@ -98,7 +118,15 @@ describe('sessions and state', () => {
   it('a tampered or garbage cookie is no session (401 or a redirect), never a 500', async () => {
     const real = bob.cookies('app.localhost').get('_gatehouse')?.value ?? ''
     const tampered = real.slice(0, 10) + (real[10] === 'A' ? 'B' : 'A') + real.slice(11)
-    for (const v of [tampered, 'x', '%%%', '"' + 'a'.repeat(3000) + '"', Buffer.alloc(300, 0xff).toString('latin1').replace(/[^\x21-\x7e]/g, 'z')]) {
+    for (const v of [
+      tampered,
+      'x',
+      '%%%',
+      '"' + 'a'.repeat(3000) + '"',
+      Buffer.alloc(300, 0xff)
+        .toString('latin1')
+        .replace(/[^\x21-\x7e]/g, 'z'),
+    ]) {
       const res = await s.client().get(s.url('app.localhost', '/'), { headers: { ...api, cookie: `_gatehouse=${v}` } })
       expect(res.status).toBe(401)
     }
@@ -109,7 +137,9 @@ describe('resource abuse', () => {
   it('thousands of cookies and chunk-count tricks get a fast refusal, not a crash', async () => {
     const many = Array.from({ length: 1500 }, (_, i) => `c${i}=v`).join('; ')
     expect((await s.client().get(s.url('app.localhost', '/'), { headers: { ...api, cookie: many } })).status).toBe(401)
-    expect((await s.client().get(s.url('app.localhost', '/'), { headers: { ...api, cookie: '_gatehouse_1of10000000000=x; _gatehouse_2of10000000000=y' } })).status).toBe(401)
+    expect(
+      (await s.client().get(s.url('app.localhost', '/'), { headers: { ...api, cookie: '_gatehouse_1of10000000000=x; _gatehouse_2of10000000000=y' } })).status,
+    ).toBe(401)
   })
 
   it('a 64 KB cookie and a 100 KB request line are refused at the door', async () => {

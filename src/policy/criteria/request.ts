@@ -27,7 +27,12 @@ export const httpMethod: CriterionDef = {
   compile(value, name, problem) {
     const m = compileStringMatcher(value, problem, (s) => s.toUpperCase())
     if (m === undefined) return undefined
-    return { name, needsSession: false, test: (_w, req) => m.test(req.method), describe: (_w, req, _n, ok) => `http_method: ${JSON.stringify(req.method)} ${ok ? m.text : m.negText}` }
+    return {
+      name,
+      needsSession: false,
+      test: (_w, req) => m.test(req.method),
+      describe: (_w, req, _n, ok) => `http_method: ${JSON.stringify(req.method)} ${ok ? m.text : m.negText}`,
+    }
   },
 }
 
@@ -37,7 +42,12 @@ export const httpPath: CriterionDef = {
   compile(value, name, problem) {
     const m = compileStringMatcher(value, problem)
     if (m === undefined) return undefined
-    return { name, needsSession: false, test: (_w, req) => m.test(req.path), describe: (_w, req, _n, ok) => `http_path: ${JSON.stringify(req.path)} ${ok ? m.text : m.negText}` }
+    return {
+      name,
+      needsSession: false,
+      test: (_w, req) => m.test(req.path),
+      describe: (_w, req, _n, ok) => `http_path: ${JSON.stringify(req.path)} ${ok ? m.text : m.negText}`,
+    }
   },
 }
 
@@ -70,7 +80,7 @@ export const sourceIp: CriterionDef = {
       else list.addSubnet(addr, bits, type)
       texts.push(e)
     }
-    const text = texts.length === 1 ? texts[0] as string : `[${texts.join(', ')}]`
+    const text = texts.length === 1 ? (texts[0] as string) : `[${texts.join(', ')}]`
     return {
       name,
       needsSession: false,
@@ -89,6 +99,11 @@ export const corsPreflight: CriterionDef = {
   needsSession: false,
   compile(value, name, problem) {
     if (value !== true) problem('cors_preflight takes the value true')
-    return { name, needsSession: false, test: (_w, req) => req.isCorsPreflight, describe: (_w, _r, _n, ok) => `cors_preflight: the request is ${ok ? '' : 'not '}a CORS preflight` }
+    return {
+      name,
+      needsSession: false,
+      test: (_w, req) => req.isCorsPreflight,
+      describe: (_w, _r, _n, ok) => `cors_preflight: the request is ${ok ? '' : 'not '}a CORS preflight`,
+    }
   },
 }

@@ -24,7 +24,12 @@ export const authenticatedUser: CriterionDef = {
       problem('authenticated_user takes the value true')
       return undefined
     }
-    return { name, needsSession: true, test: (who) => who !== undefined, describe: (who) => (who === undefined ? 'not signed in' : `signed in as ${who.email ?? who.sub}`) }
+    return {
+      name,
+      needsSession: true,
+      test: (who) => who !== undefined,
+      describe: (who) => (who === undefined ? 'not signed in' : `signed in as ${who.email ?? who.sub}`),
+    }
   },
 }
 

@@ -66,7 +66,9 @@ export const date: CriterionDef = {
       problem('date needs after, before, or both')
       return undefined
     }
-    const text = [after === undefined ? '' : `after ${new Date(after).toISOString()}`, before === undefined ? '' : `before ${new Date(before).toISOString()}`].filter(Boolean).join(' and ')
+    const text = [after === undefined ? '' : `after ${new Date(after).toISOString()}`, before === undefined ? '' : `before ${new Date(before).toISOString()}`]
+      .filter(Boolean)
+      .join(' and ')
     return {
       name,
       needsSession: false,
@@ -111,7 +113,10 @@ export const dayOfWeek: CriterionDef = {
     const fmt = zoneFormatter(isPlainObject(value) ? value.timezone : undefined, problem)
     const days = parseDays(spec, problem)
     if (fmt === undefined || days === undefined) return undefined
-    const text = [...days].sort().map((d) => DAYS[d]).join(', ')
+    const text = [...days]
+      .sort()
+      .map((d) => DAYS[d])
+      .join(', ')
     return {
       name,
       needsSession: false,
@@ -154,7 +159,9 @@ export const timeOfDay: CriterionDef = {
     if (fmt === undefined) return undefined
     // after > before is a window across midnight (22:00–06:00).
     const inWindow = (t: number): boolean =>
-      after !== undefined && before !== undefined && after > before ? t >= after || t < before : (after === undefined || t >= after) && (before === undefined || t < before)
+      after !== undefined && before !== undefined && after > before
+        ? t >= after || t < before
+        : (after === undefined || t >= after) && (before === undefined || t < before)
     const text = `${after === undefined ? '' : `after ${value.after as string}`}${after !== undefined && before !== undefined ? ' and ' : ''}${before === undefined ? '' : `before ${value.before as string}`} (${(value.timezone as string | undefined) ?? 'UTC'})`
     const clock = (t: number): string => `${String(Math.floor(t / 3600)).padStart(2, '0')}:${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}`
     return {

@@ -51,9 +51,22 @@ const STYLE = `
 
 export function layout(title: string, body: Raw, requestId?: string): string {
   const page = html`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex"><title>${title} · gatehouse</title><style>${raw(STYLE)}</style></head>
-<body><main><div class="card">${body}</div>
-<footer>gatehouse${requestId === undefined ? '' : ` · request ${requestId}`}</footer></main></body></html>`
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="robots" content="noindex" />
+        <title>${title} · gatehouse</title>
+        <style>
+          ${raw(STYLE)}
+        </style>
+      </head>
+      <body>
+        <main>
+          <div class="card">${body}</div>
+          <footer>gatehouse${requestId === undefined ? '' : ` · request ${requestId}`}</footer>
+        </main>
+      </body>
+    </html>`
   return page.__raw
 }

@@ -19,8 +19,10 @@ export function errorPage(p: ErrorPageInput): string {
   return layout(
     p.title,
     html`<div class="status bad">${String(p.status)}${p.code === undefined ? '' : ` · ${p.code}`}</div>
-<h1>${p.title}</h1><p>${p.message}</p>${p.hint === undefined ? '' : html`<p class="muted">${p.hint}</p>`}
-${p.action === undefined ? '' : html`<p><a class="button" href="${p.action.href}">${p.action.label}</a></p>`}`,
+      <h1>${p.title}</h1>
+      <p>${p.message}</p>
+      ${p.hint === undefined ? '' : html`<p class="muted">${p.hint}</p>`}
+      ${p.action === undefined ? '' : html`<p><a class="button" href="${p.action.href}">${p.action.label}</a></p>`}`,
     p.requestId,
   )
 }
@@ -38,13 +40,21 @@ export function forbiddenPage(p: ForbiddenPageInput): string {
   return layout(
     'Access denied',
     html`<div class="status bad">403 · access denied</div>
-<h1>You don't have access to this page</h1>
-<p>You are signed in, but this route's policy does not let you in.</p>
-<span class="reason">${p.reason}</span>
-<dl><dt>Route</dt><dd>${p.route}</dd><dt>Signed in as</dt><dd>${p.user}</dd>
-<dt>Your groups</dt><dd class="groups">${groupChips(p.groups)}</dd></dl>
-<p class="muted">If you think you should have access, ask the team that runs this service to add you to the right group in Okta, and mention request ${p.requestId}.</p>
-<p><a href="${p.signOutHref}">Sign in as someone else</a></p>`,
+      <h1>You don't have access to this page</h1>
+      <p>You are signed in, but this route's policy does not let you in.</p>
+      <span class="reason">${p.reason}</span>
+      <dl>
+        <dt>Route</dt>
+        <dd>${p.route}</dd>
+        <dt>Signed in as</dt>
+        <dd>${p.user}</dd>
+        <dt>Your groups</dt>
+        <dd class="groups">${groupChips(p.groups)}</dd>
+      </dl>
+      <p class="muted">
+        If you think you should have access, ask the team that runs this service to add you to the right group in Okta, and mention request ${p.requestId}.
+      </p>
+      <p><a href="${p.signOutHref}">Sign in as someone else</a></p>`,
     p.requestId,
   )
 }
@@ -70,11 +80,20 @@ export function userPage(p: UserPageInput): string {
   return layout(
     'Signed in',
     html`<div class="status ok">signed in</div>
-<h1>${p.name ?? p.email ?? p.sub}</h1>
-<dl><dt>Email</dt><dd>${p.email ?? '—'}</dd><dt>User id</dt><dd><code>${p.sub}</code></dd>
-<dt>Groups</dt><dd class="groups">${groupChips(p.groups)}</dd>
-<dt>Signed in</dt><dd>${p.signedInAt.toISOString()}</dd><dt>Session ends</dt><dd>${p.expiresAt.toISOString()}</dd></dl>
-<form method="post" action="${p.signOutAction}"><input type="hidden" name="csrf" value="${p.csrfToken}"><button type="submit">Sign out</button></form>`,
+      <h1>${p.name ?? p.email ?? p.sub}</h1>
+      <dl>
+        <dt>Email</dt>
+        <dd>${p.email ?? '—'}</dd>
+        <dt>User id</dt>
+        <dd><code>${p.sub}</code></dd>
+        <dt>Groups</dt>
+        <dd class="groups">${groupChips(p.groups)}</dd>
+        <dt>Signed in</dt>
+        <dd>${p.signedInAt.toISOString()}</dd>
+        <dt>Session ends</dt>
+        <dd>${p.expiresAt.toISOString()}</dd>
+      </dl>
+      <form method="post" action="${p.signOutAction}"><input type="hidden" name="csrf" value="${p.csrfToken}" /><button type="submit">Sign out</button></form>`,
     p.requestId,
   )
 }
@@ -82,12 +101,19 @@ export function userPage(p: UserPageInput): string {
 export function signOutPage(p: { csrfToken: string; action: string; who: string; requestId: string }): string {
   return layout(
     'Sign out',
-    html`<h1>Sign out?</h1><p>You are signed in as <strong>${p.who}</strong>. Signing out ends your session here and at Okta.</p>
-<form method="post" action="${p.action}"><input type="hidden" name="csrf" value="${p.csrfToken}"><button type="submit">Sign out</button></form>`,
+    html`<h1>Sign out?</h1>
+      <p>You are signed in as <strong>${p.who}</strong>. Signing out ends your session here and at Okta.</p>
+      <form method="post" action="${p.action}"><input type="hidden" name="csrf" value="${p.csrfToken}" /><button type="submit">Sign out</button></form>`,
     p.requestId,
   )
 }
 
 export function signedOutPage(p: { requestId: string }): string {
-  return layout('Signed out', html`<div class="status ok">signed out</div><h1>You are signed out</h1><p>Your session has ended. You can close this tab.</p>`, p.requestId)
+  return layout(
+    'Signed out',
+    html`<div class="status ok">signed out</div>
+      <h1>You are signed out</h1>
+      <p>Your session has ended. You can close this tab.</p>`,
+    p.requestId,
+  )
 }

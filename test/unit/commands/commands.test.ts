@@ -13,7 +13,8 @@ const EXAMPLE_ENV = {
   OKTA_CLIENT_ID: '0oa1example',
   OKTA_CLIENT_SECRET: 'secret',
   COOKIE_SECRET: 'fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk=',
-  SIGNING_KEY: 'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZ09nZ2VXdDE3bUJub0FJQnoKNmtCUWhqOFdVQlZmc082c2FQbWdNdWcweXdTaFJBTkNBQVNJWmR0aGM5UUNoRDZmbFBwQkJjS1hkMEwwVzJ1bwpvTUJwT3h2aDFaOUlwTDVOM1NLZUFQQk9mSHhjeXRSaUJudHphMHdkdzFHRTF5VC9NWWcrajlVcgotLS0tLUVORCBQUklWQVRFIEtFWS0tLS0tCg==',
+  SIGNING_KEY:
+    'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JR0hBZ0VBTUJNR0J5cUdTTTQ5QWdFR0NDcUdTTTQ5QXdFSEJHMHdhd0lCQVFRZ09nZ2VXdDE3bUJub0FJQnoKNmtCUWhqOFdVQlZmc082c2FQbWdNdWcweXdTaFJBTkNBQVNJWmR0aGM5UUNoRDZmbFBwQkJjS1hkMEwwVzJ1bwpvTUJwT3h2aDFaOUlwTDVOM1NLZUFQQk9mSHhjeXRSaUJudHphMHdkdzFHRTF5VC9NWWcrajlVcgotLS0tLUVORCBQUklWQVRFIEtFWS0tLS0tCg==',
 }
 
 describe('gatehouse check', () => {
@@ -44,7 +45,22 @@ describe('gatehouse explain', () => {
     expect(r.out).toContain('outcome: allow')
   })
   it('denies bob (eng) the finance route and says why, rule by rule', async () => {
-    const r = await run(['explain', '-c', 'config/gatehouse.example.yaml', '--url', 'https://finance.corp.example/', '--email', 'bob@corp.example', '--groups', 'eng', '--time', '2026-11-25T10:00:00Z'], EXAMPLE_ENV)
+    const r = await run(
+      [
+        'explain',
+        '-c',
+        'config/gatehouse.example.yaml',
+        '--url',
+        'https://finance.corp.example/',
+        '--email',
+        'bob@corp.example',
+        '--groups',
+        'eng',
+        '--time',
+        '2026-11-25T10:00:00Z',
+      ],
+      EXAMPLE_ENV,
+    )
     expect(r.code).toBe(3)
     expect(r.out).toContain('reason: groups: [eng] has no "finance"')
     expect(r.out).toContain('[no-match] groups: [eng] has no "finance"')
@@ -70,7 +86,11 @@ describe('gatehouse keygen', () => {
   it('prints a cookie_secret and signing_key that a config accepts', async () => {
     const r = await run(['keygen'])
     expect(r.code).toBe(0)
-    const loaded = compileConfigText(`insecure_server: true\nidp_provider_url: https://a.okta.com\nidp_client_id: x\nidp_client_secret: y\n${r.out}`, 'k.yaml', {})
+    const loaded = compileConfigText(
+      `insecure_server: true\nidp_provider_url: https://a.okta.com\nidp_client_id: x\nidp_client_secret: y\n${r.out}`,
+      'k.yaml',
+      {},
+    )
     if ('problems' in loaded) throw new Error(JSON.stringify(loaded.problems))
     expect(loaded.warnings.map((w) => w.path)).not.toContain('signing_key')
   })

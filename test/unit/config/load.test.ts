@@ -46,7 +46,10 @@ describe('config values', () => {
   ]
   for (const [name, extra, want] of bad) {
     it(`refuses ${name}, with a position`, () => {
-      const text = extra.startsWith('idp_provider_url') || extra.startsWith('cookie_secret') ? BASE.replace(new RegExp(`^${extra.split(':')[0]}:.*$`, 'm'), extra.trim()) + ROUTE : BASE + extra + ROUTE
+      const text =
+        extra.startsWith('idp_provider_url') || extra.startsWith('cookie_secret')
+          ? BASE.replace(new RegExp(`^${extra.split(':')[0]}:.*$`, 'm'), extra.trim()) + ROUTE
+          : BASE + extra + ROUTE
       const ps = problems(text)
       expect(ps.map((p) => p.message + (p.hint ?? '')).join('\n')).toMatch(want)
       for (const p of ps) expect(p.line).toBeGreaterThan(0)
@@ -65,12 +68,18 @@ describe('config values', () => {
     expect(ok.config.routes[0]?.to[0]?.url.hostname).toBe('upstream')
     const ps = problems(BASE.replace('s3cret', '${NOPE}') + ROUTE)
     expect(ps[0]).toMatchObject({ line: 4, col: 20, path: 'idp_client_secret', code: 'CONFIG_MISSING_ENV' })
-    const lit = load(BASE + ROUTE.replace('allow_any_authenticated_user: true', () => 'allow_any_authenticated_user: true\n    set_request_headers:\n      X-Template: "$${NOT_ENV}"'))
+    const lit = load(
+      BASE +
+        ROUTE.replace(
+          'allow_any_authenticated_user: true',
+          () => 'allow_any_authenticated_user: true\n    set_request_headers:\n      X-Template: "$${NOT_ENV}"',
+        ),
+    )
     if (!('config' in lit)) throw new Error(JSON.stringify(lit.problems))
     expect(lit.config.routes[0]?.setRequestHeaders['X-Template']).toBe('${NOT_ENV}')
   })
 
-  it('takes top-level keys from the environment in Pomerium\'s style, over the file', () => {
+  it("takes top-level keys from the environment in Pomerium's style, over the file", () => {
     const r = load(BASE + ROUTE, { IDP_CLIENT_SECRET: 'env-secret', IDP_SCOPES: 'openid,email', COOKIE_EXPIRE: '2h' })
     if (!('config' in r)) throw new Error(JSON.stringify(r.problems))
     expect(r.config.idp.clientSecret).toBe('env-secret')
@@ -103,7 +112,9 @@ describe('config values', () => {
   })
 
   it('parses routes: weights, matchers, timeouts, legacy keys', () => {
-    const r = load(BASE + `routes:
+    const r = load(
+      BASE +
+        `routes:
   - from: https://api.corp.example:8443
     prefix: /v1/
     prefix_rewrite: /
@@ -114,7 +125,8 @@ describe('config values', () => {
     regex: "/v[0-9]+/.*"
     to: http://c:3
     allow_public_unauthenticated_access: true
-`)
+`,
+    )
     if (!('config' in r)) throw new Error(JSON.stringify(r.problems))
     const [a, b] = r.config.routes
     expect(a?.to.map((u) => u.weight)).toEqual([3, 1])
@@ -141,20 +153,45 @@ describe('config values', () => {
       '17:12 CONFIG_BAD_REGEX',
       '18:5 CONFIG_UNKNOWN_KEY',
     ])
-    expect(formatProblem(r.problems[3] as Problem)).toBe('test/fixtures/config/broken/01-many.yaml:14:15 routes[0].policy[0].allow.and[0].group: unknown criterion "group"\n    did you mean "groups"?')
+    expect(formatProblem(r.problems[3] as Problem)).toBe(
+      'test/fixtures/config/broken/01-many.yaml:14:15 routes[0].policy[0].allow.and[0].group: unknown criterion "group"\n    did you mean "groups"?',
+    )
   })
 
   it('never throws on random YAML: a config or positioned problems', () => {
     const leaf = fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.boolean(), fc.constant(null))
-    const key = fc.constantFrom('routes', 'from', 'to', 'policy', 'idp_provider_url', 'cookie_secret', 'address', 'timeout', 'prefix', 'regex', 'allow', 'and', 'groups', 'x')
-    const tree = fc.letrec((tie) => ({ node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(key, tie('node'), { maxKeys: 4 })) })).node
+    const key = fc.constantFrom(
+      'routes',
+      'from',
+      'to',
+      'policy',
+      'idp_provider_url',
+      'cookie_secret',
+      'address',
+      'timeout',
+      'prefix',
+      'regex',
+      'allow',
+      'and',
+      'groups',
+      'x',
+    )
+    const tree = fc.letrec((tie) => ({
+      node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(key, tie('node'), { maxKeys: 4 })),
+    })).node
     fc.assert(
-      fc.property(fc.oneof(tree.map((t) => stringify(t)), fc.string({ maxLength: 200 })), (text) => {
-        const r = compileConfigText(text, 'f.yaml', {}, () => {
-          throw Object.assign(new Error('no'), { code: 'ENOENT' })
-        })
-        if ('problems' in r) for (const p of r.problems) expect(p.line).toBeGreaterThan(0)
-      }),
+      fc.property(
+        fc.oneof(
+          tree.map((t) => stringify(t)),
+          fc.string({ maxLength: 200 }),
+        ),
+        (text) => {
+          const r = compileConfigText(text, 'f.yaml', {}, () => {
+            throw Object.assign(new Error('no'), { code: 'ENOENT' })
+          })
+          if ('problems' in r) for (const p of r.problems) expect(p.line).toBeGreaterThan(0)
+        },
+      ),
       { numRuns: 800 },
     )
   })
@@ -163,7 +200,15 @@ describe('config values', () => {
 describe('Pomerium-style corpus', () => {
   const dir = 'test/fixtures/config/pomerium'
   const expected: Record<string, string[]> = {
-    '10-unsupported.yaml': ['authenticate_service_url', 'shared_secret', 'grpc_address', 'autocert', 'signing_key', 'routes[0].tls_client_cert_file', 'routes[0].idle_timeout'],
+    '10-unsupported.yaml': [
+      'authenticate_service_url',
+      'shared_secret',
+      'grpc_address',
+      'autocert',
+      'signing_key',
+      'routes[0].tls_client_cert_file',
+      'routes[0].idle_timeout',
+    ],
     '11-deny-and-nor.yaml': ['authenticate_service_url', 'signing_key', 'routes[0].policy[1].allow.nor'],
   }
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))

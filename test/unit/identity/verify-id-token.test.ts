@@ -55,19 +55,68 @@ describe('verifyIdToken', () => {
 
   const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url')
   const forged: Array<[string, () => Promise<string>, RegExp | string]> = [
-    ['alg none', async () => new UnsecuredJWT({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', exp: Math.floor(now / 1000) + 60, iat: Math.floor(now / 1000) }).encode(), 'IDP_TOKEN_INVALID'],
+    [
+      'alg none',
+      async () => new UnsecuredJWT({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', exp: Math.floor(now / 1000) + 60, iat: Math.floor(now / 1000) }).encode(),
+      'IDP_TOKEN_INVALID',
+    ],
     ['no alg', async () => `${b64({ typ: 'JWT' })}.${b64({ iss: ISS, aud: AUD, sub: 'x' })}.`, 'IDP_TOKEN_INVALID'],
-    ['HS256 signed with the RSA public key', async () => {
-      const pem = createPublicKey({ key: published[0] as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
-      const h = b64({ alg: 'HS256', kid: 'k1' })
-      const p = b64({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 60 })
-      return `${h}.${p}.${createHmac('sha256', pem).update(`${h}.${p}`).digest('base64url')}`
-    }, 'IDP_TOKEN_INVALID'],
+    [
+      'HS256 signed with the RSA public key',
+      async () => {
+        const pem = createPublicKey({ key: published[0] as never, format: 'jwk' }).export({ type: 'spki', format: 'pem' })
+        const h = b64({ alg: 'HS256', kid: 'k1' })
+        const p = b64({ iss: ISS, aud: AUD, sub: 'x', nonce: 'n1', iat: Math.floor(now / 1000), exp: Math.floor(now / 1000) + 60 })
+        return `${h}.${p}.${createHmac('sha256', pem).update(`${h}.${p}`).digest('base64url')}`
+      },
+      'IDP_TOKEN_INVALID',
+    ],
     ['wrong audience', () => sign({ aud: 'someone-else' }), 'IDP_TOKEN_INVALID'],
-    ['wrong issuer', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer('https://evil.okta.com').setAudience(AUD).setSubject('x').setIssuedAt().setExpirationTime('1h').sign(key1), 'IDP_TOKEN_INVALID'],
-    ['issuer with a trailing slash', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS + '/').setAudience(AUD).setSubject('x').setIssuedAt().setExpirationTime('1h').sign(key1), 'IDP_TOKEN_INVALID'],
-    ['expired', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('x').setIssuedAt(Math.floor(now / 1000) - 7200).setExpirationTime(Math.floor(now / 1000) - 3600).sign(key1), 'IDP_TOKEN_INVALID'],
-    ['no exp', () => new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('x').setIssuedAt().sign(key1), 'IDP_TOKEN_INVALID'],
+    [
+      'wrong issuer',
+      () =>
+        new SignJWT({ nonce: 'n1' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setIssuer('https://evil.okta.com')
+          .setAudience(AUD)
+          .setSubject('x')
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(key1),
+      'IDP_TOKEN_INVALID',
+    ],
+    [
+      'issuer with a trailing slash',
+      () =>
+        new SignJWT({ nonce: 'n1' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setIssuer(ISS + '/')
+          .setAudience(AUD)
+          .setSubject('x')
+          .setIssuedAt()
+          .setExpirationTime('1h')
+          .sign(key1),
+      'IDP_TOKEN_INVALID',
+    ],
+    [
+      'expired',
+      () =>
+        new SignJWT({ nonce: 'n1' })
+          .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+          .setIssuer(ISS)
+          .setAudience(AUD)
+          .setSubject('x')
+          .setIssuedAt(Math.floor(now / 1000) - 7200)
+          .setExpirationTime(Math.floor(now / 1000) - 3600)
+          .sign(key1),
+      'IDP_TOKEN_INVALID',
+    ],
+    [
+      'no exp',
+      () =>
+        new SignJWT({ nonce: 'n1' }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setIssuer(ISS).setAudience(AUD).setSubject('x').setIssuedAt().sign(key1),
+      'IDP_TOKEN_INVALID',
+    ],
     ['absurd exp', () => sign({ exp: 1e300 }), 'IDP_TOKEN_INVALID'],
     ['wrong nonce', () => sign({ nonce: 'other' }), 'IDP_TOKEN_INVALID'],
     ['azp of another client', () => sign({ azp: 'other' }), 'IDP_TOKEN_INVALID'],
@@ -97,13 +146,19 @@ describe('verifyIdToken', () => {
     // before the signature is checked, so one signed token with 10 000 headers will do.)
     const [, payload, sig] = (await sign({}, key2, 'k2')).split('.')
     const flood = await Promise.allSettled(
-      Array.from({ length: 10_000 }, (_, i) => verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `bogus-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_)),
+      Array.from({ length: 10_000 }, (_, i) =>
+        verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `bogus-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_),
+      ),
     )
     expect(flood.every((r) => r.status === 'rejected')).toBe(true)
     expect(fetches - before).toBe(1)
     // After the cooldown, one more fetch for an unknown kid, not one per token.
     now += 31_000
-    await Promise.allSettled(Array.from({ length: 100 }, (_, i) => verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `late-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_)))
+    await Promise.allSettled(
+      Array.from({ length: 100 }, (_, i) =>
+        verifyIdToken(`${Buffer.from(JSON.stringify({ alg: 'RS256', kid: `late-${i}` })).toString('base64url')}.${payload}.${sig}`, ks, expect_),
+      ),
+    )
     expect(fetches - before).toBe(2)
   })
 
@@ -122,7 +177,9 @@ describe('verifyIdToken', () => {
 describe('discovery check', () => {
   const doc = { issuer: ISS, authorization_endpoint: `${ISS}/v1/authorize`, token_endpoint: `${ISS}/v1/token`, jwks_uri: `${ISS}/v1/keys` }
   it('requires the issuer to match exactly and shows both values', () => {
-    expect(() => checkDiscovery(ISS + '/', doc)).toThrow(/"https:\/\/acme.okta.com\/oauth2\/default" but idp_provider_url is "https:\/\/acme.okta.com\/oauth2\/default\/"/)
+    expect(() => checkDiscovery(ISS + '/', doc)).toThrow(
+      /"https:\/\/acme.okta.com\/oauth2\/default" but idp_provider_url is "https:\/\/acme.okta.com\/oauth2\/default\/"/,
+    )
     expect(checkDiscovery(ISS, doc).issuer).toBe(ISS)
   })
   it('refuses http endpoints off loopback', () => {
@@ -139,8 +196,10 @@ describe('login state', () => {
     expect(openLoginState(sealLoginState(s, k), loginStateKey(Buffer.alloc(32, 2)), 2000)).toBeUndefined()
   })
   it('opens any garbage to undefined, never throwing', () => {
-    fc.assert(fc.property(fc.string({ maxLength: 5000 }), (g) => {
-      expect(openLoginState(g, k, 0)).toBeUndefined()
-    }))
+    fc.assert(
+      fc.property(fc.string({ maxLength: 5000 }), (g) => {
+        expect(openLoginState(g, k, 0)).toBeUndefined()
+      }),
+    )
   })
 })

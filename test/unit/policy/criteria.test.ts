@@ -52,17 +52,38 @@ const cases: Case[] = [
   { name: 'date before', policy: 'allow: {and: [{date: {before: "2026-01-01T00:00:00Z"}}]}', now: NOON_UTC_WEDNESDAY, want: 'deny' },
   { name: 'day_of_week range', policy: 'allow: {and: [{day_of_week: mon-fri}]}', now: NOON_UTC_WEDNESDAY, want: 'allow' },
   { name: 'day_of_week weekend', policy: 'allow: {and: [{day_of_week: [sat, sun]}]}', now: NOON_UTC_WEDNESDAY, want: 'deny', reason: /wed is not one of/ },
-  { name: 'day_of_week in a timezone (Thursday already in Tokyo)', policy: 'allow: {and: [{day_of_week: {days: thu, timezone: Asia/Tokyo}}]}', now: Date.parse('2026-11-25T20:00:00Z'), want: 'allow' },
+  {
+    name: 'day_of_week in a timezone (Thursday already in Tokyo)',
+    policy: 'allow: {and: [{day_of_week: {days: thu, timezone: Asia/Tokyo}}]}',
+    now: Date.parse('2026-11-25T20:00:00Z'),
+    want: 'allow',
+  },
   { name: 'time_of_day window', policy: 'allow: {and: [{time_of_day: {after: "09:00", before: "17:00"}}]}', now: NOON_UTC_WEDNESDAY, want: 'allow' },
-  { name: 'time_of_day in a timezone', policy: 'allow: {and: [{time_of_day: {timezone: America/New_York, after: "09:00", before: "17:00"}}]}', now: NOON_UTC_WEDNESDAY, want: 'deny', reason: /07:00 is not/ },
-  { name: 'time_of_day across midnight', policy: 'allow: {and: [{time_of_day: {after: "22:00", before: "06:00"}}]}', now: Date.parse('2026-11-25T23:30:00Z'), want: 'allow' },
-  { name: 'time_of_day across midnight, outside', policy: 'allow: {and: [{time_of_day: {after: "22:00", before: "06:00"}}]}', now: NOON_UTC_WEDNESDAY, want: 'deny' },
+  {
+    name: 'time_of_day in a timezone',
+    policy: 'allow: {and: [{time_of_day: {timezone: America/New_York, after: "09:00", before: "17:00"}}]}',
+    now: NOON_UTC_WEDNESDAY,
+    want: 'deny',
+    reason: /07:00 is not/,
+  },
+  {
+    name: 'time_of_day across midnight',
+    policy: 'allow: {and: [{time_of_day: {after: "22:00", before: "06:00"}}]}',
+    now: Date.parse('2026-11-25T23:30:00Z'),
+    want: 'allow',
+  },
+  {
+    name: 'time_of_day across midnight, outside',
+    policy: 'allow: {and: [{time_of_day: {after: "22:00", before: "06:00"}}]}',
+    now: NOON_UTC_WEDNESDAY,
+    want: 'deny',
+  },
 ]
 
 describe('criteria and matchers', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const d = policy(c.policy).evaluate(c.who === null ? undefined : c.who ?? bob, req(c.req), c.now ?? NOON_UTC_WEDNESDAY)
+      const d = policy(c.policy).evaluate(c.who === null ? undefined : (c.who ?? bob), req(c.req), c.now ?? NOON_UTC_WEDNESDAY)
       expect(d.outcome).toBe(c.want)
       if (c.reason !== undefined) expect(d.reason).toMatch(c.reason)
     })

@@ -44,7 +44,23 @@ describe('policy parsing', () => {
 
   it('never throws on random YAML: a policy, or positioned problems', () => {
     const leaf = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.boolean(), fc.constant(null), fc.constantFrom('admin', '10.0.0.0/8', 'mon-fri'))
-    const key = fc.constantFrom('allow', 'deny', 'and', 'or', 'not', 'nor', 'groups', 'email', 'source_ip', 'claim/x', 'time_of_day', 'after', 'is', 'has', 'bogus')
+    const key = fc.constantFrom(
+      'allow',
+      'deny',
+      'and',
+      'or',
+      'not',
+      'nor',
+      'groups',
+      'email',
+      'source_ip',
+      'claim/x',
+      'time_of_day',
+      'after',
+      'is',
+      'has',
+      'bogus',
+    )
     const tree = fc.letrec((tie) => ({
       node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 3 }), fc.dictionary(key, tie('node'), { maxKeys: 3 })),
     })).node
@@ -64,13 +80,23 @@ describe('policy parsing', () => {
   })
 
   it('random identities and requests never make evaluate throw', () => {
-    const p = parsePolicyText('[{allow: {or: [{groups: admin}, {email: {ends_with: "@corp.com"}}, {claim/x: y}, {source_ip: 10.0.0.0/8}, {domain: corp.com}]}}, {deny: {or: [{http_path: {starts_with: /x}}]}}]')
+    const p = parsePolicyText(
+      '[{allow: {or: [{groups: admin}, {email: {ends_with: "@corp.com"}}, {claim/x: y}, {source_ip: 10.0.0.0/8}, {domain: corp.com}]}}, {deny: {or: [{http_path: {starts_with: /x}}]}}]',
+    )
     if ('problems' in p) throw new Error('parse failed')
     const c = compilePolicy(p.ast)
     fc.assert(
-      fc.property(fc.string(), fc.option(fc.string()), fc.array(fc.string()), fc.dictionary(fc.string(), fc.jsonValue()), fc.string(), fc.string(), (sub, email, groups, claims, ip, path) => {
-        c.evaluate({ sub, email: email ?? undefined, name: undefined, groups, claims }, req({ sourceIp: ip, path }), 0)
-      }),
+      fc.property(
+        fc.string(),
+        fc.option(fc.string()),
+        fc.array(fc.string()),
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.string(),
+        fc.string(),
+        (sub, email, groups, claims, ip, path) => {
+          c.evaluate({ sub, email: email ?? undefined, name: undefined, groups, claims }, req({ sourceIp: ip, path }), 0)
+        },
+      ),
     )
   })
 })

@@ -36,14 +36,23 @@ describe('Pomerium operator semantics', () => {
     expect(policy('allow: {nor: [{groups: a}, {groups: b}]}').evaluate(undefined, req(), 0).outcome).toBe('login')
     expect(policy('[{allow: {or: [{accept: true}]}}, {deny: {or: [{groups: contractors}]}}]').evaluate(undefined, req(), 0).outcome).toBe('login')
     fc.assert(
-      fc.property(fc.constantFrom('and', 'or', 'not', 'nor'), fc.array(fc.constantFrom('{groups: x}', '{email: a@b.c}', '{domain: b.c}', '{user: u}', '{claim/x: y}', '{authenticated_user: true}'), { minLength: 1, maxLength: 4 }), (op, cs) => {
-        expect(policy(`allow: {${op}: [${cs.join(', ')}]}`).evaluate(undefined, req(), 0).outcome).toBe('login')
-      }),
+      fc.property(
+        fc.constantFrom('and', 'or', 'not', 'nor'),
+        fc.array(fc.constantFrom('{groups: x}', '{email: a@b.c}', '{domain: b.c}', '{user: u}', '{claim/x: y}', '{authenticated_user: true}'), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (op, cs) => {
+          expect(policy(`allow: {${op}: [${cs.join(', ')}]}`).evaluate(undefined, req(), 0).outcome).toBe('login')
+        },
+      ),
     )
   })
 
   it('with several allow rules, a denial names the rule that came closest', () => {
-    const p = policy('[{allow: {or: [{cors_preflight: true}]}}, {allow: {and: [{groups: eng}, {http_method: {in: [GET, HEAD]}}]}}, {allow: {and: [{groups: admin}]}}]')
+    const p = policy(
+      '[{allow: {or: [{cors_preflight: true}]}}, {allow: {and: [{groups: eng}, {http_method: {in: [GET, HEAD]}}]}}, {allow: {and: [{groups: admin}]}}]',
+    )
     const d = p.evaluate(who(), req({ method: 'POST' }), 0)
     expect(d).toMatchObject({ outcome: 'deny', rule: 1, criterion: 'http_method' })
     expect(d.reason).toBe('no allow rule matched; closest, rule 1: http_method: "POST" is not in [GET, HEAD]')

@@ -11,7 +11,12 @@ describe('client address', () => {
   })
 
   it('believes a trusted proxy and walks X-Forwarded-For from the right', () => {
-    const r = createClientAddressResolver(['10.0.0.0/8', 'fd00::/8']).resolve('10.0.0.9', { ...spoof, 'x-forwarded-for': '6.6.6.6, 1.2.3.4, 10.1.1.1' }, 'http', 'a')
+    const r = createClientAddressResolver(['10.0.0.0/8', 'fd00::/8']).resolve(
+      '10.0.0.9',
+      { ...spoof, 'x-forwarded-for': '6.6.6.6, 1.2.3.4, 10.1.1.1' },
+      'http',
+      'a',
+    )
     expect(r.clientIp).toBe('1.2.3.4')
     expect(r.forwardedFor).toBe('6.6.6.6, 1.2.3.4, 10.1.1.1, 10.0.0.9')
     expect(r.proto).toBe('https')

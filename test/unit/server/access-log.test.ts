@@ -34,7 +34,21 @@ describe('access log', () => {
     const ours = JSON.parse(lines[1] as string) as Record<string, unknown>
     expect(Object.keys(ours).slice(0, 3)).toEqual(Object.keys(pinoLine).slice(0, 3))
     expect(Object.keys(ours).at(-1)).toBe('msg')
-    expect(ours).toMatchObject({ level: 'info', svc: 'gatehouse', reqId: 'r-1', method: 'GET', host: 'app.example.com', path: '/x', status: 200, route: 'app.example.com', user: 'alice@example.com', outcome: 'allow', upstreamMs: 1.235, ms: 2.5, msg: 'request' })
+    expect(ours).toMatchObject({
+      level: 'info',
+      svc: 'gatehouse',
+      reqId: 'r-1',
+      method: 'GET',
+      host: 'app.example.com',
+      path: '/x',
+      status: 200,
+      route: 'app.example.com',
+      user: 'alice@example.com',
+      outcome: 'allow',
+      upstreamMs: 1.235,
+      ms: 2.5,
+      msg: 'request',
+    })
     expect(Number.isNaN(Date.parse(ours.time as string))).toBe(false)
     expect(ours).not.toHaveProperty('reason')
     expect((lines[1] as string).endsWith('}\n')).toBe(true)
@@ -63,8 +77,10 @@ describe('access log', () => {
   })
 
   it('jsonString is JSON.stringify for every string', () => {
-    fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => {
-      expect(jsonString(s)).toBe(JSON.stringify(s))
-    }))
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (s) => {
+        expect(jsonString(s)).toBe(JSON.stringify(s))
+      }),
+    )
   })
 })

@@ -6,8 +6,11 @@ import { createMetrics, RouteHistogram } from '../../../src/server/metrics.js'
 const BOUNDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 describe('metrics', () => {
-  it('RouteHistogram renders exactly what prom-client\'s Histogram renders for the same observations', async () => {
-    const observation = fc.record({ route: fc.constantFrom('a.example.com', 'b.example.com/api', 'c "quoted"\\route'), v: fc.oneof(fc.double({ min: 0, max: 60, noNaN: true }), fc.constantFrom(...BOUNDS)) })
+  it("RouteHistogram renders exactly what prom-client's Histogram renders for the same observations", async () => {
+    const observation = fc.record({
+      route: fc.constantFrom('a.example.com', 'b.example.com/api', 'c "quoted"\\route'),
+      v: fc.oneof(fc.double({ min: 0, max: 60, noNaN: true }), fc.constantFrom(...BOUNDS)),
+    })
     await fc.assert(
       fc.asyncProperty(fc.array(observation, { maxLength: 60 }), async (obs) => {
         const ours = new Registry()

@@ -9,14 +9,39 @@ const hosts: KnownHosts = new Map([
 const base = new URL('https://app.example.com/x')
 
 describe('checkReturnUrl', () => {
-  const accepted = ['/', '/dashboard?q=1#frag', 'https://app.example.com/a', 'https://APP.example.com/a', 'https://admin.example.com:8443/', 'https://app.example.com:9999/']
+  const accepted = [
+    '/',
+    '/dashboard?q=1#frag',
+    'https://app.example.com/a',
+    'https://APP.example.com/a',
+    'https://admin.example.com:8443/',
+    'https://app.example.com:9999/',
+  ]
   for (const rd of accepted) it(`accepts ${rd}`, () => expect(checkReturnUrl(rd, base, hosts)).toBeInstanceOf(URL))
 
   const refused = [
-    '//evil.com', '///evil.com', '/\\evil.com', '\\/evil.com', '%2F%5Cevil.com', '/%2F/evil.com', '/\t/evil.com', '/%09/evil.com',
-    'https://evil.com', 'https://app.example.com.evil.com/', 'https://app.example.com@evil.com/', 'https://evilexample.com',
-    'https://admin.example.com:9443/', 'http://app.example.com/', 'javascript:alert(1)', 'JAVASCRIPT:alert(1)', 'data:text/html,x',
-    '/a\r\nSet-Cookie: x=1', 'https://user:pw@app.example.com/', '/' + 'a'.repeat(9000), '', '%zz',
+    '//evil.com',
+    '///evil.com',
+    '/\\evil.com',
+    '\\/evil.com',
+    '%2F%5Cevil.com',
+    '/%2F/evil.com',
+    '/\t/evil.com',
+    '/%09/evil.com',
+    'https://evil.com',
+    'https://app.example.com.evil.com/',
+    'https://app.example.com@evil.com/',
+    'https://evilexample.com',
+    'https://admin.example.com:9443/',
+    'http://app.example.com/',
+    'javascript:alert(1)',
+    'JAVASCRIPT:alert(1)',
+    'data:text/html,x',
+    '/a\r\nSet-Cookie: x=1',
+    'https://user:pw@app.example.com/',
+    '/' + 'a'.repeat(9000),
+    '',
+    '%zz',
   ]
   for (const rd of refused) it(`refuses ${JSON.stringify(rd.slice(0, 40))}`, () => expect(checkReturnUrl(rd, base, hosts)).toBeUndefined())
 

@@ -4,7 +4,7 @@ import type { CompiledRoute, PathMatcher } from '../../../src/config/types.js'
 
 const route = (path: PathMatcher, prefixRewrite?: string) => ({ path, prefixRewrite }) as unknown as CompiledRoute
 
-describe('upstreamPath (Pomerium\'s prefix_rewrite and `to` path)', () => {
+describe("upstreamPath (Pomerium's prefix_rewrite and `to` path)", () => {
   const cases: Array<[string, CompiledRoute, string, string, string]> = [
     ['no rewrite', route({ kind: 'any' }), '/a/b', '/', '/a/b'],
     ['prefix / rewritten to /', route({ kind: 'prefix', prefix: '/grafana' }, '/'), '/grafana/d/x', '/', '/d/x'],

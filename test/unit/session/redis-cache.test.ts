@@ -29,14 +29,17 @@ async function countGets(prefix: string): Promise<{ readonly count: number }> {
   monitor.on('monitor', (_time: string, args: string[]) => {
     if (args[0]?.toLowerCase() === 'get' && args[1]?.startsWith(prefix) === true) seen.count++
   })
-  closers.push(() => void monitor.disconnect(), () => void raw.disconnect())
+  closers.push(
+    () => void monitor.disconnect(),
+    () => void raw.disconnect(),
+  )
   return seen
 }
 
 const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString())
 
 describe.skipIf(!hasRedis)('redis store: tracked local cache', () => {
-  it('reads an unchanged key from Redis once, and sees another replica\'s change and delete', async () => {
+  it("reads an unchanged key from Redis once, and sees another replica's change and delete", async () => {
     const prefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
     const gets = await countGets(prefix)
     const a = store(prefix)

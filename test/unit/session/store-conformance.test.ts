@@ -28,7 +28,16 @@ const clocked = (): { now: () => number; advance(ms: number): void } => {
 }
 
 const backends: Array<[string, Backend, boolean]> = [
-  ['memory', { make: () => { const c = clocked(); return { store: createMemoryStore({ now: c.now }), ...c } } }, true],
+  [
+    'memory',
+    {
+      make: () => {
+        const c = clocked()
+        return { store: createMemoryStore({ now: c.now }), ...c }
+      },
+    },
+    true,
+  ],
   [
     'redis',
     {
@@ -104,7 +113,7 @@ for (const [name, backend, enabled] of backends) {
       expect(await manager.load(cookieValue)).toBeUndefined()
     })
 
-    it('lists and revokes a user\'s sessions', async () => {
+    it("lists and revokes a user's sessions", async () => {
       const { manager } = setup()
       const a = await manager.create(alice)
       await manager.create(alice)

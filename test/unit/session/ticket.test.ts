@@ -26,9 +26,16 @@ describe('session ticket', () => {
 
   it('decodes any string to a ticket or undefined, never throwing', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary', maxLength: 5000 }), fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('base64url'))), (s) => {
-        expect(decodeTicket(s, key)).toBeUndefined()
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string(),
+          fc.string({ unit: 'binary', maxLength: 5000 }),
+          fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('base64url')),
+        ),
+        (s) => {
+          expect(decodeTicket(s, key)).toBeUndefined()
+        },
+      ),
       { numRuns: 3000 },
     )
   })
