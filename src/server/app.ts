@@ -3,16 +3,16 @@
  * then one catch-all handler that runs the pipeline. Bodies are never parsed:
  * they stream to the upstream untouched.
  */
-import './request-note.js'
+import './request-context.js'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
 import type { Gatehouse } from './context.js'
-import { handleRequest } from './pipeline.js'
-import { newRequestNote, type RequestNote } from './request-note.js'
-import { refuse } from './respond.js'
-import { nextRequestId } from './request-id.js'
+import { handleRequest } from './frontends/proxy.js'
+import { newRequestNote, type RequestNote } from './request-context.js'
+import { refuse } from './pages/respond.js'
+import { nextRequestId } from './telemetry/request-id.js'
 
 export interface AppOptions {
   /** For HTTPS listeners. */

@@ -3,7 +3,7 @@
  * client with JSON, and never includes upstream bytes or a stack trace.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { errorPage, type ErrorPageInput } from './pages/index.js'
+import { errorPage, type ErrorPageInput } from './index.js'
 
 /** A browser navigation prefers HTML; API clients (fetch, curl, bearer tokens) get JSON. */
 export function wantsHtml(request: FastifyRequest): boolean {

@@ -4,16 +4,16 @@
  * (proxy/forwarder.ts). No retries behind the client's back; an upstream that
  * is down or slow gets a 502/504 page, never a hang.
  */
-import './request-note.js'
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledRoute } from '../config/types.js'
-import type { ForwardedFacts } from '../proxy/client-address.js'
-import type { Gatehouse } from './context.js'
-import type { HostPort } from './host.js'
-import type { ActiveSession } from './ports.js'
-import { forwardRequest } from '../proxy/forwarder.js'
-import { refuse } from './respond.js'
-import type { RouteRuntime } from './snapshot.js'
+import type { CompiledRoute } from '../../config/types.js'
+import type { ForwardedFacts } from '../../proxy/client-address.js'
+import type { Gatehouse } from '../context.js'
+import type { HostPort } from '../../authorize/host.js'
+import type { ActiveSession } from '../../authorize/ports.js'
+import { forwardRequest } from '../../proxy/forwarder.js'
+import { refuse } from '../pages/respond.js'
+import type { RouteRuntime } from '../lifecycle/snapshot.js'
 
 export interface ForwardInput {
   readonly host: HostPort

@@ -5,16 +5,16 @@
  * MAX_LOGIN_COOKIES exist: the oldest are dropped, so a storm of redirects
  * cannot grow the Cookie header until the browser gets a 431.
  */
-import './request-note.js'
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledConfig } from '../config/types.js'
-import { LOGIN_COOKIE_SUFFIX, PATHS } from '../constants.js'
-import { isGatehouseError } from '../errors.js'
-import type { Gatehouse } from './context.js'
-import { expireCookie, readCookie, readCookies, serializeCookie } from './cookies.js'
-import type { HostPort } from './host.js'
-import { refuse } from './respond.js'
-import { idpUnreachable, storeUnavailable } from './failures.js'
+import type { CompiledConfig } from '../../config/types.js'
+import { LOGIN_COOKIE_SUFFIX, PATHS } from '../../constants.js'
+import { isGatehouseError } from '../../errors.js'
+import type { Gatehouse } from '../context.js'
+import { expireCookie, readCookie, readCookies, serializeCookie } from '../../session/cookies.js'
+import type { HostPort } from '../../authorize/host.js'
+import { refuse } from '../pages/respond.js'
+import { idpUnreachable, storeUnavailable } from '../pages/failures.js'
 import { checkReturnUrl } from './return-url.js'
 
 export const MAX_LOGIN_COOKIES = 5

@@ -7,10 +7,10 @@
 import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
-import type { Gatehouse } from './context.js'
-import { decide, identify, resolveRequest, sessionCookie } from './resolve.js'
+import type { Gatehouse } from '../context.js'
+import { decide, identify, resolveRequest, sessionCookie } from '../../authorize/resolve.js'
 import { upstreamPath } from './forward.js'
-import { nextRequestId } from './request-id.js'
+import { nextRequestId } from '../telemetry/request-id.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return

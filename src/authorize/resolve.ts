@@ -9,12 +9,12 @@ import type { CompiledRoute } from '../config/types.js'
 import type { Decision, RequestFacts } from '../policy/types.js'
 import type { ForwardedFacts } from '../proxy/client-address.js'
 import { normalizeRequestPath } from '../proxy/path.js'
-import type { Gatehouse } from './context.js'
-import { readCookie } from './cookies.js'
+import type { Gatehouse } from '../server/context.js'
+import { readCookie } from '../session/cookies.js'
 import { parseHost, type HostPort } from './host.js'
 import type { ActiveSession } from './ports.js'
-import { sessionCookieName } from './sign-in.js'
-import { externalScheme, type RouteRuntime, type Snapshot } from './snapshot.js'
+import { sessionCookieName } from '../server/endpoints/sign-in.js'
+import { externalScheme, type RouteRuntime, type Snapshot } from '../server/lifecycle/snapshot.js'
 
 export type Resolution =
   | { readonly kind: 'bad-request'; readonly message: string }

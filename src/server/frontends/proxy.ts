@@ -2,20 +2,20 @@
  * The request, top to bottom: resolve (host → path → special → route),
  * identify (session), decide (policy), then answer or forward.
  */
-import './request-note.js'
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { PATHS } from '../constants.js'
-import type { CompiledRoute } from '../config/types.js'
-import type { Gatehouse } from './context.js'
-import type { HostPort } from './host.js'
-import { forbiddenPage } from './pages/index.js'
-import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from './respond.js'
-import { storeUnavailable } from './failures.js'
+import { PATHS } from '../../constants.js'
+import type { CompiledRoute } from '../../config/types.js'
+import type { Gatehouse } from '../context.js'
+import type { HostPort } from '../../authorize/host.js'
+import { forbiddenPage } from '../pages/index.js'
+import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
+import { storeUnavailable } from '../pages/failures.js'
 import { forward } from './forward.js'
-import { handleSpecial } from './special.js'
-import { startLogin } from './sign-in.js'
-import type { ActiveSession } from './ports.js'
-import { decide, identify, identifyNow, resolveRequest, sessionCookie, type Identified, type RouteResolution } from './resolve.js'
+import { handleSpecial } from '../endpoints/index.js'
+import { startLogin } from '../endpoints/sign-in.js'
+import type { ActiveSession } from '../../authorize/ports.js'
+import { decide, identify, identifyNow, resolveRequest, sessionCookie, type Identified, type RouteResolution } from '../../authorize/resolve.js'
 
 /**
  * Runs without a promise or a microtask when everything it needs is already in

@@ -3,11 +3,11 @@
  * header rules and upstream pickers, the host lists used for redirects. A
  * reload builds a new Snapshot and swaps one reference.
  */
-import type { CompiledConfig, CompiledRoute } from '../config/types.js'
-import { buildHeaderRules, type HeaderRules } from '../proxy/headers.js'
-import { createUpstreamPicker, type UpstreamPicker } from '../proxy/upstream-picker.js'
-import { createClientAddressResolver, type ClientAddressResolver } from '../proxy/client-address.js'
-import type { HostRule, KnownHosts } from './return-url.js'
+import type { CompiledConfig, CompiledRoute } from '../../config/types.js'
+import { buildHeaderRules, type HeaderRules } from '../../proxy/headers.js'
+import { createUpstreamPicker, type UpstreamPicker } from '../../proxy/upstream-picker.js'
+import { createClientAddressResolver, type ClientAddressResolver } from '../../proxy/client-address.js'
+import type { HostRule, KnownHosts } from '../endpoints/return-url.js'
 
 export interface RouteRuntime {
   readonly route: CompiledRoute

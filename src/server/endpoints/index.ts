@@ -2,17 +2,17 @@
  * The endpoints under /.gatehouse/ on every route host. The upstream never
  * sees these paths.
  */
-import './request-note.js'
+import '../request-context.js'
 import { randomBytes } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { PATHS } from '../constants.js'
-import type { Gatehouse } from './context.js'
-import { expireCookie, readCookie } from './cookies.js'
-import { storeUnavailable } from './failures.js'
-import type { HostPort } from './host.js'
-import { signedOutPage, signOutPage, userPage } from './pages/index.js'
-import type { ActiveSession } from './ports.js'
-import { notFound, refuse, sendHtml, sendJson, wantsHtml } from './respond.js'
+import { PATHS } from '../../constants.js'
+import type { Gatehouse } from '../context.js'
+import { expireCookie, readCookie } from '../../session/cookies.js'
+import { storeUnavailable } from '../pages/failures.js'
+import type { HostPort } from '../../authorize/host.js'
+import { signedOutPage, signOutPage, userPage } from '../pages/index.js'
+import type { ActiveSession } from '../../authorize/ports.js'
+import { notFound, refuse, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
 import { checkReturnUrl } from './return-url.js'
 import { finishLogin, sessionCookieName, startLogin } from './sign-in.js'
 

@@ -1,8 +1,8 @@
 /** Answers for the two dependencies that can fail under a request: the session store and the IdP. */
-import './request-note.js'
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { isGatehouseError } from '../errors.js'
-import type { Gatehouse } from './context.js'
+import { isGatehouseError } from '../../errors.js'
+import type { Gatehouse } from '../context.js'
 import { refuse, type Refusal } from './respond.js'
 
 /** Log the dependency's failure and refuse the request; anything that is not a gatehouse error is a bug and goes on to the error handler. */

@@ -1,4 +1,4 @@
-import type { UpstreamCall } from './forward.js'
+import type { UpstreamCall } from './frontends/forward.js'
 
 /** The per-request record that the log line is written from; declared once on every request. */
 
