@@ -1,52 +1,21 @@
 /**
- * The first half of every request, HTTP or WebSocket: host, canonical path,
- * special endpoints, route, session, policy. Pure decisions over the raw
- * request; the caller turns them into a response.
+ * The first step of the core: from the request facts to a route (or to one of
+ * gatehouse's own endpoints, the JWKS, a 404 or a 400). Host, canonical path,
+ * route match; pure, no I/O.
  */
-import type { IncomingMessage } from 'node:http'
 import { PATHS, SPECIAL_PREFIX } from '../constants.js'
-import type { CompiledRoute } from '../config/types.js'
-import type { Decision, RequestFacts } from '../policy/types.js'
-import type { ForwardedFacts } from '../proxy/client-address.js'
 import { normalizeRequestPath } from '../proxy/path.js'
-import type { Gatehouse } from '../server/context.js'
-import { readCookie } from '../session/cookies.js'
-import { parseHost, type HostPort } from './host.js'
-import type { ActiveSession } from './ports.js'
-import { sessionCookieName } from '../server/endpoints/sign-in.js'
-import { externalScheme, type RouteRuntime, type Snapshot } from '../server/lifecycle/snapshot.js'
-
-export type Resolution =
-  | { readonly kind: 'bad-request'; readonly message: string }
-  | { readonly kind: 'jwks' }
-  | { readonly kind: 'not-found' }
-  | { readonly kind: 'special'; readonly host: HostPort; readonly scheme: 'http' | 'https'; readonly path: string }
-  | RouteResolution
-
-export interface RouteResolution {
-  readonly kind: 'route'
-  readonly host: HostPort
-  readonly scheme: 'http' | 'https'
-  readonly path: string
-  readonly query: string
-  readonly route: CompiledRoute
-  readonly rt: RouteRuntime
-  readonly fwd: ForwardedFacts
-}
-
-/** A Host header that names a route host: parsed once per snapshot, not once per request. */
-interface KnownHost {
-  readonly host: HostPort
-  readonly port: number
-  readonly scheme: 'http' | 'https'
-}
+import type { RequestFacts } from './facts.js'
+import { parseHost } from './host.js'
+import { externalScheme, type KnownHost, type RouteRuntime, type Snapshot } from './snapshot.js'
+import type { RouteTarget, Verdict } from './verdict.js'
 
 const MAX_KNOWN_HOSTS = 1024
-const knownHostCache = new WeakMap<Snapshot, Map<string, KnownHost>>()
+const JWKS: Verdict = Object.freeze({ kind: 'jwks' })
+const NOT_FOUND: Verdict = Object.freeze({ kind: 'not-found' })
 
-function lookupHost(gh: Gatehouse, snap: Snapshot, header: string | undefined): KnownHost | 'bad' | 'unknown' {
-  let cache = knownHostCache.get(snap)
-  if (cache === undefined) knownHostCache.set(snap, (cache = new Map()))
+function lookupHost(snap: Snapshot, header: string | undefined, scheme: 'http' | 'https'): KnownHost | 'bad' | 'unknown' {
+  const cache = snap.hostCache[scheme]
   if (header !== undefined) {
     const hit = cache.get(header)
     if (hit !== undefined) return hit
@@ -54,77 +23,37 @@ function lookupHost(gh: Gatehouse, snap: Snapshot, header: string | undefined): 
   const host = parseHost(header)
   if (host === undefined) return 'bad'
   // A Host without a port means the scheme's default port.
-  const port = host.port ?? (gh.listenerProto === 'https' ? 443 : 80)
-  const scheme = externalScheme(snap, host.hostname, port)
-  if (scheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) return 'unknown'
+  const port = host.port ?? (scheme === 'https' ? 443 : 80)
+  const routeScheme = externalScheme(snap, host.hostname, port)
+  if (routeScheme === undefined || !snap.config.routeTable.hasHost(host.hostname, port)) return 'unknown'
   // Only hosts that have routes are kept, so the set is bounded by the config (and by MAX_KNOWN_HOSTS
   // for wildcard hosts and spellings such as letter case or a trailing dot).
   if (cache.size >= MAX_KNOWN_HOSTS) cache.clear()
-  const known: KnownHost = { host, port, scheme }
+  const known: KnownHost = { host, port, scheme: routeScheme }
   cache.set(header as string, known)
   return known
 }
 
-export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessage): Resolution {
-  const known = lookupHost(gh, snap, raw.headers.host)
+/** A route for the request, or the verdict that ends it here. */
+export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget | Verdict {
+  const known = lookupHost(snap, facts.host, facts.scheme)
   if (known === 'bad') return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
-  const target = normalizeRequestPath(raw.url ?? '')
+  const target = normalizeRequestPath(facts.target)
   if (!target.ok) return { kind: 'bad-request', message: `The request path was refused: ${target.reason}.` }
   // The JWKS is public and apps fetch it from their own route host.
-  if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) return { kind: 'jwks' }
+  if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) return JWKS
 
-  if (known === 'unknown') return { kind: 'not-found' }
+  if (known === 'unknown') return NOT_FOUND
   const { host, port, scheme } = known
-  if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'special', host, scheme, path: target.path }
+  if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'endpoint', host, scheme, path: target.path }
 
   const route = snap.config.routeTable.match(host.hostname, port, target.path)
-  if (route === undefined) return { kind: 'not-found' }
+  if (route === undefined) return NOT_FOUND
   // A path that differs from another route's only in letter case is ambiguous:
   // a case-insensitive upstream would serve that other route's resource.
   if (snap.config.routeTable.caseAmbiguous(host.hostname, port, target.path, route)) {
     return { kind: 'bad-request', message: "The request path differs only in letter case from another route's path." }
   }
-  const fwd = snap.clientAddress.resolve(raw.socket.remoteAddress, raw.headers, gh.listenerProto, host.authority)
+  const fwd = snap.clientAddress.resolve(facts.peer, facts.headers, facts.scheme, host.authority)
   return { kind: 'route', host, scheme, path: target.path, query: target.query, route, rt: snap.routes[route.index] as RouteRuntime, fwd }
-}
-
-export type Identified = { readonly kind: 'ok'; readonly session: ActiveSession | undefined } | { readonly kind: 'store-down'; readonly err: unknown }
-
-const NO_SESSION: Identified = Object.freeze({ kind: 'ok', session: undefined })
-
-/** The session cookie's value, read only for routes that need a session. */
-export function sessionCookie(snap: Snapshot, raw: IncomingMessage, r: RouteResolution): string | undefined {
-  return r.route.policy.needsSession ? readCookie(raw.headers.cookie, sessionCookieName(snap.config, r.scheme)) : undefined
-}
-
-/**
- * The session when it is known without I/O (a public route, no cookie, or a
- * fresh session in this process's cache); undefined when `identify` must run.
- */
-export function identifyNow(gh: Gatehouse, r: RouteResolution, cookie: string | undefined): Identified | undefined {
-  if (!r.route.policy.needsSession) return NO_SESSION
-  const loaded = gh.sessions.peek(cookie)
-  if (loaded === undefined) return undefined
-  return loaded.kind === 'session' ? { kind: 'ok', session: loaded.session } : NO_SESSION
-}
-
-/** The session for a route that needs one. Public routes never touch the store: they keep working when it is down. */
-export async function identify(gh: Gatehouse, r: RouteResolution, cookie: string | undefined): Promise<Identified> {
-  if (!r.route.policy.needsSession) return NO_SESSION
-  try {
-    const loaded = await gh.sessions.load(cookie)
-    return loaded.kind === 'session' ? { kind: 'ok', session: loaded.session } : NO_SESSION
-  } catch (err) {
-    return { kind: 'store-down', err }
-  }
-}
-
-export function decide(gh: Gatehouse, raw: IncomingMessage, r: RouteResolution, session: ActiveSession | undefined): Decision {
-  const facts: RequestFacts = {
-    method: raw.method ?? 'GET',
-    path: r.path,
-    sourceIp: r.fwd.clientIp,
-    isCorsPreflight: raw.method === 'OPTIONS' && raw.headers.origin !== undefined && raw.headers['access-control-request-method'] !== undefined,
-  }
-  return r.route.policy.evaluate(session, facts, gh.now())
 }

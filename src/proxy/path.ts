@@ -126,3 +126,32 @@ export function canonicalPath(rawPath: string, query: string): PathResult {
   }
   return { ok: true, path: '/' + kept.join('/'), query }
 }
+
+/** The route's parts that decide the upstream path. */
+export interface RewriteRule {
+  readonly path:
+    | { readonly kind: 'any' }
+    | { readonly kind: 'prefix'; readonly prefix: string }
+    | { readonly kind: 'path'; readonly path: string }
+    | { readonly kind: 'regex' }
+  readonly prefixRewrite: string | undefined
+}
+
+/** The path the upstream receives: `prefix_rewrite` replaces the matched prefix; a `to` path is prepended. */
+export function upstreamPath(route: RewriteRule, path: string, toPath: string): string {
+  let p = path
+  if (route.prefixRewrite !== undefined) {
+    const prefix = route.path.kind === 'prefix' ? route.path.prefix : route.path.kind === 'path' ? route.path.path : '/'
+    p = joinPath(route.prefixRewrite, path.startsWith(prefix) ? path.slice(prefix.length) : path)
+  }
+  if (toPath !== '/' && toPath !== '') p = joinPath(toPath, p)
+  return p.startsWith('/') ? p : '/' + p
+}
+
+/** `a` + `b` with exactly one slash between them when both have one there. */
+export function joinPath(a: string, b: string): string {
+  if (b === '') return a
+  if (a.endsWith('/') && b.startsWith('/')) return a + b.slice(1)
+  if (!a.endsWith('/') && !b.startsWith('/')) return `${a}/${b}`
+  return a + b
+}

@@ -1,42 +1,38 @@
 /**
- * Starting and finishing a sign-in. The login state (state, nonce, PKCE
- * verifier, return URL) rides in a short-lived sealed cookie per attempt,
- * named after its state so that several tabs can sign in at once. At most
- * MAX_LOGIN_COOKIES exist: the oldest are dropped, so a storm of redirects
- * cannot grow the Cookie header until the browser gets a 431.
+ * Starting a sign-in. The login state (state, nonce, PKCE verifier, return
+ * URL) rides in a short-lived sealed cookie per attempt, named after its state
+ * so that several tabs can sign in at once. At most MAX_LOGIN_COOKIES exist:
+ * the oldest are dropped, so a storm of redirects cannot grow the Cookie
+ * header until the browser gets a 431.
  */
 import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { CompiledConfig } from '../../config/types.js'
-import { LOGIN_COOKIE_SUFFIX, PATHS } from '../../constants.js'
-import { isGatehouseError } from '../../errors.js'
-import type { Gatehouse } from '../context.js'
-import { expireCookie, readCookie, readCookies, serializeCookie } from '../../session/cookies.js'
+import { PATHS } from '../../constants.js'
 import type { HostPort } from '../../authorize/host.js'
-import { refuse } from '../pages/respond.js'
-import { idpUnreachable, storeUnavailable } from '../pages/failures.js'
+import { expireCookie, readCookies, serializeCookie } from '../../session/cookies.js'
+import { loginCookiePrefix } from '../../session/cookie-names.js'
+import type { Gatehouse } from '../context.js'
+import { idpUnreachable } from '../pages/failures.js'
+import type { EndpointInput } from './index.js'
 import { checkReturnUrl } from './return-url.js'
 
 export const MAX_LOGIN_COOKIES = 5
 const LOGIN_COOKIE_SECONDS = 600
 
-/** `__Host-` when the browser allows it (https, no Domain), as a defence against cookie tossing from sibling hosts. */
-export function cookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return scheme === 'https' && config.cookie.domain === undefined ? `__Host-${config.cookie.name}` : config.cookie.name
-}
-
-export function sessionCookieName(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme)
-}
-
-export function loginCookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme) + LOGIN_COOKIE_SUFFIX
-}
-
-function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
+export function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
   return { secure: scheme === 'https', path: '/', ...(config.cookie.domain === undefined ? {} : { domain: config.cookie.domain }) }
 }
 
+/** `/.gatehouse/sign_in?rd=…`: sign in and come back to `rd` when it is on a route host, else to this host's root. */
+export function signIn(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: EndpointInput): Promise<FastifyReply> {
+  const origin = `${input.scheme}://${input.host.authority}`
+  const rd = new URL(request.raw.url ?? '/', origin).searchParams.get('rd') ?? undefined
+  const returnTo = checkReturnUrl(rd, new URL(origin), request.gatehouse.snap.knownHosts) ?? new URL(origin + '/')
+  return startLogin(gh, request, reply, input.host, input.scheme, returnTo)
+}
+
+/** Send the browser to the IdP with a fresh login state; the callback comes back to this host. */
 export async function startLogin(
   gh: Gatehouse,
   request: FastifyRequest,
@@ -45,7 +41,7 @@ export async function startLogin(
   scheme: 'http' | 'https',
   returnTo: URL,
 ): Promise<FastifyReply> {
-  const config = gh.current().config
+  const config = request.gatehouse.snap.config
   const prefix = loginCookiePrefix(config, scheme)
   const existing = readCookies(request.raw.headers.cookie, prefix, 64)
   let start
@@ -68,100 +64,4 @@ export async function startLogin(
     }),
   )
   return reply.code(302).header('set-cookie', setCookies).header('cache-control', 'no-store').header('location', start.authorizationUrl.href).send()
-}
-
-/** /.gatehouse/callback: finish the code flow, start a fresh session, go back where the user was going. */
-export async function finishLogin(
-  gh: Gatehouse,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  host: HostPort,
-  scheme: 'http' | 'https',
-): Promise<FastifyReply> {
-  const snap = gh.current()
-  const config = snap.config
-  const origin = `${scheme}://${host.authority}`
-  const url = new URL(request.raw.url ?? '/', origin)
-  const prefix = loginCookiePrefix(config, scheme)
-  const states = url.searchParams.getAll('state')
-  const loginCookieName = states.length === 1 && (states[0] as string).length <= 512 ? prefix + gh.identity.loginCookieSuffix(states[0] as string) : undefined
-  const sealed = loginCookieName === undefined ? undefined : readCookie(request.raw.headers.cookie, loginCookieName)
-
-  let result
-  try {
-    result = await gh.identity.completeLogin(url, sealed)
-  } catch (err) {
-    if (!isGatehouseError(err)) throw err
-    return callbackFailed(gh, request, reply, origin, err)
-  }
-  let session
-  try {
-    // A sign-in replaces the browser's previous session (if any) rather than leaving it alive beside the new one.
-    const previous = await gh.sessions.load(readCookie(request.raw.headers.cookie, sessionCookieName(config, scheme)))
-    if (previous.kind === 'session') await gh.sessions.revoke(previous.session)
-    session = await gh.sessions.create(result.signedIn)
-  } catch (err) {
-    return storeUnavailable(gh, request, reply, err)
-  }
-  const returnTo = checkReturnUrl(result.returnTo.href, new URL(origin), snap.knownHosts) ?? new URL(origin + '/')
-  const cookies = [
-    serializeCookie(sessionCookieName(config, scheme), session.cookieValue, {
-      ...cookieOpts(config, scheme),
-      maxAgeSeconds: Math.floor(config.cookie.expireMs / 1000),
-      sameSite: config.cookie.sameSite,
-    }),
-  ]
-  if (loginCookieName !== undefined) cookies.push(expireCookie(loginCookieName, { ...cookieOpts(config, scheme), sameSite: 'lax' }))
-  request.gatehouse.user = session.session.email ?? session.session.sub
-  gh.log.info({ reqId: request.id, user: request.gatehouse.user, sid: session.session.id.slice(0, 8) }, 'signed in')
-  return reply.code(302).header('set-cookie', cookies).header('cache-control', 'no-store').header('location', returnTo.href).send()
-}
-
-interface CallbackAdvice {
-  readonly status: number
-  readonly title: string
-  readonly message: string
-  readonly hint?: string
-}
-
-function adviceFor(code: string, message: string): CallbackAdvice {
-  switch (code) {
-    case 'IDP_STATE_INVALID':
-      return {
-        status: 400,
-        title: 'Sign-in could not be completed',
-        message: 'This sign-in attempt is unknown, expired, or was already used.',
-        hint: 'Start again from the page you wanted to open. If it keeps happening, make sure cookies are enabled for this site.',
-      }
-    case 'IDP_CALLBACK_ERROR':
-      return { status: 403, title: 'Okta did not sign you in', message }
-    case 'IDP_UNREACHABLE':
-    case 'IDP_DISCOVERY_FAILED':
-      return {
-        status: 502,
-        title: 'Sign-in is unavailable',
-        message: 'gatehouse could not reach the identity provider to finish signing you in.',
-        hint: 'Try again in a minute.',
-      }
-    default:
-      return {
-        status: 401,
-        title: 'Sign-in failed',
-        message: "The identity provider's answer could not be verified, so you were not signed in.",
-        hint: 'Start again. If it keeps happening, the operators should check the gatehouse log for this request id.',
-      }
-  }
-}
-
-function callbackFailed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, origin: string, err: { code: string; message: string }): FastifyReply {
-  gh.log.warn({ reqId: request.id, err: { code: err.code, message: err.message } }, 'sign-in callback refused')
-  request.gatehouse.outcome = 'error'
-  request.gatehouse.reason = err.code
-  const advice = adviceFor(err.code, err.message)
-  return refuse(request, reply, {
-    ...advice,
-    error: 'sign_in_failed',
-    code: err.code,
-    action: { href: `${origin}/`, label: 'Start again' },
-  })
 }

@@ -4,102 +4,30 @@
  * (proxy/forwarder.ts). No retries behind the client's back; an upstream that
  * is down or slow gets a 502/504 page, never a hang.
  */
-import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledRoute } from '../../config/types.js'
-import type { ForwardedFacts } from '../../proxy/client-address.js'
-import type { Gatehouse } from '../context.js'
-import type { HostPort } from '../../authorize/host.js'
-import type { ActiveSession } from '../../authorize/ports.js'
+import type { Allow } from '../../authorize/verdict.js'
 import { forwardRequest } from '../../proxy/forwarder.js'
+import { upstreamPath } from '../../proxy/path.js'
+import type { Gatehouse } from '../context.js'
 import { refuse } from '../pages/respond.js'
-import type { RouteRuntime } from '../lifecycle/snapshot.js'
+import type { UpstreamCall } from '../request-context.js'
 
-export interface ForwardInput {
-  readonly host: HostPort
-  /** Canonical path (what the policy saw). */
-  readonly path: string
-  /** Raw query including '?', or ''. */
-  readonly query: string
-  readonly fwd: ForwardedFacts
-  readonly session: ActiveSession | undefined
-}
-
-/** The path the upstream receives: `prefix_rewrite` replaces the matched prefix; a `to` path is prepended. */
-export function upstreamPath(route: CompiledRoute, path: string, toPath: string): string {
-  let p = path
-  if (route.prefixRewrite !== undefined) {
-    const prefix = route.path.kind === 'prefix' ? route.path.prefix : route.path.kind === 'path' ? route.path.path : '/'
-    p = joinPath(route.prefixRewrite, path.startsWith(prefix) ? path.slice(prefix.length) : path)
-  }
-  if (toPath !== '/' && toPath !== '') p = joinPath(toPath, p)
-  return p.startsWith('/') ? p : '/' + p
-}
-
-/** `a` + `b` with exactly one slash between them when both have one there. */
-function joinPath(a: string, b: string): string {
-  if (b === '') return a
-  if (a.endsWith('/') && b.startsWith('/')) return a + b.slice(1)
-  if (!a.endsWith('/') && !b.startsWith('/')) return `${a}/${b}`
-  return a + b
-}
-
-/** One forwarded request's timing, kept on the request note. */
-export interface UpstreamCall {
-  readonly origin: string
-  readonly startedMs: number
-}
-
-interface RouteForwarding {
-  readonly responseHeaders: ReadonlyArray<readonly [string, string]>
-}
-
-// Per route, built once: the response headers the route sets, lower-cased.
-const byRoute = new WeakMap<RouteRuntime, RouteForwarding>()
-
-function routeForwarding(rt: RouteRuntime): RouteForwarding {
-  let f = byRoute.get(rt)
-  if (f === undefined) {
-    f = { responseHeaders: Object.entries(rt.headers.setResponseHeaders).map(([name, value]) => [name.toLowerCase(), value] as const) }
-    byRoute.set(rt, f)
-  }
-  return f
-}
-
-/**
- * Stream the request to the route's upstream. Synchronous when the session's
- * assertion is cached (the common case); a promise of the reply when one must
- * be signed first.
- */
-export function forward(
-  gh: Gatehouse,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  rt: RouteRuntime,
-  input: ForwardInput,
-): FastifyReply | Promise<FastifyReply> {
-  const session = input.session
-  if (session === undefined) return send(gh, request, reply, rt, input, undefined)
-  const assertion = gh.signer.cached(session, input.host.hostname)
-  if (assertion !== undefined) return send(gh, request, reply, rt, input, assertion)
-  return gh.signer.assertionFor(session, input.host.hostname).then((jwt) => send(gh, request, reply, rt, input, jwt))
-}
-
-function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: RouteRuntime, input: ForwardInput, assertion: string | undefined): FastifyReply {
-  const route = rt.route
+/** Stream the allowed request to the route's upstream. */
+export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Allow): FastifyReply {
+  const { rt, route, fwd } = v.target
   const up = rt.upstreams.next()
-  const note = request.gatehouse
+  const ctx = request.gatehouse
   const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
-  note.upstream = call
+  ctx.upstream = call
   const headers = rt.headers.upstream(request.raw.headers, {
     requestId: String(request.id),
-    forwardedFor: input.fwd.forwardedFor,
-    forwardedProto: input.fwd.proto,
-    forwardedHost: input.fwd.host,
-    host: route.preserveHostHeader ? input.host.authority : (route.hostRewrite ?? up.host),
-    who: input.session,
-    assertion,
-    cookieName: gh.current().config.cookie.name,
+    forwardedFor: fwd.forwardedFor,
+    forwardedProto: fwd.proto,
+    forwardedHost: fwd.host,
+    host: route.preserveHostHeader ? v.target.host.authority : (route.hostRewrite ?? up.host),
+    who: v.session,
+    assertion: v.assertion,
+    cookieName: ctx.snap.config.cookie.name,
   })
   forwardRequest(
     gh.dispatcher,
@@ -107,41 +35,27 @@ function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: R
     reply.raw,
     {
       origin: up.origin,
-      path: upstreamPath(route, input.path, up.pathname) + (input.query.length > 1 ? input.query : ''),
+      path: upstreamPath(route, v.target.path, up.pathname) + (v.target.query.length > 1 ? v.target.query : ''),
       method: request.raw.method ?? 'GET',
       headers,
       timeoutMs: route.timeoutMs,
-      responseHeaders: routeForwarding(rt).responseHeaders,
+      responseHeaders: rt.responseHeaders,
     },
     {
       onResponseStart() {
-        note.upstreamMs = performance.now() - call.startedMs
+        ctx.upstreamMs = performance.now() - call.startedMs
       },
       onFailure(failure) {
-        note.upstreamMs = performance.now() - call.startedMs
-        note.outcome = 'error'
+        ctx.upstreamMs = performance.now() - call.startedMs
+        ctx.outcome = 'error'
         const isTimeout = failure.kind === 'timeout'
-        note.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
+        ctx.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
         gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
-        refuse(
-          request,
-          reply,
-          isTimeout
-            ? {
-                status: 504,
-                error: 'upstream_timeout',
-                title: 'The service took too long',
-                message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`,
-                hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.',
-              }
-            : {
-                status: 502,
-                error: 'upstream_unavailable',
-                title: 'The service is unavailable',
-                message: 'gatehouse could not reach the service behind this address.',
-                hint: 'Try again in a moment. If it keeps happening, the service may be down.',
-              },
-        )
+        if (isTimeout) {
+          refuse(request, reply, 'upstream_timeout', {
+            message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`,
+          })
+        } else refuse(request, reply, 'upstream_unavailable')
       },
     },
   )

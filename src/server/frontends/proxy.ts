@@ -1,21 +1,70 @@
 /**
- * The request, top to bottom: resolve (host → path → special → route),
- * identify (session), decide (policy), then answer or forward.
+ * The reverse-proxy front end: the request's facts go to the authorize core;
+ * the verdict comes back as a forward, a sign-in, a refusal, or one of
+ * gatehouse's own endpoints.
  */
-import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { IncomingMessage } from 'node:http'
 import { PATHS } from '../../constants.js'
-import type { CompiledRoute } from '../../config/types.js'
+import { authorize } from '../../authorize/decide.js'
+import type { RequestFacts } from '../../authorize/facts.js'
+import type { Verdict } from '../../authorize/verdict.js'
 import type { Gatehouse } from '../context.js'
-import type { HostPort } from '../../authorize/host.js'
 import { forbiddenPage } from '../pages/index.js'
 import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
+import { REFUSALS } from '../pages/refusals.js'
 import { storeUnavailable } from '../pages/failures.js'
-import { forward } from './forward.js'
-import { handleSpecial } from '../endpoints/index.js'
+import { handleEndpoint } from '../endpoints/index.js'
 import { startLogin } from '../endpoints/sign-in.js'
-import type { ActiveSession } from '../../authorize/ports.js'
-import { decide, identify, identifyNow, resolveRequest, sessionCookie, type Identified, type RouteResolution } from '../../authorize/resolve.js'
+import type { RequestContext } from '../request-context.js'
+import { forward } from './forward.js'
+
+/** The facts of a request as it reached gatehouse's listener. */
+export function factsOf(gh: Gatehouse, raw: IncomingMessage, isWebSocket: boolean): RequestFacts {
+  return {
+    method: raw.method ?? 'GET',
+    scheme: gh.listenerProto,
+    host: raw.headers.host,
+    target: raw.url ?? '',
+    peer: raw.socket.remoteAddress,
+    headers: raw.headers,
+    isWebSocket,
+  }
+}
+
+/** Write what the verdict says about the request into its context (the log line and the metrics read it). */
+export function noteVerdict(ctx: RequestContext, v: Verdict): void {
+  switch (v.kind) {
+    case 'not-found':
+      ctx.outcome = 'not-found'
+      return
+    case 'endpoint':
+      ctx.outcome = 'special'
+      return
+    case 'bad-request':
+    case 'jwks':
+      return
+    case 'store-down':
+      ctx.route = v.target.route.id
+      return
+    case 'sign-in':
+      ctx.route = v.target.route.id
+      ctx.outcome = 'login'
+      ctx.reason = v.reason
+      return
+    case 'deny':
+      ctx.route = v.target.route.id
+      if (v.session !== undefined) ctx.user = v.session.email ?? v.session.sub
+      ctx.outcome = 'deny'
+      ctx.reason = v.reason
+      ctx.criterion = v.criterion
+      return
+    case 'allow':
+      ctx.route = v.target.route.id
+      if (v.session !== undefined) ctx.user = v.session.email ?? v.session.sub
+      ctx.outcome = 'allow'
+  }
+}
 
 /**
  * Runs without a promise or a microtask when everything it needs is already in
@@ -23,93 +72,64 @@ import { decide, identify, identifyNow, resolveRequest, sessionCookie, type Iden
  * with the reply sent or streaming. Otherwise it returns a promise of the reply.
  */
 export function handleRequest(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> | undefined {
-  const snap = gh.current()
-  const raw = request.raw
-  const note = request.gatehouse
-
-  const r = resolveRequest(gh, snap, raw)
-  switch (r.kind) {
-    case 'bad-request':
-      badRequest(request, reply, r.message)
-      return undefined
-    case 'jwks':
-      reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
-      return undefined
-    case 'not-found':
-      note.outcome = 'not-found'
-      notFound(request, reply)
-      return undefined
-    case 'special':
-      note.outcome = 'special'
-      return handleSpecial(gh, request, reply, r)
-  }
-  note.route = r.route.id
-
-  const cookie = sessionCookie(snap, raw, r)
-  const known = identifyNow(gh, r, cookie)
-  if (known === undefined) return identify(gh, r, cookie).then((who) => proceed(gh, request, reply, r, who))
-  const out = proceed(gh, request, reply, r, known)
+  const v = authorize(gh, request.gatehouse.snap, factsOf(gh, request.raw, false))
+  if (v instanceof Promise) return v.then((verdict) => answer(gh, request, reply, verdict))
+  const out = answer(gh, request, reply, v)
   return out instanceof Promise ? out : undefined
 }
 
-function proceed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, r: RouteResolution, who: Identified): FastifyReply | Promise<FastifyReply> {
-  if (who.kind === 'store-down') return storeUnavailable(gh, request, reply, who.err)
-  const note = request.gatehouse
-  const session = who.session
-  if (session !== undefined) note.user = session.email ?? session.sub
-
-  const decision = decide(gh, request.raw, r, session)
-  note.outcome = decision.outcome
-  if (decision.outcome === 'login') {
-    note.reason = decision.reason
-    return loginRequired(gh, request, reply, r.host, r.scheme, r.path + r.query)
+function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Verdict): FastifyReply | Promise<FastifyReply> {
+  noteVerdict(request.gatehouse, v)
+  switch (v.kind) {
+    case 'bad-request':
+      return badRequest(request, reply, v.message)
+    case 'jwks':
+      return reply.code(200).header('content-type', 'application/json').header('cache-control', 'public, max-age=300').send(gh.jwksJson)
+    case 'not-found':
+      return notFound(request, reply)
+    case 'endpoint':
+      return handleEndpoint(gh, request, reply, v)
+    case 'store-down':
+      return storeUnavailable(gh, request, reply, v.err)
+    case 'sign-in': {
+      if (wantsHtml(request))
+        return startLogin(
+          gh,
+          request,
+          reply,
+          v.target.host,
+          v.target.scheme,
+          new URL(v.target.scheme + '://' + v.target.host.authority + v.target.path + v.target.query),
+        )
+      reply.header('www-authenticate', 'Bearer realm="gatehouse"')
+      return sendJson(reply, REFUSALS.login_required.status, {
+        error: 'login_required',
+        message: REFUSALS.login_required.message,
+        sign_in_url: v.signInUrl,
+        request_id: String(request.id),
+      })
+    }
+    case 'deny':
+      return denied(request, reply, v)
+    case 'allow':
+      return forward(gh, request, reply, v)
   }
-  if (decision.outcome === 'deny') {
-    note.reason = decision.reason
-    note.criterion = decision.criterion
-    return denied(request, reply, r.route, session, decision.reason, r.host, r.scheme)
-  }
-  return forward(gh, request, reply, r.rt, { host: r.host, path: r.path, query: r.query, fwd: r.fwd, session })
 }
 
-function loginRequired(
-  gh: Gatehouse,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  host: HostPort,
-  scheme: 'http' | 'https',
-  pathAndQuery: string,
-): Promise<FastifyReply> | FastifyReply {
-  const origin = `${scheme}://${host.authority}`
-  if (!wantsHtml(request)) {
-    const signIn = `${origin}${PATHS.signIn}?rd=${encodeURIComponent(origin + pathAndQuery)}`
-    reply.header('www-authenticate', 'Bearer realm="gatehouse"')
-    return sendJson(reply, 401, { error: 'login_required', message: 'Sign in first.', sign_in_url: signIn, request_id: String(request.id) })
-  }
-  return startLogin(gh, request, reply, host, scheme, new URL(origin + pathAndQuery))
-}
-
-function denied(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  route: CompiledRoute,
-  session: ActiveSession | undefined,
-  reason: string,
-  host: HostPort,
-  scheme: string,
-): FastifyReply {
+function denied(request: FastifyRequest, reply: FastifyReply, v: Extract<Verdict, { kind: 'deny' }>): FastifyReply {
   const requestId = String(request.id)
-  if (!wantsHtml(request)) return sendJson(reply, 403, { error: 'forbidden', route: route.id, reason, request_id: requestId })
+  const status = REFUSALS.forbidden.status
+  if (!wantsHtml(request)) return sendJson(reply, status, { error: 'forbidden', route: v.target.route.id, reason: v.reason, request_id: requestId })
   return sendHtml(
     reply,
-    403,
+    status,
     forbiddenPage({
-      route: route.id,
-      user: session === undefined ? 'not signed in' : (session.email ?? session.sub),
-      groups: session?.groups ?? [],
-      reason,
+      route: v.target.route.id,
+      user: v.session === undefined ? 'not signed in' : (v.session.email ?? v.session.sub),
+      groups: v.session?.groups ?? [],
+      reason: v.reason,
       requestId,
-      signOutHref: `${scheme}://${host.authority}${PATHS.signOut}`,
+      signOutHref: `${v.target.scheme}://${v.target.host.authority}${PATHS.signOut}`,
     }),
   )
 }

@@ -1,34 +1,27 @@
 /**
- * Everything the request path needs from one config, built once: per-route
- * header rules and upstream pickers, the host lists used for redirects. A
- * reload builds a new Snapshot and swaps one reference.
+ * Builds the Snapshot the request path reads (src/authorize/snapshot.ts):
+ * per-route header rules and upstream pickers, the host lists used for
+ * redirects, the client-address resolver, and the per-config caches. A reload
+ * builds a new Snapshot and swaps one reference.
  */
-import type { CompiledConfig, CompiledRoute } from '../../config/types.js'
-import { buildHeaderRules, type HeaderRules } from '../../proxy/headers.js'
-import { createUpstreamPicker, type UpstreamPicker } from '../../proxy/upstream-picker.js'
-import { createClientAddressResolver, type ClientAddressResolver } from '../../proxy/client-address.js'
-import type { HostRule, KnownHosts } from '../endpoints/return-url.js'
+import type { CompiledConfig } from '../../config/types.js'
+import type { HostRule, KnownHosts, RouteRuntime, Snapshot } from '../../authorize/snapshot.js'
+import { buildHeaderRules } from '../../proxy/headers.js'
+import { createUpstreamPicker } from '../../proxy/upstream-picker.js'
+import { createClientAddressResolver } from '../../proxy/client-address.js'
 
-export interface RouteRuntime {
-  readonly route: CompiledRoute
-  readonly headers: HeaderRules
-  readonly upstreams: UpstreamPicker
-}
-
-export interface Snapshot {
-  readonly config: CompiledConfig
-  /** Indexed by CompiledRoute.index. */
-  readonly routes: readonly RouteRuntime[]
-  readonly knownHosts: KnownHosts
-  readonly clientAddress: ClientAddressResolver
-}
+export type { RouteRuntime, Snapshot } from '../../authorize/snapshot.js'
 
 export function buildSnapshot(config: CompiledConfig): Snapshot {
-  const routes = config.routes.map((route) => ({
-    route,
-    headers: buildHeaderRules(config, route),
-    upstreams: createUpstreamPicker(route.to),
-  }))
+  const routes: RouteRuntime[] = config.routes.map((route) => {
+    const headers = buildHeaderRules(config, route)
+    return {
+      route,
+      headers,
+      upstreams: createUpstreamPicker(route.to),
+      responseHeaders: Object.entries(headers.setResponseHeaders).map(([name, value]) => [name.toLowerCase(), value] as const),
+    }
+  })
   const hosts = new Map<string, HostRule[]>()
   for (const r of config.routes) {
     const list = hosts.get(r.host) ?? []
@@ -49,13 +42,6 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     routes,
     knownHosts,
     clientAddress: createClientAddressResolver(config.trustedProxies),
+    hostCache: { http: new Map(), https: new Map() },
   })
-}
-
-/** The scheme a browser uses for this host: the route's declared `from` scheme. */
-export function externalScheme(snapshot: Snapshot, host: string, port: number | undefined): 'http' | 'https' | undefined {
-  const rules = snapshot.knownHosts.get(host)
-  if (rules === undefined) return undefined
-  const exact = rules.find((r) => r.port === port) ?? rules.find((r) => r.port === undefined)
-  return exact?.scheme
 }
