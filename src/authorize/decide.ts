@@ -58,7 +58,7 @@ function sessionOf(loaded: LoadResult): ActiveSession | undefined {
 function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, session: ActiveSession | undefined): Verdict | Promise<Verdict> {
   const input: PolicyInput = {
     method: facts.method,
-    path: r.path,
+    path: r.judgedPath,
     sourceIp: r.fwd.clientIp,
     isCorsPreflight: facts.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
   }

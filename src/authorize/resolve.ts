@@ -5,6 +5,7 @@
  */
 import { PATHS, SPECIAL_PREFIX } from '../constants.js'
 import { normalizeRequestPath } from '../proxy/path.js'
+import { routeForPath } from '../proxy/route-for-path.js'
 import type { RequestFacts } from './facts.js'
 import { parseHost } from './host.js'
 import { externalScheme, type KnownHost, type RouteRuntime, type Snapshot } from './snapshot.js'
@@ -47,13 +48,21 @@ export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget |
   const { host, port, scheme } = known
   if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'endpoint', host, scheme, path: target.path }
 
-  const route = snap.config.routeTable.match(host.hostname, port, target.path)
-  if (route === undefined) return NOT_FOUND
-  // A path that differs from another route's only in letter case is ambiguous:
-  // a case-insensitive upstream would serve that other route's resource.
-  if (snap.config.routeTable.caseAmbiguous(host.hostname, port, target.path, route)) {
-    return { kind: 'bad-request', message: "The request path differs only in letter case from another route's path." }
-  }
+  const found = routeForPath(snap.config.routeTable, host.hostname, port, target.path, target.hasParams === true)
+  if (found.kind === 'none') return NOT_FOUND
+  // A path that differs from another route's only in letter case, or path parameters a route does not accept.
+  if (found.kind === 'refused') return { kind: 'bad-request', message: found.message }
+  const route = found.route
   const fwd = snap.clientAddress.resolve(facts.peer, facts.headers, facts.scheme, host.authority)
-  return { kind: 'route', host, scheme, path: target.path, query: target.query, route, rt: snap.routes[route.index] as RouteRuntime, fwd }
+  return {
+    kind: 'route',
+    host,
+    scheme,
+    path: target.path,
+    judgedPath: found.judgedPath,
+    query: target.query,
+    route,
+    rt: snap.routes[route.index] as RouteRuntime,
+    fwd,
+  }
 }

@@ -15,8 +15,10 @@ export interface RouteTarget {
   readonly host: HostPort
   /** The route host's scheme as a browser uses it (the route's `from`). */
   readonly scheme: 'http' | 'https'
-  /** Canonical path: what the policy sees and the upstream receives. */
+  /** The canonical path: what the upstream receives (before prefix_rewrite). */
   readonly path: string
+  /** What the policy judges: `path`, or with `allow_path_parameters` the path without its `;…` parameters. */
+  readonly judgedPath: string
   /** Raw query including '?', or ''. */
   readonly query: string
   readonly route: CompiledRoute

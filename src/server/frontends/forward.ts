@@ -9,7 +9,7 @@ import type { Allow } from '../../authorize/verdict.js'
 import { forwardRequest } from '../../proxy/forwarder.js'
 import { upstreamPath } from '../../proxy/path.js'
 import type { Gatehouse } from '../context.js'
-import { refuse } from '../pages/respond.js'
+import { badRequest, refuse } from '../pages/respond.js'
 import type { UpstreamCall } from '../request-context.js'
 
 /** Stream the allowed request to the route's upstream. */
@@ -17,6 +17,12 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
   const { rt, route, fwd } = v.target
   const up = rt.upstreams.next()
   const ctx = request.gatehouse
+  const path = upstreamPath(route, v.target.path, up.pathname)
+  if (path === undefined) {
+    ctx.outcome = 'error'
+    ctx.reason = 'rewritten path is not canonical'
+    return badRequest(request, reply, 'The request path, once rewritten for this route, would leave the rewrite base.')
+  }
   const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
   ctx.upstream = call
   const headers = rt.headers.upstream(request.raw.headers, {
@@ -35,7 +41,7 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
     reply.raw,
     {
       origin: up.origin,
-      path: upstreamPath(route, v.target.path, up.pathname) + (v.target.query.length > 1 ? v.target.query : ''),
+      path: path + (v.target.query.length > 1 ? v.target.query : ''),
       method: request.raw.method ?? 'GET',
       headers,
       timeoutMs: route.timeoutMs,

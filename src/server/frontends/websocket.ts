@@ -106,6 +106,13 @@ function tunnel(
 ): void {
   const { route, rt, fwd } = v.target
   const up = rt.upstreams.next()
+  const upPath = upstreamPath(route, v.target.path, up.url.pathname)
+  if (upPath === undefined) {
+    ctx.outcome = 'error'
+    ctx.reason = 'rewritten path is not canonical'
+    finish(400)
+    return refuse(socket, 400, 'Bad Request', 'the request path, once rewritten for this route, would leave the rewrite base')
+  }
   const headers = rt.headers.upstream(req.headers, {
     requestId,
     forwardedFor: fwd.forwardedFor,
@@ -125,7 +132,7 @@ function tunnel(
   const options: https.RequestOptions = {
     host: up.url.hostname,
     port: up.url.port === '' ? (isTls ? 443 : 80) : Number(up.url.port),
-    path: upstreamPath(route, v.target.path, up.url.pathname) + v.target.query,
+    path: upPath + v.target.query,
     method: 'GET',
     headers,
     agent: false,
