@@ -14,6 +14,7 @@ import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
 import { buildRouteTable } from './route-table.js'
+import { compileStorage } from './storage.js'
 import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
 
 export interface LoadOptions {
@@ -322,28 +323,7 @@ export function compileConfigText(
   }
 
   // Storage
-  const storageType = oneOf<'memory' | 'redis'>('databroker_storage_type', 'memory')
-  const connection = secret('databroker_storage_connection_string')
-  if (
-    storageType === 'redis' &&
-    connection === undefined &&
-    !values.has('databroker_storage_connection_string') &&
-    !values.has('databroker_storage_connection_string_file')
-  ) {
-    r.problem(
-      values.get('databroker_storage_type'),
-      'databroker_storage_type',
-      'CONFIG_MISSING_KEY',
-      'databroker_storage_type redis needs databroker_storage_connection_string (redis://host:6379)',
-    )
-  }
-  if (connection !== undefined && !/^rediss?:\/\//.test(connection))
-    r.problem(
-      values.get('databroker_storage_connection_string'),
-      'databroker_storage_connection_string',
-      'CONFIG_BAD_URL',
-      'databroker_storage_connection_string must start with redis:// or rediss://',
-    )
+  const storage = compileStorage(r, values, root, str, secret, readFile)
 
   // Listener
   const insecure = bool('insecure_server') ?? false
@@ -458,7 +438,7 @@ export function compileConfigText(
     jwtClaimsHeaders: claimsHeaders,
     passIdentityHeaders: bool('pass_identity_headers') ?? false,
     sessionRefreshIntervalMs,
-    storage: storageType === 'redis' && connection !== undefined ? { type: 'redis', connectionString: connection } : { type: 'memory' },
+    storage,
     metricsAddress,
     logLevel,
     trustedProxies,

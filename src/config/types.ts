@@ -7,6 +7,7 @@
  * identity, session, commands). Change it only together with them.
  */
 import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
+import type { PostgresConnection } from './postgres-dsn.js'
 
 export type IdpProvider = 'okta' | 'oidc'
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -138,7 +139,10 @@ export interface CompiledConfig {
   readonly passIdentityHeaders: boolean
   readonly sessionRefreshIntervalMs: number | undefined
 
-  readonly storage: { readonly type: 'memory' } | { readonly type: 'redis'; readonly connectionString: string }
+  readonly storage:
+    | { readonly type: 'memory' }
+    | { readonly type: 'redis'; readonly connectionString: string }
+    | { readonly type: 'postgres'; readonly connection: PostgresConnection }
 
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
   readonly logLevel: LogLevel

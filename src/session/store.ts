@@ -10,7 +10,7 @@ export interface Lock {
 }
 
 export interface KeyValueStore {
-  readonly kind: 'memory' | 'redis'
+  readonly kind: 'memory' | 'redis' | 'postgres'
   get(key: string): Promise<Uint8Array | undefined>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
   delete(...keys: string[]): Promise<void>
@@ -24,7 +24,7 @@ export interface KeyValueStore {
   tryLock(key: string, ttlMs: number): Promise<Lock | undefined>
   ping(): Promise<void>
   isReady(): boolean
-  /** Redis: whether reads are being served from the invalidation-tracked local cache right now. */
+  /** Redis, Postgres: whether reads are being served from the invalidation-fed local cache right now. */
   cacheActive?(): boolean
   close(): Promise<void>
 }
