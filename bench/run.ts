@@ -39,7 +39,8 @@ async function serveGatehouse(file: string, port: number): Promise<number | unde
   const prof = process.env.BENCH_PROFILE === '1' ? ['--cpu-prof', '--cpu-prof-dir=bench/results/profiles'] : []
   const child = spawn(process.execPath, [...prof, 'dist/cli.js', 'serve', '-c', file], { stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
-  for (let i = 0; i < 200; i++) {
+  // Up to a minute: compiling the 5 000-route config takes seconds on a loaded machine.
+  for (let i = 0; i < 1200; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) return child.pid
     } catch {
