@@ -13,6 +13,8 @@ import type { ReadCache } from './read-cache.js'
 
 export const CHANGE_CHANNEL = 'gatehouse_kv_changed'
 export const ACK_CHANNEL = 'gatehouse_kv_ack'
+/** The store's broadcasts between processes (StoreEvent messages). */
+export const EVENTS_CHANNEL = 'gatehouse_events'
 /** Ends every listener's application_name, so a writer can count them in pg_stat_activity. */
 export const LISTENER_MARK = 'gatehouse-listener'
 export const COUNT_LISTENERS = `(SELECT count(*)::int FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%${LISTENER_MARK}')`
@@ -31,7 +33,14 @@ export interface Listener {
 
 const NOTHING: Acknowledgements = { wait: () => Promise.resolve(), cancel: () => undefined }
 
-export function createListener(config: pg.ClientConfig, cache: ReadCache, onError: ((err: Error) => void) | undefined): Listener {
+export interface ListenerEvents {
+  /** A broadcast payload on EVENTS_CHANNEL. */
+  message(payload: string): void
+  /** Listening (again): broadcasts sent while the connection was down are lost. */
+  listening(): void
+}
+
+export function createListener(config: pg.ClientConfig, cache: ReadCache, onError: ((err: Error) => void) | undefined, events: ListenerEvents): Listener {
   /** Per key, the open expectations and how many acks each has seen. */
   const expecting = new Map<string, Set<{ acks: number; check(): void }>>()
   let client: pg.Client | undefined
@@ -40,10 +49,13 @@ export function createListener(config: pg.ClientConfig, cache: ReadCache, onErro
   let retry: NodeJS.Timeout | undefined
 
   function onNotice(c: pg.Client, channel: string, key: string): void {
+    // `key` is the payload: a changed key, an acknowledged key, or a broadcast.
     if (channel === CHANGE_CHANNEL) {
       cache.drop(key)
       // Tell the writer this replica has forgotten the key.
       c.query('SELECT pg_notify($1, $2)', [ACK_CHANNEL, key]).catch(() => undefined)
+    } else if (channel === EVENTS_CHANNEL) {
+      events.message(key)
     } else if (channel === ACK_CHANNEL) {
       for (const e of expecting.get(key) ?? []) {
         e.acks++
@@ -84,10 +96,11 @@ export function createListener(config: pg.ClientConfig, cache: ReadCache, onErro
     client = c
     try {
       await c.connect()
-      await c.query(`LISTEN ${CHANGE_CHANNEL}; LISTEN ${ACK_CHANNEL}`)
+      await c.query(`LISTEN ${CHANGE_CHANNEL}; LISTEN ${ACK_CHANNEL}; LISTEN ${EVENTS_CHANNEL}`)
       if (client !== c || closed) return
       attempt = 0
       cache.setActive(true)
+      events.listening()
     } catch (err) {
       onError?.(new Error(`session cache off: cannot listen for changes (${(err as Error).message})`))
       lost(c)

@@ -17,9 +17,9 @@
 import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import type { PostgresConnection } from '../config/postgres-dsn.js'
-import type { KeyValueStore, Lock } from './store.js'
+import type { KeyValueStore, Lock, StoreEvent } from './store.js'
 import { storeUnavailable } from './errors.js'
-import { COUNT_LISTENERS, createListener } from './postgres-listener.js'
+import { COUNT_LISTENERS, createListener, EVENTS_CHANNEL } from './postgres-listener.js'
 import { migrate } from './postgres-schema.js'
 import { createReadCache } from './read-cache.js'
 
@@ -83,7 +83,24 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
   // An idle connection that dies (server restart) is reported here; without a listener it would crash the process.
   pool.on('error', (err) => opts.onError?.(err))
   const cache = createReadCache()
-  const listener = createListener(config, cache, opts.onError)
+  const subscribers = new Set<(event: StoreEvent) => void>()
+  const emit = (event: StoreEvent): void => {
+    for (const l of subscribers) {
+      try {
+        l(event)
+      } catch (err) {
+        opts.onError?.(err as Error)
+      }
+    }
+  }
+  // Broadcasts carry the key prefix, so stores sharing a database under different prefixes do not hear each other.
+  const tag = `${prefix.length}:${prefix}`
+  const listener = createListener(config, cache, opts.onError, {
+    message: (payload) => {
+      if (payload.startsWith(tag)) emit({ kind: 'message', message: payload.slice(tag.length) })
+    },
+    listening: () => emit({ kind: 'resync' }),
+  })
   let healthy = false
   let closed = false
 
@@ -246,6 +263,11 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
         }
         return lock
       }),
+    broadcast: (message) => run('broadcast', async () => void (await q('SELECT pg_notify($1, $2)', [EVENTS_CHANNEL, tag + message]))),
+    subscribe(l) {
+      subscribers.add(l)
+      return () => void subscribers.delete(l)
+    },
     ping: () => run('ping', async () => void (await q('SELECT 1', []))),
     isReady: () => healthy,
     cacheActive: () => cache.active(),
