@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { Receiver } from 'ws'
+import type { EventEmitter } from 'node:events'
+import * as ws from 'ws'
 import { closeFrame, FrameBoundary } from '../../../src/server/websocket-frames.js'
 
 /** One frame as RFC 6455 lays it out: 7-bit, 16-bit or 64-bit length, masked or not. */
@@ -60,6 +61,9 @@ describe('FrameBoundary', () => {
     expect(fb.atBoundary).toBe(true)
   })
 })
+
+// ws's frame parser (exported at run time, not in its type declarations).
+const { Receiver } = ws as unknown as { Receiver: new (o: { isServer: boolean }) => EventEmitter & { write(b: Buffer): void } }
 
 describe('closeFrame', () => {
   for (const masked of [false, true]) {
