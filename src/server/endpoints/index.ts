@@ -1,7 +1,8 @@
 /**
  * gatehouse's own endpoints under /.gatehouse/ on every route host (the
  * upstream never sees these paths): sign-in, the OIDC callback, third-party
- * login, sign-out, the user page. One file per endpoint; this one routes.
+ * login, sign-out, the IdP's logout channels, the user page. One file per
+ * endpoint; this one routes.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { PATHS } from '../../constants.js'
@@ -10,6 +11,7 @@ import { notFound, refuse, sendHtml } from '../pages/respond.js'
 import { signedOutPage } from '../pages/index.js'
 import { finishLogin } from './callback.js'
 import { initiateLogin } from './login.js'
+import { backChannelLogout, frontChannelLogout, globalTokenRevocation } from './logout-channels.js'
 import { signIn } from './sign-in.js'
 import { signOut, signOutConfirm } from './sign-out.js'
 import { userPage } from './user-page.js'
@@ -35,6 +37,12 @@ export function handleEndpoint(gh: Gatehouse, request: FastifyRequest, reply: Fa
       if (isGet) return signOutConfirm(gh, request, reply, input)
       if (method === 'POST') return signOut(gh, request, reply, input)
       return methodNotAllowed(request, reply)
+    case PATHS.frontchannelLogout:
+      return isGet ? frontChannelLogout(gh, request, reply, input) : methodNotAllowed(request, reply)
+    case PATHS.backchannelLogout:
+      return method === 'POST' ? backChannelLogout(gh, request, reply) : methodNotAllowed(request, reply)
+    case PATHS.globalTokenRevocation:
+      return method === 'POST' ? globalTokenRevocation(gh, request, reply, input) : methodNotAllowed(request, reply)
     case PATHS.signedOut:
       return sendHtml(reply, 200, signedOutPage({ requestId: String(request.id) }))
     case PATHS.userPage:

@@ -1,9 +1,12 @@
 /**
  * The WebSocket front end: an upgrade request's facts go to the same
  * authorize core as any request (only routes with `allow_websockets: true`
- * accept one), then a raw tunnel to the upstream. A refused upgrade is
- * answered by gatehouse before a single byte reaches the upstream. The log
- * line and the metrics are the proxy's, with `upgrade: websocket`.
+ * accept one), then a tunnel to the upstream. A refused upgrade is answered
+ * by gatehouse before a single byte reaches the upstream. The log line and
+ * the metrics are the proxy's, with `upgrade: websocket`. An open tunnel
+ * follows its session (live-connections.ts): it is closed with 1008 when the
+ * session ends, when it expires, or when a periodic re-check (the core again:
+ * refresh when due, then the policy) no longer allows it.
  */
 import http from 'node:http'
 import https from 'node:https'
@@ -16,6 +19,9 @@ import type { Gatehouse } from '../context.js'
 import { newRequestContext, type RequestContext } from '../request-context.js'
 import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
+import type { LiveOptions, Recheck } from './live-connections.js'
+import { openTunnel } from './websocket-tunnel.js'
+import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return
@@ -167,13 +173,56 @@ function tunnel(
     let response = `HTTP/1.1 101 Switching Protocols\r\n`
     for (let i = 0; i < res.rawHeaders.length; i += 2) response += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`
     socket.write(response + '\r\n')
-    if (upHead.length > 0) socket.write(upHead)
-    if (head.length > 0) upSocket.write(head)
-    upSocket.on('error', () => socket.destroy())
-    socket.on('error', () => upSocket.destroy())
-    upSocket.on('close', () => socket.destroy())
-    socket.on('close', () => upSocket.destroy())
-    upSocket.pipe(socket).pipe(upSocket)
+    const session = v.session
+    let untrack = (): void => undefined
+    const tunnel = openTunnel(socket, upSocket, { clientHead: head, upstreamHead: upHead }, () => untrack())
+    const sessionId = session?.id
+    untrack = gh.live.add(
+      {
+        sessionId,
+        close: (reason, shuttingDown) => {
+          if (shuttingDown === true) return tunnel.close(reason, CLOSE_GOING_AWAY)
+          gh.log.info({ route: route.id, user: session?.email ?? session?.sub, reason }, 'websocket closed by gatehouse')
+          tunnel.close(reason)
+        },
+      },
+      session === undefined ? {} : followSession(gh, req, v),
+    )
+    // A session that ended while the upgrade was under way: its news went out before this tunnel was listed.
+    if (sessionId !== undefined)
+      gh.sessions.exists(sessionId).then(
+        (alive) => (alive ? undefined : tunnel.close('the session ended')),
+        () => undefined,
+      )
   })
   upReq.end()
+}
+
+/** How often an open tunnel re-checks its session (refresh when due, then the policy) when nothing else tells it. */
+const RECHECK_EVERY_MS = 5 * 60_000
+
+/**
+ * A cookie session's tunnel closes at the session's absolute end, and is
+ * re-checked periodically: the same upgrade request goes through the core
+ * again under the current config (the session loaded again, refreshed when
+ * due, which ends it if the IdP refuses; the route's policy asked again).
+ */
+function followSession(gh: Gatehouse, req: http.IncomingMessage, first: Allow): LiveOptions {
+  const session = first.session as NonNullable<Allow['session']>
+  const every = (): number => Math.max(30_000, Math.min(gh.current().config.sessionRefreshIntervalMs ?? RECHECK_EVERY_MS, RECHECK_EVERY_MS))
+  return {
+    expiresAtMs: session.expiresAtMs,
+    recheckAtMs: gh.now() + every(),
+    async recheck(): Promise<Recheck> {
+      const again = await authorize(gh, gh.current(), factsOf(gh, req, true))
+      if (again.kind === 'store-down') throw again.err
+      if (again.kind === 'sign-in' || ((again.kind === 'allow' || again.kind === 'deny') && again.session?.id !== session.id)) {
+        return { keep: false, reason: 'the session ended' }
+      }
+      if ((again.kind !== 'allow' && again.kind !== 'deny') || again.target.route.id !== first.target.route.id)
+        return { keep: false, reason: 'the route changed' }
+      if (again.kind === 'deny') return { keep: false, reason: `no longer allowed: ${again.reason}` }
+      return { keep: true, nextAtMs: gh.now() + every() }
+    },
+  }
 }
