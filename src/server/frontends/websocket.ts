@@ -19,6 +19,7 @@ import type { Gatehouse } from '../context.js'
 import { newRequestContext, type RequestContext } from '../request-context.js'
 import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
+import { clientCertProblem } from './client-cert.js'
 import type { LiveOptions, Recheck } from './live-connections.js'
 import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
@@ -62,6 +63,13 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
       upstreamMs: ctx.upstreamMs,
       ms: performance.now() - ctx.startedAt,
     })
+  }
+  const certProblem = clientCertProblem(ctx.snap.config.downstreamMtls, req)
+  if (certProblem !== undefined) {
+    ctx.outcome = 'deny'
+    ctx.reason = certProblem
+    finish(495)
+    return refuse(socket, 495, 'SSL Certificate Error', 'a valid client certificate is required')
   }
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     ctx.outcome = 'error'

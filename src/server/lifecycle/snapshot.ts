@@ -41,7 +41,7 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     config,
     routes,
     knownHosts,
-    clientAddress: createClientAddressResolver(config.trustedProxies),
+    clientAddress: createClientAddressResolver(config.trustedProxies, config.xffNumTrustedHops),
     hostCache: { http: new Map(), https: new Map() },
   })
 }

@@ -33,6 +33,12 @@ export const REFUSALS = {
     message: 'Only the proxies listed in trusted_proxies may ask gatehouse forward-auth questions.',
     hint: "Add the ingress's address (or its network) to trusted_proxies.",
   },
+  invalid_client_certificate: {
+    status: 495,
+    title: 'Client certificate required',
+    message: 'This site needs a valid client certificate, issued by a certificate authority it trusts.',
+    hint: 'Install the certificate your organisation issued for this browser or device, then try again.',
+  },
   sign_in_failed: {
     status: 401,
     title: 'Sign-in failed',
