@@ -11,6 +11,7 @@ import type { Gatehouse } from './context.js'
 import { decide, identify, resolveRequest, sessionCookie } from './resolve.js'
 import { upstreamPath } from './forward.js'
 import { nextRequestId } from './request-id.js'
+import { setsOwnCookie } from '../proxy/cookie-header.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return
@@ -75,7 +76,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
   }
   if (decision.outcome === 'deny') {
     log('deny', 403, { route: r.route.id, user: session?.email, reason: decision.reason })
-    return refuse(socket, 403, 'Forbidden', decision.reason)
+    return refuse(socket, 403, 'Forbidden', decision.publicReason)
   }
 
   const up = r.rt.upstreams.next()
@@ -130,7 +131,12 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     upReq.setTimeout(0)
     upSocket.setTimeout(0)
     let response = `HTTP/1.1 101 Switching Protocols\r\n`
-    for (let i = 0; i < res.rawHeaders.length; i += 2) response += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      const value = res.rawHeaders[i + 1] as string
+      if (name.toLowerCase() === 'set-cookie' && setsOwnCookie(value, snap.config.cookie.name)) continue
+      response += `${name}: ${value}\r\n`
+    }
     socket.write(response + '\r\n')
     if (upHead.length > 0) socket.write(upHead)
     if (head.length > 0) upSocket.write(head)
