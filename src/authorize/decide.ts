@@ -38,7 +38,8 @@ export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFac
   const r = resolveRoute(snap, facts)
   if (r.kind !== 'route') return r
   if (facts.isWebSocket && !r.route.allowWebsockets) {
-    return { kind: 'deny', target: r, session: undefined, reason: 'allow_websockets is not set on this route', criterion: 'allow_websockets' }
+    const reason = 'allow_websockets is not set on this route'
+    return { kind: 'deny', target: r, session: undefined, reason, publicReason: reason, criterion: 'allow_websockets' }
   }
   // Public routes never touch the store: they keep working when it is down.
   if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined)
@@ -64,7 +65,7 @@ function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, sessio
   }
   const d = r.route.policy.evaluate(session, input, deps.now())
   if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r) }
-  if (d.outcome === 'deny') return { kind: 'deny', target: r, session, reason: d.reason, criterion: d.criterion }
+  if (d.outcome === 'deny') return { kind: 'deny', target: r, session, reason: d.reason, publicReason: d.publicReason, criterion: d.criterion }
   if (session === undefined) return { kind: 'allow', target: r, session, assertion: undefined }
   const assertion = deps.signer.cached(session, r.host.hostname)
   if (assertion !== undefined) return { kind: 'allow', target: r, session, assertion }

@@ -45,7 +45,10 @@ export type Verdict =
       readonly kind: 'deny'
       readonly target: RouteTarget
       readonly session: ActiveSession | undefined
+      /** The whole reason, for the log and the operators. */
       readonly reason: string
+      /** What the caller is told: the criterion and their own value only. */
+      readonly publicReason: string
       readonly criterion: string
     }
   /** Let through, as `session` (undefined on a public route); `assertion` is the signed JWT for the upstream. */

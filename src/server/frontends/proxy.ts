@@ -119,7 +119,8 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: 
 function denied(request: FastifyRequest, reply: FastifyReply, v: Extract<Verdict, { kind: 'deny' }>): FastifyReply {
   const requestId = String(request.id)
   const status = REFUSALS.forbidden.status
-  if (!wantsHtml(request)) return sendJson(reply, status, { error: 'forbidden', route: v.target.route.id, reason: v.reason, request_id: requestId })
+  // The log keeps the whole reason; the caller is told only the criterion and their own value.
+  if (!wantsHtml(request)) return sendJson(reply, status, { error: 'forbidden', route: v.target.route.id, reason: v.publicReason, request_id: requestId })
   return sendHtml(
     reply,
     status,
@@ -127,7 +128,7 @@ function denied(request: FastifyRequest, reply: FastifyReply, v: Extract<Verdict
       route: v.target.route.id,
       user: v.session === undefined ? 'not signed in' : (v.session.email ?? v.session.sub),
       groups: v.session?.groups ?? [],
-      reason: v.reason,
+      reason: v.publicReason,
       requestId,
       signOutHref: `${v.target.scheme}://${v.target.host.authority}${PATHS.signOut}`,
     }),

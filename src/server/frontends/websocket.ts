@@ -15,6 +15,7 @@ import { REQUEST_ID_HEADER } from '../../constants.js'
 import { authorize } from '../../authorize/decide.js'
 import type { Allow, Verdict } from '../../authorize/verdict.js'
 import { upstreamPath } from '../../proxy/path.js'
+import { setsOwnCookie } from '../../proxy/cookie-header.js'
 import type { Gatehouse } from '../context.js'
 import { newRequestContext, type RequestContext } from '../request-context.js'
 import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
@@ -104,7 +105,7 @@ function refuseVerdict(gh: Gatehouse, ctx: RequestContext, socket: Duplex, v: Ex
       return refuse(socket, 401, 'Unauthorized', 'sign in first')
     case 'deny':
       finish(403)
-      return refuse(socket, 403, 'Forbidden', v.reason)
+      return refuse(socket, 403, 'Forbidden', v.publicReason)
   }
 }
 
@@ -179,7 +180,12 @@ function tunnel(
     upReq.setTimeout(0)
     upSocket.setTimeout(0)
     let response = `HTTP/1.1 101 Switching Protocols\r\n`
-    for (let i = 0; i < res.rawHeaders.length; i += 2) response += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      const value = res.rawHeaders[i + 1] as string
+      if (name.toLowerCase() === 'set-cookie' && setsOwnCookie(value, ctx.snap.config.cookie.name)) continue
+      response += `${name}: ${value}\r\n`
+    }
     socket.write(response + '\r\n')
     const session = v.session
     let untrack = (): void => undefined
