@@ -14,7 +14,8 @@ import type { HostPort } from './host.js'
 export interface RouteRuntime {
   readonly route: CompiledRoute
   readonly headers: HeaderRules
-  readonly upstreams: UpstreamPicker
+  /** undefined for a route without `to` (forward-auth only). */
+  readonly upstreams: UpstreamPicker | undefined
   /** The route's `set_response_headers`, names lower-cased. */
   readonly responseHeaders: ReadonlyArray<readonly [string, string]>
 }

@@ -25,7 +25,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   io.stdout(
     `ok: ${file}\n  ${c.routes.length} route${c.routes.length === 1 ? '' : 's'} on ${hosts.size} host${hosts.size === 1 ? '' : 's'}, ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}\n  identity provider: ${c.idp.provider} ${c.idp.providerUrl}\n  session store: ${c.storage.type}\n`,
   )
-  for (const r of c.routes) io.stdout(`  ${r.id} -> ${r.to.map((u) => u.url.href + (u.weight === 1 ? '' : `,${u.weight}`)).join(' ')}\n`)
+  for (const r of c.routes)
+    io.stdout(`  ${r.id} -> ${r.to.length === 0 ? '(forward-auth only)' : r.to.map((u) => u.url.href + (u.weight === 1 ? '' : `,${u.weight}`)).join(' ')}\n`)
   if (args.online === true) {
     const { checkOnline } = await import('./check-online.js')
     return checkOnline(c, io)

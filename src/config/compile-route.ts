@@ -119,8 +119,10 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
 
   const toNode = v.get('to')
   const to: Upstream[] = []
-  if (toNode === undefined) r.problem(map, base, 'CONFIG_MISSING_KEY', 'route has no "to"', 'for example to: http://app:8080')
-  else if (isSeq(toNode))
+  // Without `to` the route answers forward-auth checks only; a request sent to gatehouse directly gets 404.
+  if (toNode === undefined) {
+    // nothing to parse
+  } else if (isSeq(toNode))
     toNode.items.forEach((item, i) => {
       const u = parseUpstream(r, item as Node, `${path('to')}[${i}]`)
       if (u !== undefined) to.push(u)
@@ -216,7 +218,7 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     tlsSkipVerify: bool('tls_skip_verify') ?? false,
   }
 
-  if (r.problems.length > before || from === undefined || policyAst === undefined || to.length === 0) return undefined
+  if (r.problems.length > before || from === undefined || policyAst === undefined) return undefined
   const full = concatPolicies(legacy, policyAst)
   if (full.rules.length === 0)
     r.warn(

@@ -193,7 +193,11 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
 
 export const ROUTE_KEYS: readonly KeySpec[] = [
   s('from', 'url', 'External URL: `https://app.corp.example` (no path; a port, when given, must match).', { required: true }),
-  s('to', 'upstreams', 'Upstream URL, or a list; `http://a:8080,3` gives weight 3.', { required: true }),
+  s(
+    'to',
+    'upstreams',
+    'Upstream URL, or a list; `http://a:8080,3` gives weight 3. Omitted: the route answers forward-auth checks only (a request sent to gatehouse directly gets 404).',
+  ),
   s('prefix', 'string', 'Match paths that start with this.'),
   s('path', 'string', 'Match this exact path.'),
   s('regex', 'regex', 'Match paths by a regular expression (anchored to the whole path).'),

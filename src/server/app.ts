@@ -11,6 +11,7 @@ import type { DownstreamMtls } from '../config/downstream-mtls.js'
 import { clientCertProblem, clientCertTlsOptions } from './frontends/client-cert.js'
 import type { Gatehouse } from './context.js'
 import { handleRequest } from './frontends/proxy.js'
+import { forwardAuthTarget, handleForwardAuth } from './frontends/forward-auth.js'
 import { newRequestContext, type RequestContext } from './request-context.js'
 import { refuse } from './pages/respond.js'
 import { nextRequestId, trustedRequestId } from './telemetry/request-id.js'
@@ -153,6 +154,9 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
         ctx.reason = certProblem
         return refuse(request, reply, 'invalid_client_certificate')
       }
+      // Forward-auth checks answer on any Host, like /healthz: the ingress calls gatehouse's own address.
+      const check = forwardAuthTarget(url)
+      if (check !== undefined) return handleForwardAuth(gh, request, reply, check)
       return handleRequest(gh, request, reply)
     },
   })

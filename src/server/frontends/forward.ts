@@ -9,14 +9,19 @@ import type { Allow } from '../../authorize/verdict.js'
 import { forwardRequest } from '../../proxy/forwarder.js'
 import { upstreamPath } from '../../proxy/path.js'
 import type { Gatehouse } from '../context.js'
-import { badRequest, refuse } from '../pages/respond.js'
+import { badRequest, notFound, refuse } from '../pages/respond.js'
 import type { UpstreamCall } from '../request-context.js'
 
 /** Stream the allowed request to the route's upstream. */
 export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Allow): FastifyReply {
   const { rt, route, fwd } = v.target
-  const up = rt.upstreams.next()
   const ctx = request.gatehouse
+  // A route without `to` answers forward-auth checks only.
+  if (rt.upstreams === undefined) {
+    ctx.outcome = 'not-found'
+    return notFound(request, reply)
+  }
+  const up = rt.upstreams.next()
   const path = upstreamPath(route, v.target.path, up.pathname)
   if (path === undefined) {
     ctx.outcome = 'error'

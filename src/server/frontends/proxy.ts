@@ -116,7 +116,7 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: 
   }
 }
 
-function denied(request: FastifyRequest, reply: FastifyReply, v: Extract<Verdict, { kind: 'deny' }>): FastifyReply {
+export function denied(request: FastifyRequest, reply: FastifyReply, v: Extract<Verdict, { kind: 'deny' }>): FastifyReply {
   const requestId = String(request.id)
   const status = REFUSALS.forbidden.status
   // The log keeps the whole reason; the caller is told only the criterion and their own value.

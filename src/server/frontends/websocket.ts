@@ -120,6 +120,12 @@ function tunnel(
   finish: (status: number) => void,
 ): void {
   const { route, rt, fwd } = v.target
+  // A route without `to` answers forward-auth checks only.
+  if (rt.upstreams === undefined) {
+    ctx.outcome = 'not-found'
+    finish(404)
+    return refuse(socket, 404, 'Not Found', 'this route answers forward-auth checks only')
+  }
   const up = rt.upstreams.next()
   const upPath = upstreamPath(route, v.target.path, up.url.pathname)
   if (upPath === undefined) {

@@ -18,7 +18,7 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     return {
       route,
       headers,
-      upstreams: createUpstreamPicker(route.to),
+      upstreams: route.to.length === 0 ? undefined : createUpstreamPicker(route.to),
       responseHeaders: Object.entries(headers.setResponseHeaders).map(([name, value]) => [name.toLowerCase(), value] as const),
     }
   })
