@@ -1,6 +1,7 @@
 /** `gatehouse check [-c FILE]`: validate a config; `ok` and a summary, or every problem with its position. */
 import { formatProblem, loadConfig } from '../config/index.js'
 import { configPath, parseCommand, type CommandIO } from './io.js'
+import { oktaWarnings } from './okta-warnings.js'
 
 export const usage = 'usage: gatehouse check [-c FILE] [--online]'
 
@@ -21,6 +22,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     return 1
   }
   const c = result.config
+  for (const w of oktaWarnings(c)) io.stderr(`warning: ${w}\n`)
   const hosts = new Set(c.routes.map((r) => r.host))
   io.stdout(
     `ok: ${file}\n  ${c.routes.length} route${c.routes.length === 1 ? '' : 's'} on ${hosts.size} host${hosts.size === 1 ? '' : 's'}, ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}\n  identity provider: ${c.idp.provider} ${c.idp.providerUrl}\n  session store: ${c.storage.type}\n`,

@@ -14,6 +14,8 @@ export interface ActiveSession extends Identity {
   readonly accessToken: string
   readonly createdAtMs: number
   readonly expiresAtMs: number
+  /** Things to fix in Okta this sign-in showed, for the user page. */
+  readonly notes?: readonly string[]
   /** Changes on every refresh (invalidates cached assertions). */
   readonly version: number
 }
@@ -34,8 +36,8 @@ export interface SessionPort {
   isReady(): Promise<boolean>
 }
 
-/** The verified outcome of a sign-in. */
-export type SignedIn = SignedInIdentity
+/** The verified outcome of a sign-in, and what the person should know about it. */
+export type SignedIn = SignedInIdentity & { readonly notes?: readonly string[] }
 
 export interface LoginStart {
   readonly authorizationUrl: URL
@@ -55,4 +57,6 @@ export interface IdentityPort {
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   /** Short hash of a state value for the login cookie's name. */
   loginCookieSuffix(state: string): string
+  /** The scopes sign-ins request (idp_scopes, or the defaults plus groups when Okta offers it). */
+  scopes(): readonly string[]
 }

@@ -97,6 +97,8 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
           csrfToken: gh.csrf.tokenFor(session.id),
           signOutAction: PATHS.signOut,
           requestId: String(request.id),
+          ...(session.notes === undefined ? {} : { notes: session.notes }),
+          ...(session.unknown === undefined ? {} : { unknown: session.unknown }),
         }),
       )
     }

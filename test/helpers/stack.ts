@@ -7,7 +7,7 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { compileConfigText, type CompiledConfig } from '../../src/config/index.js'
-import { startDevIdp, type DevIdp, type DevIdpOptions } from '../../src/devidp/index.js'
+import { startDevIdp, type DevClient, type DevIdp, type DevIdpOptions } from '../../src/devidp/index.js'
 import { startWhoami, type Whoami } from '../../src/demo/whoami.js'
 import { createLogger } from '../../src/server/logger.js'
 import { startGatehouse, type RunningGatehouse } from '../../src/server/start.js'
@@ -44,6 +44,10 @@ export interface StackOptions {
   readonly alsoPorts?: readonly number[]
   readonly headersTimeoutMs?: number
   readonly idpTimeoutMs?: number
+  /** Sign in through this authorization server of the IdP (`org`, `default`, `aus…`); default: `default`. */
+  readonly server?: string
+  /** More settings of the test app at the IdP (a groups claim filter, refresh-token rotation, …). */
+  readonly app?: Partial<DevClient>
 }
 
 export interface Stack {
@@ -82,6 +86,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           client_secret: CLIENT_SECRET,
           redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/callback`)),
           post_logout_redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/signed_out`)),
+          ...o.app,
         },
       ],
       ...o.idp,
@@ -91,7 +96,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 address: 127.0.0.1:${port}
 insecure_server: true
 idp_provider: okta
-idp_provider_url: ${idp.issuer}
+idp_provider_url: ${o.server === undefined ? idp.issuer : idp.issuerOf(o.server)}
 idp_client_id: ${CLIENT_ID}
 idp_client_secret: ${CLIENT_SECRET}
 cookie_secret: ${cookieSecret}
