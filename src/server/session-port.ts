@@ -61,7 +61,7 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
   async function end(rec: SessionRecord, why: string, err?: { code: string; message: string }): Promise<'ended'> {
     o.metrics.refreshes.inc({ result: 'ended' })
     o.log.info({ sid: rec.id.slice(0, 8), user: rec.email ?? rec.sub, ...(err === undefined ? {} : { err }) }, why)
-    await o.manager.revoke(rec.id)
+    await o.manager.revoke(rec.id, rec)
     return 'ended'
   }
 
@@ -100,7 +100,7 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
       } catch (err) {
         if (isGatehouseError(err) && err.code.startsWith('SESSION_')) throw err
         const coded = isGatehouseError(err) ? { code: err.code, message: err.message } : { code: 'UNKNOWN', message: String(err) }
-        if (!isTemporary(err)) return end(current, `session ended: Okta refused the refresh (${coded.code})`, coded)
+        if (!isTemporary(err)) return end(current, `session ended by the IdP: Okta refused the refresh (${coded.code})`, coded)
         const attempts = idpBackoff.attempts + 1
         const retryAtMs = (err as { retryAtMs?: number }).retryAtMs
         const untilMs =
@@ -157,8 +157,11 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
       }
     },
     async revoke(session) {
-      await o.manager.revoke(session.id)
+      await o.manager.revoke(session.id, session)
     },
+    revokeWhere: (filter, opts) => o.manager.revokeWhere(filter, opts),
+    exists: (id) => o.manager.exists(id),
+    claimOnce: (key, ttlMs) => o.manager.claimOnce(key, ttlMs),
     isReady: o.isStoreReady,
   }
 }

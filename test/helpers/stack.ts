@@ -48,6 +48,8 @@ export interface StackOptions {
   readonly server?: string
   /** More settings of the test app at the IdP (a groups claim filter, refresh-token rotation, …). */
   readonly app?: Partial<DevClient>
+  /** Key prefix in Redis: replicas of one test share one; tests never share theirs. */
+  readonly storePrefix?: string
 }
 
 export interface Stack {
@@ -123,6 +125,7 @@ ${o.routes({ upstream: upstream.url, port })}
     ...(o.now === undefined ? {} : { now: o.now }),
     ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }),
     ...(o.idpTimeoutMs === undefined ? {} : { idpTimeoutMs: o.idpTimeoutMs }),
+    ...(o.storePrefix === undefined ? {} : { storePrefix: o.storePrefix }),
   })
   await gh.identity.ready()
   return {

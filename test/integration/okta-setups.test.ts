@@ -182,7 +182,7 @@ describe('refresh', () => {
       e.act(s)
       c.advance(61_000)
       expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(401)
-      const line = s.logs.find((l) => l.includes('session ended: Okta refused the refresh'))
+      const line = s.logs.find((l) => l.includes('session ended by the IdP: Okta refused the refresh'))
       expect(line).toContain(e.code)
     })
   }
