@@ -15,10 +15,23 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
   let output = ''
   beforeAll(async () => {
     port = await freePort()
-    const [idpPort, upPort] = [await freePort(), await freePort()]
+    const [idpPort, upPort, orgPort] = [await freePort(), await freePort(), await freePort()]
     demo = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)],
+      [
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'demo',
+        '--port',
+        String(port),
+        '--idp-port',
+        String(idpPort),
+        '--upstream-port',
+        String(upPort),
+        '--org-port',
+        String(orgPort),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     demo.stdout?.on('data', (d) => (output += d))
