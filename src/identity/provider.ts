@@ -73,6 +73,7 @@ export const GROUPS_INCOMPLETE_REASON = "the groups from Okta may be incomplete 
 const GROUPS_MARKED_INCOMPLETE = 'the groups from Okta are marked incomplete (the claim points elsewhere for the rest)'
 /** An IdP clock further off than this is corrected for in client assertions. */
 const MAX_CLOCK_SKEW_S = 5
+const UNVERIFIED_EMAIL = 'the identity provider says this email address is not verified (email_verified: false)'
 const MAX_SID_CHARS = 256
 
 export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret: Uint8Array, deps: IdentityDeps = {}): IdentityProvider {
@@ -231,9 +232,13 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       bytes += size
       kept[name] = value
     }
+    const email = typeof source.email === 'string' ? source.email : undefined
+    // Okta sends email_verified with the email scope. An address the IdP has not verified proves nothing about who
+    // signed in (anyone can type one in a self-service profile), so email and domain criteria treat it as unknown.
+    const emailUnverified = email !== undefined && (source.email_verified === false || source.email_verified === 'false')
     return {
       sub: claims.sub,
-      email: typeof source.email === 'string' ? source.email : undefined,
+      email,
       name: typeof source.name === 'string' ? source.name : typeof source.preferred_username === 'string' ? source.preferred_username : undefined,
       groups,
       claims: kept,
@@ -245,7 +250,10 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       accessTokenExpiresAtMs: typeof tokens.expires_in === 'number' && tokens.expires_in > 0 ? now() + tokens.expires_in * 1000 : undefined,
       groupsIncomplete: incomplete !== undefined,
       groupsSource,
-      ...(incomplete === undefined ? {} : { unknown: { groups: incomplete } }),
+      // What gatehouse cannot establish: an unverified email, a groups list that may be cut.
+      ...(emailUnverified || incomplete !== undefined
+        ? { unknown: { ...(emailUnverified ? { email: UNVERIFIED_EMAIL } : {}), ...(incomplete === undefined ? {} : { groups: incomplete }) } }
+        : {}),
     }
   }
 
