@@ -204,6 +204,21 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     expect(await checksum('sessionStore.type=redis', 'sessionStore.connectionString=redis://r:6379')).not.toBe(base)
   })
 
+  it('takes the Postgres connection string, password and all, from the Secret', async () => {
+    const objects = await render(
+      '-f',
+      `${CHART}/ci/minimal-values.yaml`,
+      ...['replicaCount=3', 'sessionStore.type=postgres', 'secretKeys.storageConnectionString=postgres_dsn'].flatMap((s) => ['--set', s]),
+    )
+    const r = await checkRenderedConfig(objects, NAME)
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toContain('session store: postgres')
+    expect(r.config).toContain('databroker_storage_type: postgres')
+    expect(r.config).not.toContain('databroker_storage_connection_string')
+    const env = (podSpec(one(objects, 'Deployment', NAME)).containers[0] as unknown as { env: unknown[] }).env
+    expect(env).toContainEqual({ name: 'DATABROKER_STORAGE_CONNECTION_STRING', valueFrom: { secretKeyRef: { name: 'gatehouse', key: 'postgres_dsn' } } })
+  })
+
   it('passes workers through to the config only when it is set', async () => {
     const config = async (...set: string[]) => {
       const objects = await render('-f', `${CHART}/ci/minimal-values.yaml`, ...set.flatMap((s) => ['--set', s]))
