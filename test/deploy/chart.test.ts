@@ -234,8 +234,10 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     ['a secret in the config', ['config.cookie_secret=abc'], 'config.cookie_secret: the chart sets this key'],
     ['memory sessions with two replicas', ['replicaCount=2'], 'sessionStore.type: memory keeps sessions per pod'],
     ['forward-auth with no trusted proxies', ['mode=forwardAuth'], 'trustedProxies: in forwardAuth mode'],
-    ['an unknown mode', ['mode=sidecar'], 'mode: "sidecar" is not a shape this chart knows'],
+    ['an unknown mode', ['mode=sidecar'], "at '/mode': value must be one of 'ingress', 'forwardAuth'"],
     ['redis without an address', ['sessionStore.type=redis'], 'needs sessionStore.connectionString'],
+    ['a misspelt value (values.schema.json)', ['replicaCont=2'], "additional properties 'replicaCont' not allowed"],
+    ['workers that is neither a count nor auto', ['workers=many'], "at '/workers'"],
   ])('refuses %s with a message naming the value', async (_name, set, message) => {
     const r = await helm.attempt(['template', 'gh', CHART, '-f', `${CHART}/ci/minimal-values.yaml`, ...set.flatMap((s) => ['--set', s])])
     expect(r.code).not.toBe(0)
