@@ -43,7 +43,15 @@ function firstHeader(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v
 }
 
-export function createClientAddressResolver(trustedProxies: readonly string[]): ClientAddressResolver {
+/**
+ * `xffNumTrustedHops` is Pomerium's (Envoy's) `xff_num_trusted_hops`: that many
+ * proxies in front each appended the address they saw, so the client is the
+ * Nth X-Forwarded-For entry from the right, whoever the peer is; with fewer
+ * entries than that, the peer. It trusts by count, not by address: a client
+ * that can reach gatehouse directly can choose its address, so it belongs only
+ * where nothing but those proxies can connect (trusted_proxies names them instead).
+ */
+export function createClientAddressResolver(trustedProxies: readonly string[], xffNumTrustedHops = 0): ClientAddressResolver {
   const list = new BlockList()
   for (const cidr of trustedProxies) addCidr(list, cidr)
   const hasTrusted = trustedProxies.length > 0
@@ -60,6 +68,7 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
     isTrusted,
     resolve(peerRaw, headers, listenerProto, host) {
       const peer = unmapIPv4(peerRaw ?? '')
+      if (xffNumTrustedHops > 0 && !isTrusted(peer)) return byHopCount(peer, headers, listenerProto, host, xffNumTrustedHops)
       if (!hasTrusted || !isTrusted(peer)) {
         return { clientIp: peer, forwardedFor: peer, proto: listenerProto, host }
       }
@@ -84,5 +93,32 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
         host: fwdHost !== undefined && fwdHost.length > 0 ? fwdHost : host,
       }
     },
+  }
+}
+
+function listOf(v: string | string[] | undefined): string[] {
+  return (Array.isArray(v) ? v.join(',') : (v ?? ''))
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)
+}
+
+function byHopCount(
+  peer: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  listenerProto: 'http' | 'https',
+  host: string,
+  hops: number,
+): ForwardedFacts {
+  const xff = listOf(headers['x-forwarded-for'])
+  const candidate = xff.length >= hops ? unmapIPv4(xff[xff.length - hops] as string) : undefined
+  // The nearest proxy's own X-Forwarded-Proto/-Host: the rightmost value.
+  const proto = listOf(headers['x-forwarded-proto']).at(-1)?.toLowerCase()
+  const fwdHost = listOf(headers['x-forwarded-host']).at(-1)
+  return {
+    clientIp: candidate !== undefined && isIP(candidate) !== 0 ? candidate : peer,
+    forwardedFor: [...xff, peer].join(', '),
+    proto: proto === 'https' || proto === 'http' ? proto : listenerProto,
+    host: fwdHost ?? host,
   }
 }

@@ -9,6 +9,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import { clientCertProblem } from './client-cert.js'
 import type { Duplex } from 'node:stream'
 import type { Gatehouse } from './context.js'
 import { decide, identify, resolveRequest, sessionCookie, type RouteResolution } from './resolve.js'
@@ -55,6 +56,11 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
       upstreamMs: undefined,
       ms: performance.now() - startedAt,
     })
+  const certProblem = clientCertProblem(snap.config.downstreamMtls, req)
+  if (certProblem !== undefined) {
+    log('deny', 495, { reason: certProblem })
+    return refuse(socket, 495, 'SSL Certificate Error', 'a valid client certificate is required')
+  }
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     log('error', 400)
     return refuse(socket, 400, 'Bad Request', 'only WebSocket upgrades are supported')
