@@ -345,6 +345,19 @@ export function compileConfigText(
       'databroker_storage_connection_string must start with redis:// or rediss://',
     )
 
+  // Workers share sessions only through a shared store.
+  const workers = workerCount(r, values.get('workers'))
+  if (workers !== 1 && storageType === 'memory') {
+    const node = values.get('databroker_storage_type') ?? values.get('workers')
+    r.problem(
+      node,
+      values.has('databroker_storage_type') ? 'databroker_storage_type' : 'workers',
+      'CONFIG_CONFLICT',
+      `workers: ${String(workers)} needs a session store the workers share, but databroker_storage_type is memory (each worker would have its own sessions)`,
+      'set databroker_storage_type: redis (or postgres) with databroker_storage_connection_string, or workers: 1',
+    )
+  }
+
   // Listener
   const insecure = bool('insecure_server') ?? false
   const certificatePem = fileContents('certificate_file')
@@ -460,6 +473,7 @@ export function compileConfigText(
     sessionRefreshIntervalMs,
     storage: storageType === 'redis' && connection !== undefined ? { type: 'redis', connectionString: connection } : { type: 'memory' },
     metricsAddress,
+    workers,
     logLevel,
     trustedProxies,
     // Not implemented yet: the keys load with a warning (keys.ts) and have no effect.
@@ -471,6 +485,27 @@ export function compileConfigText(
   }
   if (r.problems.length > 0) return { problems: sortProblems(r.problems), warnings: r.warnings }
   return { config: deepFreeze(config), warnings: r.warnings }
+}
+
+/** Most worker processes a config may ask for: far past any core count, short of a typo's 10000. */
+export const MAX_WORKERS = 256
+
+function workerCount(r: Reader, node: Node | undefined): number | 'auto' {
+  if (node === undefined) return 1
+  const v = isScalar(node) ? node.value : undefined
+  if (typeof v === 'string' && v.trim().toLowerCase() === 'auto') return 'auto'
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    r.problem(
+      node,
+      'workers',
+      'CONFIG_BAD_VALUE',
+      `workers must be a whole number from 1 to ${MAX_WORKERS}, or auto; found ${JSON.stringify(v ?? null)}`,
+      'auto starts one worker per CPU available to gatehouse',
+    )
+    return 1
+  }
+  return n
 }
 
 function sortProblems(ps: Problem[]): Problem[] {
