@@ -3,12 +3,12 @@
  * policy decides and why, rule by rule. Exit 0 allow, 3 deny, 4 login, 1
  * config error, 2 usage error.
  */
-import type { Identity } from '../policy/types.js'
+import type { Identity, UnknownFacts, UserFact } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
 import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage =
-  'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous]'
+  'usage: gatehouse explain -c FILE --url URL [--method M] [--email E] [--user SUB] [--groups a,b] [--claims JSON] [--source-ip IP] [--time ISO] [--anonymous] [--machine] [--unknown FACT[=REASON]]...'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const v = parseCommand(
@@ -24,6 +24,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       'source-ip': { type: 'string', default: '127.0.0.1' },
       time: { type: 'string' },
       anonymous: { type: 'boolean' },
+      machine: { type: 'boolean' },
+      unknown: { type: 'string', multiple: true },
     },
     usage,
     io,
@@ -50,6 +52,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
       io.stderr('--claims must be a JSON object, such as \'{"department":"ops"}\'\n')
       return 2
     }
+  }
+  const unknown = unknownFacts(v.unknown ?? [], v.machine === true)
+  if (typeof unknown === 'string') {
+    io.stderr(`${unknown}\n${usage}\n`)
+    return 2
   }
   const now = v.time === undefined ? Date.now() : Date.parse(v.time)
   if (Number.isNaN(now)) {
@@ -85,11 +92,13 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           name: undefined,
           groups: config.idp.groupsFilter === undefined ? groups : groups.filter((g) => (config.idp.groupsFilter as RegExp).test(g)),
           claims: { ...claims, ...(v.email === undefined ? {} : { email: v.email }) },
+          ...(unknown === undefined ? {} : { unknown }),
         }
   const method = v.method.toUpperCase()
   const { decision, trace } = route.policy.explain(who, { method, path: target.path, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
   io.stdout(`route: ${route.id} (routes[${route.index}], ${config.file}:${route.at.line})\n`)
   io.stdout(`user: ${who === undefined ? 'anonymous (no session)' : `${who.email ?? who.sub} groups [${who.groups.join(', ')}]`}\n`)
+  for (const [fact, why] of Object.entries(who?.unknown ?? {})) io.stdout(`unknown: ${fact} (${why})\n`)
   io.stdout(`request: ${method} ${target.path} from ${v['source-ip']}\n`)
   io.stdout(`outcome: ${decision.outcome}${decision.outcome === 'login' ? ' (sign-in required)' : ''}\n`)
   io.stdout(`reason: ${decision.reason}\n`)
@@ -99,4 +108,29 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     for (const c of t.criteria) io.stdout(`    [${c.result}] ${c.reason}\n`)
   }
   return decision.outcome === 'allow' ? 0 : decision.outcome === 'deny' ? 3 : 4
+}
+
+const FACTS: readonly UserFact[] = ['groups', 'email', 'user']
+const DEFAULT_REASON: Record<UserFact, string> = {
+  groups: "the groups from Okta may be incomplete (100 groups, the claim's cap)",
+  email: 'the email is not known',
+  user: 'the user is not known',
+}
+const MACHINE_REASON: Record<UserFact, string> = {
+  groups: 'a machine token has no groups',
+  email: 'a machine token has no email',
+  user: 'a machine token has no user',
+}
+
+/** `--unknown groups`, `--unknown "email=email not verified"`, `--machine`: the facts to judge as unknown, or a usage message. */
+function unknownFacts(specs: readonly string[], isMachine: boolean): UnknownFacts | undefined | string {
+  const out: { [F in UserFact]?: string } = isMachine ? { ...MACHINE_REASON } : {}
+  for (const spec of specs) {
+    const eq = spec.indexOf('=')
+    const name = eq < 0 ? spec : spec.slice(0, eq)
+    const fact = FACTS.find((f) => f === name)
+    if (fact === undefined) return `--unknown "${spec}": the fact must be one of ${FACTS.join(', ')} (domain follows email)`
+    out[fact] = eq < 0 ? DEFAULT_REASON[fact] : spec.slice(eq + 1) || DEFAULT_REASON[fact]
+  }
+  return Object.keys(out).length === 0 ? undefined : out
 }

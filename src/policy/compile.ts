@@ -1,18 +1,23 @@
 /**
- * AST → closures. Evaluation is three-valued: a criterion that reads the
- * session, met with no session, is "unauthenticated" (neither true nor false),
- * so that an anonymous request can never get in through `not`/`nor` or slip
- * past a deny rule that asks who the user is.
+ * AST → closures. Evaluation is three-valued: a criterion is true, false, or
+ * undecided. Undecided means it reads the session and there is none
+ * ("unauthenticated"), or it reads a user fact the identity lists as unknown
+ * (groups cut at a cap, a machine token's email/user/groups: see
+ * `UnknownFacts`). The two never meet in one evaluation: unknown facts exist
+ * only on an identity. Either way no request gets in through `not`/`nor`, and
+ * none slips past a deny rule that asks about what gatehouse does not know.
  *
- * Operators (Pomerium's meaning, kept exactly):
+ * Operators (Pomerium's meaning, kept exactly; Kleene logic for undecided):
  *   and: all hold    or: some holds    not: none holds (¬A∧¬B)    nor: not all hold (¬A∨¬B)
  *
  * The decision ladder, in order:
  *   1. a deny block holds                   → deny  (deny-matched)
- *   2. a deny block needs a session         → login (cannot rule the deny out anonymously)
+ *   2. a deny block is undecided            → login when anonymous (cannot rule the deny out);
+ *                                             else deny (deny-unknown), naming the unknown fact and why
  *   3. an allow block holds                 → allow
- *   4. an allow block needs a session       → login
- *   5. otherwise                            → deny  (not-allowed), naming the closest allow rule's failing criterion
+ *   4. an allow block is undecided          → login when anonymous; else it does not allow (step 5)
+ *   5. otherwise                            → deny  (not-allowed), naming the unknown fact of an
+ *                                             undecided allow rule, else the closest allow rule's failing criterion
  */
 import type { Clause, Operator, PolicyAst, RuleNode } from './ast.js'
 import { findCriterion, type CompiledCriterion } from './criteria/index.js'
@@ -21,7 +26,7 @@ import type { CompiledPolicy, CriterionTrace, Decision, Identity, RequestFacts, 
 
 const F = 0
 const T = 1
-const U = 2 // unauthenticated
+const U = 2 // undecided: no session, or an unknown user fact
 type Tri = 0 | 1 | 2
 
 interface CClause {
@@ -45,8 +50,29 @@ function compileCriterion(name: string, value: unknown): CompiledCriterion {
 }
 
 function crit(c: CompiledCriterion, who: Identity | undefined, req: RequestFacts, now: number): Tri {
-  if (c.needsSession && who === undefined) return U
+  if (c.needsSession) {
+    if (who === undefined) return U
+    // One property read on the hot path: `unknown` is absent for almost every identity.
+    const unknown = who.unknown
+    if (unknown !== undefined && c.fact !== undefined && unknown[c.fact] !== undefined) return U
+  }
   return c.test(who, req, now) ? T : F
+}
+
+/** Why an undecided criterion is undecided, in words. */
+function undecided(c: CompiledCriterion, who: Identity | undefined): string {
+  if (who === undefined) return `${c.name}: needs a signed-in user`
+  const why = c.fact === undefined ? undefined : who.unknown?.[c.fact]
+  return `${c.name} cannot be judged: ${why ?? 'unknown'}`
+}
+
+/** The first criterion that leaves an undecided rule undecided. */
+function undecidedIn(r: CRule, who: Identity | undefined, req: RequestFacts, now: number): CompiledCriterion | undefined {
+  for (const cl of r.clauses) {
+    if (clause(cl, who, req, now) !== U) continue
+    for (const c of cl.criteria) if (crit(c, who, req, now) === U) return c
+  }
+  return undefined
 }
 
 function clause(cl: CClause, who: Identity | undefined, req: RequestFacts, now: number): Tri {
@@ -142,6 +168,7 @@ function decisive(r: CRule, who: Identity | undefined, req: RequestFacts, now: n
 }
 
 function sentence(c: CompiledCriterion, v: Tri, who: Identity | undefined, req: RequestFacts, now: number, op: Operator | undefined): string {
+  if (v === U) return undecided(c, who)
   const base = c.describe(who, req, now, v === T)
   return op === 'not' && v === T ? `${base}, and the rule says none of these may hold` : base
 }
@@ -176,7 +203,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
   const loginDecision: Decision = Object.freeze({ outcome: 'login', reason: 'sign in first: this route needs to know who you are' })
 
   function evaluate(who: Identity | undefined, req: RequestFacts, now: number): Decision {
-    let denyNeedsLogin = false
+    let denyUndecided: CRule | undefined
     for (const r of denies) {
       const v = rule(r, who, req, now)
       if (v === T) {
@@ -184,16 +211,39 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
         const why = d === undefined ? '' : `: ${sentence(d.c, d.v, who, req, now, opOf(r, d.c))}`
         return { outcome: 'deny', because: 'deny-matched', rule: r.index, criterion: d?.c.name ?? '', reason: `deny rule ${r.index} matched${why}` }
       }
-      if (v === U) denyNeedsLogin = true
+      if (v === U && denyUndecided === undefined) denyUndecided = r
     }
-    if (denyNeedsLogin) return loginDecision
-    let allowNeedsLogin = false
+    if (denyUndecided !== undefined) {
+      if (who === undefined) return loginDecision
+      // Fail closed: a deny that cannot be ruled out denies.
+      const c = undecidedIn(denyUndecided, who, req, now)
+      return {
+        outcome: 'deny',
+        because: 'deny-unknown',
+        rule: denyUndecided.index,
+        criterion: c?.name ?? '',
+        reason: `deny rule ${denyUndecided.index} cannot be ruled out: ${c === undefined ? 'a fact is unknown' : undecided(c, who)}`,
+      }
+    }
+    let allowUndecided: CRule | undefined
     for (const r of allows) {
       const v = rule(r, who, req, now)
       if (v === T) return allowDecisions.get(r.index) as Decision
-      if (v === U) allowNeedsLogin = true
+      if (v === U && allowUndecided === undefined) allowUndecided = r
     }
-    if (allowNeedsLogin) return loginDecision
+    if (allowUndecided !== undefined) {
+      if (who === undefined) return loginDecision
+      // An allow that reads an unknown fact does not allow; its reason beats a plain mismatch elsewhere.
+      const c = undecidedIn(allowUndecided, who, req, now)
+      const reason = c === undefined ? `allow rule ${allowUndecided.index} cannot be decided` : undecided(c, who)
+      return {
+        outcome: 'deny',
+        because: 'not-allowed',
+        rule: allowUndecided.index,
+        criterion: c?.name ?? '',
+        reason: allows.length > 1 ? `no allow rule matched; rule ${allowUndecided.index}: ${reason}` : reason,
+      }
+    }
     const first = closest(allows, who, req, now)
     if (first === undefined) return noAllowRule
     const d = decisive(first, who, req, now, F)
@@ -215,8 +265,8 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
           const v = crit(c, who, req, now)
           return {
             criterion: c.name,
-            result: v === U ? 'unauthenticated' : v === T ? 'match' : 'no-match',
-            reason: v === U ? `${c.name}: needs a signed-in user` : c.describe(who, req, now, v === T),
+            result: v === U ? (who === undefined ? 'unauthenticated' : 'unknown') : v === T ? 'match' : 'no-match',
+            reason: v === U ? undecided(c, who) : c.describe(who, req, now, v === T),
           }
         })
         trace.push({ rule: r.index, action: r.action, operator: cl.operator, matched: clause(cl, who, req, now) === T, criteria })

@@ -22,7 +22,8 @@ export interface ListMatcher {
 export const STRING_OPERATORS = ['is', 'in', 'not_in', 'starts_with', 'ends_with', 'contains'] as const
 const NEGATED: Record<string, string> = { is: 'is not', starts_with: 'does not start with', ends_with: 'does not end with', contains: 'does not contain' }
 
-export const LIST_OPERATORS = ['has', 'is', 'exclude'] as const
+/** `in` (some value is one of a list) is gatehouse's: `claim/cid: {in: [0oa1, 0oa2]}` for a scalar claim. */
+export const LIST_OPERATORS = ['has', 'is', 'exclude', 'in'] as const
 
 function scalarText(v: unknown): string | undefined {
   if (typeof v === 'string') return v
@@ -114,6 +115,17 @@ export function compileListMatcher(value: unknown, problem: Problem): ListMatche
   for (const [op, raw] of Object.entries(spec)) {
     if (!(LIST_OPERATORS as readonly string[]).includes(op)) {
       problem(`unknown list operator "${op}"`, `valid operators: ${LIST_OPERATORS.join(', ')}`)
+      continue
+    }
+    if (op === 'in') {
+      const items = Array.isArray(raw) ? raw.map(scalarText) : undefined
+      if (items === undefined || items.length === 0 || items.some((x) => x === undefined)) {
+        problem('"in" needs a non-empty list of strings')
+        continue
+      }
+      const set = new Set(items as string[])
+      tests.push((l) => l.some((x) => set.has(x)))
+      texts.push(`in [${[...set].join(', ')}]`)
       continue
     }
     const v = scalarText(raw)

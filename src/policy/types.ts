@@ -10,16 +10,36 @@ export interface SourcePosition {
   readonly col: number
 }
 
-/** What a policy may know about a signed-in user. */
+/**
+ * The facts about a user that a criterion can depend on and that gatehouse may
+ * be unable to establish: `email` (and so `domain`), `user` and `groups`.
+ * `claim/<name>` reads what the token says and is always known.
+ */
+export type UserFact = 'email' | 'user' | 'groups'
+
+/**
+ * The facts gatehouse could not establish, each with the sentence a person
+ * reads in the denial ("the groups from Okta may be incomplete (100 groups,
+ * the claim's cap)", "a machine token has no user"). A fact not listed is
+ * known. An unknown fact is never judged: the engine checks this map before
+ * any criterion runs, so a criterion cannot forget; an allow on it does not
+ * allow and a deny on it denies. The value next to it (a list cut at a cap, an
+ * unverified address) is still what the IdP sent, for display and headers.
+ */
+export type UnknownFacts = { readonly [F in UserFact]?: string }
+
+/** What a policy may know about a signed-in user (or an authenticated machine). */
 export interface Identity {
-  /** Okta user id (`sub`). */
+  /** Okta user id (`sub`); for a machine token, the client id. */
   readonly sub: string
   readonly email: string | undefined
   readonly name: string | undefined
   /** Group names after `idp_groups_filter` (and the directory, when configured). */
   readonly groups: readonly string[]
-  /** Every claim of the ID token / userinfo, for `claim/<name>`. */
+  /** Every claim of the ID token / userinfo / access token, for `claim/<name>`. */
   readonly claims: Readonly<Record<string, unknown>>
+  /** Absent (the usual case): every fact is known. */
+  readonly unknown?: UnknownFacts
 }
 
 /** What a policy may know about the request. */
@@ -44,8 +64,13 @@ export type Decision =
   | { readonly outcome: 'allow'; readonly reason: string }
   | {
       readonly outcome: 'deny'
-      /** `deny-matched`: a deny block matched; `not-allowed`: no allow block matched. */
-      readonly because: 'deny-matched' | 'not-allowed'
+      /**
+       * `deny-matched`: a deny block matched; `deny-unknown`: a deny block reads a
+       * fact gatehouse could not establish, so it cannot be ruled out (fail closed);
+       * `not-allowed`: no allow block matched (an allow block that reads an
+       * unknown fact does not match).
+       */
+      readonly because: 'deny-matched' | 'deny-unknown' | 'not-allowed'
       /** Index of the deciding rule in the route's policy list (after legacy keys are folded in), or -1 when the policy has no allow rule at all. */
       readonly rule: number
       /** The deciding criterion's name as written (`groups`, `claim/department`, …), or '' when there is none. */
@@ -66,8 +91,11 @@ export interface RuleTrace {
 
 export interface CriterionTrace {
   readonly criterion: string
-  /** `unauthenticated`: the criterion needs a session and there is none. */
-  readonly result: 'match' | 'no-match' | 'unauthenticated'
+  /**
+   * `unauthenticated`: the criterion needs a session and there is none;
+   * `unknown`: it reads a fact gatehouse could not establish (the reason says why).
+   */
+  readonly result: 'match' | 'no-match' | 'unauthenticated' | 'unknown'
   readonly reason: string
 }
 

@@ -53,10 +53,13 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
           email: fresh.email ?? current.email,
           name: fresh.name ?? current.name,
           groups: fresh.groups,
+          // What is unknown now, not what was unknown at sign-in (absent clears it).
+          unknown: fresh.unknown,
           claims: fresh.claims,
           idToken: fresh.idToken,
           accessToken: fresh.accessToken,
           refreshToken: fresh.refreshToken,
+          idpSid: fresh.idpSid ?? current.idpSid,
           idTokenExpiresAtMs: fresh.idTokenExpiresAtMs,
           refreshedAtMs: o.now(),
         })

@@ -8,7 +8,7 @@ export const accept: CriterionDef = {
   needsSession: false,
   compile(value, name, problem) {
     if (value !== true) problem('accept takes the value true')
-    return { name, needsSession: false, test: () => true, describe: () => 'accept: everyone' }
+    return { name, needsSession: false, fact: undefined, test: () => true, describe: () => 'accept: everyone' }
   },
 }
 
@@ -17,7 +17,7 @@ export const reject: CriterionDef = {
   needsSession: false,
   compile(value, name, problem) {
     if (value !== true) problem('reject takes the value true')
-    return { name, needsSession: false, test: () => false, describe: () => 'reject: no one' }
+    return { name, needsSession: false, fact: undefined, test: () => false, describe: () => 'reject: no one' }
   },
 }
 
@@ -30,6 +30,7 @@ export const httpMethod: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, req) => m.test(req.method),
       describe: (_w, req, _n, ok) => `http_method: ${JSON.stringify(req.method)} ${ok ? m.text : m.negText}`,
     }
@@ -45,6 +46,7 @@ export const httpPath: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, req) => m.test(req.path),
       describe: (_w, req, _n, ok) => `http_path: ${JSON.stringify(req.path)} ${ok ? m.text : m.negText}`,
     }
@@ -84,6 +86,7 @@ export const sourceIp: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, req) => {
         const a = unmap(req.sourceIp)
         const f = isIP(a)
@@ -102,6 +105,7 @@ export const corsPreflight: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, req) => req.isCorsPreflight,
       describe: (_w, _r, _n, ok) => `cors_preflight: the request is ${ok ? '' : 'not '}a CORS preflight`,
     }

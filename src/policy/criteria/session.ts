@@ -1,5 +1,5 @@
 /** Criteria that read the signed-in user: authenticated_user, email, domain, user, groups, claim/<name>. */
-import type { Identity } from '../types.js'
+import type { Identity, UserFact } from '../types.js'
 import { compileListMatcher, compileStringMatcher } from '../matchers.js'
 import type { CriterionDef } from './types.js'
 
@@ -27,6 +27,8 @@ export const authenticatedUser: CriterionDef = {
     return {
       name,
       needsSession: true,
+      // A machine token is authenticated too: this criterion reads no user fact.
+      fact: undefined,
       test: (who) => who !== undefined,
       describe: (who) => (who === undefined ? 'not signed in' : `signed in as ${who.email ?? who.sub}`),
     }
@@ -34,7 +36,12 @@ export const authenticatedUser: CriterionDef = {
 }
 
 /** A string matcher over one field of the user (`email`, the email's domain, `sub`). */
-function userStringCriterion(name: string, pick: (who: Identity | undefined) => string | undefined, normalise?: (s: string) => string): CriterionDef {
+function userStringCriterion(
+  name: string,
+  fact: UserFact,
+  pick: (who: Identity | undefined) => string | undefined,
+  normalise?: (s: string) => string,
+): CriterionDef {
   return {
     name,
     needsSession: true,
@@ -44,6 +51,7 @@ function userStringCriterion(name: string, pick: (who: Identity | undefined) => 
       return {
         name: as,
         needsSession: true,
+        fact,
         test: (who) => m.test(pick(who)),
         describe: (who, _r, _n, ok) => `${as}: ${JSON.stringify(pick(who) ?? null)} ${ok ? m.text : m.negText}`,
       }
@@ -52,9 +60,10 @@ function userStringCriterion(name: string, pick: (who: Identity | undefined) => 
 }
 
 // Addresses compare whole and case-insensitively: never as substrings.
-export const email = userStringCriterion('email', (who) => who?.email, lower)
-export const domain = userStringCriterion('domain', (who) => emailDomain(who?.email), lower)
-export const user = userStringCriterion('user', (who) => who?.sub)
+export const email = userStringCriterion('email', 'email', (who) => who?.email, lower)
+// The domain is part of the address: an unknown email makes it unknown too.
+export const domain = userStringCriterion('domain', 'email', (who) => emailDomain(who?.email), lower)
+export const user = userStringCriterion('user', 'user', (who) => who?.sub)
 
 export const groups: CriterionDef = {
   name: 'groups',
@@ -65,6 +74,7 @@ export const groups: CriterionDef = {
     return {
       name,
       needsSession: true,
+      fact: 'groups',
       test: (who) => m.test(who$(who).groups),
       describe: (who, _r, _n, ok) => {
         const g = list(who?.groups ?? [])
@@ -96,6 +106,8 @@ export const claim: CriterionDef = {
     return {
       name,
       needsSession: true,
+      // What the token says: known whenever there is a token.
+      fact: undefined,
       test: (who) => m.test(claimValues(who$(who).claims[claimName])),
       describe: (who, _r, _n, ok) => `${name}: ${list(claimValues(who?.claims[claimName]))} ${ok ? '' : 'does not satisfy '}${m.text}`,
     }

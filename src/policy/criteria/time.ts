@@ -72,6 +72,7 @@ export const date: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, _r, now) => (after === undefined || now > after) && (before === undefined || now < before),
       describe: (_w, _r, now, ok) => `date: ${new Date(now).toISOString()} is ${ok ? '' : 'not '}${text}`,
     }
@@ -120,6 +121,7 @@ export const dayOfWeek: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, _r, now) => days.has(localParts(fmt, now).day),
       describe: (_w, _r, now, ok) => `day_of_week: ${DAYS[localParts(fmt, now).day]} is ${ok ? '' : 'not '}one of ${text}`,
     }
@@ -167,6 +169,7 @@ export const timeOfDay: CriterionDef = {
     return {
       name,
       needsSession: false,
+      fact: undefined,
       test: (_w, _r, now) => inWindow(localParts(fmt, now).seconds),
       describe: (_w, _r, now, ok) => `time_of_day: ${clock(localParts(fmt, now).seconds)} is ${ok ? '' : 'not '}${text}`,
     }

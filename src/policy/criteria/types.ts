@@ -1,10 +1,15 @@
-import type { Identity, RequestFacts } from '../types.js'
+import type { Identity, RequestFacts, UserFact } from '../types.js'
 import type { Problem } from '../matchers.js'
 
 export interface CompiledCriterion {
   readonly name: string
   /** Reads the session: with no session it is "unauthenticated", neither true nor false. */
   readonly needsSession: boolean
+  /**
+   * The user fact the criterion judges, if any. When the identity lists it as
+   * unknown, the engine never calls `test` or `describe`: the criterion is unknown.
+   */
+  readonly fact: UserFact | undefined
   /** `who` is defined whenever `needsSession` is true. */
   test(who: Identity | undefined, req: RequestFacts, nowMs: number): boolean
   /** A sentence for reasons: built only on deny, login or explain. */

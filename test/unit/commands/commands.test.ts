@@ -66,6 +66,23 @@ describe('gatehouse explain', () => {
     expect(r.out).toContain('[no-match] groups: [eng] has no "finance"')
     expect(r.out).toContain('[match] day_of_week')
   })
+  it('judges a groups list that may be incomplete as unknown: alice (admin) is not let in, and the reason says why', async () => {
+    const r = await run(
+      ['explain', '-c', 'config/gatehouse.example.yaml', ...url, '--email', 'alice@corp.example', '--groups', 'admin', '--unknown', 'groups'],
+      EXAMPLE_ENV,
+    )
+    expect(r.code).toBe(3)
+    expect(r.out).toContain("unknown: groups (the groups from Okta may be incomplete (100 groups, the claim's cap))")
+    expect(r.out).toContain("[unknown] groups cannot be judged: the groups from Okta may be incomplete (100 groups, the claim's cap)")
+  })
+  it('judges a machine token: its email and groups are unknown; an unknown fact name is a usage error', async () => {
+    const r = await run(['explain', '-c', 'config/gatehouse.example.yaml', ...url, '--machine', '--claims', '{"cid":"0oa-bot"}'], EXAMPLE_ENV)
+    expect(r.code).toBe(3)
+    expect(r.out).toMatch(/cannot be judged: a machine token has no (groups|email)/)
+    const bad = await run(['explain', '-c', 'config/gatehouse.example.yaml', ...url, '--unknown', 'domain'], EXAMPLE_ENV)
+    expect(bad.code).toBe(2)
+    expect(bad.err).toContain('domain follows email')
+  })
   it('says sign-in is required for an anonymous request', async () => {
     const r = await run(['explain', '-c', 'config/gatehouse.example.yaml', ...url, '--anonymous'], EXAMPLE_ENV)
     expect(r.code).toBe(4)

@@ -13,6 +13,7 @@ const bad: Array<[string, string, string, RegExp?]> = [
   ['two keys in one criterion', 'allow: {and: [{groups: a, email: b}]}', 'POLICY_BAD_SHAPE'],
   ['unknown string operator', 'allow: {and: [{email: {is_not: x}}]}', 'POLICY_BAD_MATCHER', /valid operators/],
   ['unknown list operator', 'allow: {and: [{groups: {contains: x}}]}', 'POLICY_BAD_MATCHER'],
+  ['list "in" without a list', 'allow: {and: [{claim/cid: {in: 0oa1}}]}', 'POLICY_BAD_VALUE', /non-empty list/],
   ['bad CIDR', 'allow: {and: [{source_ip: 10.0.0.0/99}]}', 'POLICY_BAD_VALUE'],
   ['bad timezone', 'allow: {and: [{time_of_day: {timezone: Mars/Base, after: "09:00"}}]}', 'POLICY_BAD_VALUE', /unknown timezone/],
   ['bad day', 'allow: {and: [{day_of_week: funday}]}', 'POLICY_BAD_VALUE'],
