@@ -165,13 +165,14 @@ export function runSupervisor(o: SupervisorOptions): Promise<number> {
           slot.seq = seq
           send(w, { gatehouse: 'config', seq, inputs: current.inputs })
         }
+        log.info({ worker: slot.n, pid: w.process.pid, replacement: started }, 'worker listening')
         if (!started) {
           firstUrl = m.url
           if (slots.every((s) => s.listening)) {
             started = true
             resolveStarted(firstUrl)
           }
-        } else log.info({ worker: slot.n, pid: w.process.pid }, 'replacement worker listening')
+        }
         return
       case 'start-failed':
         log.error({ worker: slot.n, problem: m.message }, 'worker could not start')
