@@ -52,9 +52,10 @@ export function createClusterMetrics(o: ClusterMetricsOptions): ClusterMetrics {
     contentType: o.primary.contentType,
     async metrics() {
       await folding
-      const [primary, workers] = await Promise.all([metricsJson(o.primary), o.collect()])
-      for (const [slot, json] of workers) lastSeen.set(slot, json)
-      return aggregateClusterMetrics({ primary, workers, retired }).metrics()
+      const [primary, answered] = await Promise.all([metricsJson(o.primary), o.collect()])
+      for (const [slot, json] of answered) lastSeen.set(slot, json)
+      // A live worker too busy to answer in time counts with its last answer, so that no sum goes down.
+      return aggregateClusterMetrics({ primary, workers: lastSeen, retired }).metrics()
     },
     retire(slot) {
       const last = lastSeen.get(slot)
