@@ -68,8 +68,18 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   s('signing_key', 'secret', 'Base64 of a PEM EC P-256 key (PKCS#8 or SEC1) that signs the assertion. Absent: derived from cookie_secret.', { hasFile: true }),
   s('jwt_claims_headers', 'claims-headers', 'Claims to send upstream as headers: a list (`email,groups`) or a map of header to claim.'),
   s('pass_identity_headers', 'bool', 'Send the unsigned X-Gatehouse-Claim-* headers on every route.', { default: 'false' }),
-  s('databroker_storage_type', 'enum', 'Session store.', { values: ['memory', 'redis'], default: 'memory' }),
-  s('databroker_storage_connection_string', 'secret', 'Redis URL (`redis://…` or `rediss://…`).', { hasFile: true }),
+  s(
+    'databroker_storage_type',
+    'enum',
+    'Session store: `memory` (one process), `postgres` or `redis` (shared by replicas). `file` loads with a warning and keeps sessions in memory.',
+    { values: ['memory', 'postgres', 'redis', 'file'], default: 'memory' },
+  ),
+  s(
+    'databroker_storage_connection_string',
+    'secret',
+    'Postgres: `postgresql://user:password@host:5432/db?sslmode=verify-full` or `host=… port=… dbname=… user=…`. Redis: `redis://…` or `rediss://…`.',
+    { hasFile: true },
+  ),
   s('metrics_address', 'address', 'Where to serve Prometheus metrics (`:9090`).'),
   s('log_level', 'enum', 'Log level.', { values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace'], default: 'info' }),
   s('routes', 'routes', 'The routes.'),
@@ -207,6 +217,12 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
   s('allowed_users', 'string-list', 'Legacy: user ids or emails allowed.'),
   s('allowed_domains', 'string-list', 'Legacy: email domains allowed.'),
   g('name', 'string', 'A name for logs and metrics.'),
+  g(
+    'allow_path_parameters',
+    'bool',
+    'Accept `;` path parameters (`/a;jsessionid=1/b`), for upstreams that need them. Otherwise a `;` in a path segment gets 400. With it, route matching and the policy use the path with every `;…` removed from each segment (what Tomcat, Jetty and Spring serve) and the upstream receives the parameters; a path that would match another route with its parameters than without gets 400. Risk: an upstream that reads `;` some other way may serve a path the policy did not judge.',
+    { default: 'false' },
+  ),
   ...[
     'description',
     'logo_url',
