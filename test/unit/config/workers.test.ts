@@ -32,6 +32,11 @@ describe('workers', () => {
     { name: 'one worker with Redis', yaml: `workers: 1\n${REDIS}`, want: 1 },
     { name: 'a number with Redis', yaml: `workers: 4\n${REDIS}`, want: 4 },
     { name: 'auto with Redis', yaml: `workers: auto\n${REDIS}`, want: 'auto' },
+    {
+      name: 'a number with Postgres',
+      yaml: 'workers: 3\ndatabroker_storage_type: postgres\ndatabroker_storage_connection_string: postgresql://gatehouse@db:5432/gatehouse\n',
+      want: 3,
+    },
     { name: 'a quoted number', yaml: `workers: "2"\n${REDIS}`, want: 2 },
     { name: 'one worker with the memory store', yaml: 'workers: 1\n', want: 1 },
     { name: 'from the environment (WORKERS)', yaml: REDIS, env: { WORKERS: '3' }, want: 3 },
@@ -65,6 +70,13 @@ describe('workers', () => {
       text: /databroker_storage_type is memory/,
     },
     { name: 'auto with the memory store', yaml: 'workers: auto\n', at: 'gatehouse.yaml:6:10 workers', code: 'CONFIG_CONFLICT', text: /workers: auto needs/ },
+    {
+      name: 'more than one with the file store (kept in memory)',
+      yaml: 'databroker_storage_type: file\nworkers: 2\n',
+      at: 'gatehouse.yaml:6:26 databroker_storage_type',
+      code: 'CONFIG_CONFLICT',
+      text: /needs a session store the workers share/,
+    },
     {
       name: 'a bad value from the environment, naming it',
       yaml: REDIS,
