@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { MetricsJson } from '../../../src/server/lifecycle/cluster-messages.js'
-import { createMetrics } from '../../../src/server/metrics.js'
+import { createMetrics } from '../../../src/server/telemetry/metrics.js'
 import { aggregateClusterMetrics, metricsJson, retireMetrics } from '../../../src/server/telemetry/cluster-metrics.js'
 
 const request = fc.record({
