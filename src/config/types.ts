@@ -129,7 +129,11 @@ export interface CompiledConfig {
     readonly clientSecret: string | undefined
     readonly clientAuthMethod: ClientAuthMethod
     readonly clientPrivateKeyPem: string | undefined
+    /** The assertion's `kid`; undefined: the key's RFC 7638 thumbprint. */
+    readonly clientPrivateKeyId?: string | undefined
     readonly scopes: readonly string[]
+    /** idp_scopes was set: request exactly these (no `groups` added from discovery). */
+    readonly scopesExplicit?: boolean
     readonly groupsClaim: string
     readonly groupsFilter: RegExp | undefined
   }
@@ -159,6 +163,8 @@ export interface CompiledConfig {
     | { readonly type: 'postgres'; readonly connection: PostgresConnection }
 
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
+  /** Worker processes: a count, or 'auto' (one per available CPU, resolved when serving). 1: no cluster. */
+  readonly workers: number | 'auto'
   readonly logLevel: LogLevel
   /** Parsed CIDRs; empty = believe no X-Forwarded-* header. */
   readonly trustedProxies: readonly string[]
