@@ -88,8 +88,17 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   g('jwt_assertion_header', 'string', 'Header that carries the signed assertion (`X-Pomerium-Jwt-Assertion` for apps written for Pomerium).', {
     default: 'X-Gatehouse-Jwt-Assertion',
   }),
-  { key: 'bearer_token', kind: 'map', status: 'not-yet', doc: 'Accepting Okta access tokens from API clients is not implemented yet; ignored with a warning.' },
-  { key: 'directory', kind: 'map', status: 'not-yet', doc: 'Group look-ups through the Okta API are not implemented yet; ignored with a warning.' },
+  s(
+    'bearer_token_format',
+    'enum',
+    "`default`: an `Authorization: Bearer` header goes upstream uninterpreted and the cookie decides. `idp_access_token`: an Okta access token is the credential (JWT checked offline against the issuer's keys; an org-server token through introspection). `idp_identity_token`: an ID token for idp_client_id is. Also per route.",
+    { values: ['default', 'idp_access_token', 'idp_identity_token'], default: 'default' },
+  ),
+  s(
+    'idp_access_token_allowed_audiences',
+    'string-list',
+    'Audiences (`aud`) an access token may carry, e.g. `api://default`. Required when bearer_token_format is idp_access_token. Also per route.',
+  ),
   g('trusted_proxies', 'cidr-list', 'CIDRs whose X-Forwarded-* headers are believed. Empty: none.', { default: '[]' }),
   ...[
     'authorize_service_url',
@@ -151,7 +160,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'google_cloud_serverless_authentication_service_account',
     'jwt_issuer_format',
     'jwt_groups_filter',
-    'bearer_token_format',
     'pass_identity_headers_enforce',
     'policy',
     'authenticate_callback_path',
@@ -201,6 +209,16 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
   s('allowed_users', 'string-list', 'Legacy: user ids or emails allowed.'),
   s('allowed_domains', 'string-list', 'Legacy: email domains allowed.'),
   g('name', 'string', 'A name for logs and metrics.'),
+  s('bearer_token_format', 'enum', 'Overrides the global bearer_token_format for this route.', {
+    values: ['default', 'idp_access_token', 'idp_identity_token'],
+  }),
+  s('idp_access_token_allowed_audiences', 'string-list', 'Overrides the global idp_access_token_allowed_audiences for this route.'),
+  g(
+    'pass_bearer_token',
+    'bool',
+    'Keep the `Authorization` header that carried a token gatehouse verified (bearer_token_format other than default); by default it is removed, as it was meant for gatehouse.',
+    { default: 'false' },
+  ),
   ...[
     'description',
     'logo_url',
@@ -240,7 +258,6 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
     'depends_on',
     'jwt_groups_filter',
     'jwt_issuer_format',
-    'bearer_token_format',
     'mcp',
     'upstream_tunnel',
   ].map((k) => n(k)),

@@ -10,6 +10,7 @@ import { isIP } from 'node:net'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type Scalar } from 'yaml'
 import { didYouMean } from '../policy/index.js'
 import { compileRoute } from './compile-route.js'
+import { readAudiences, readBearerFormat, type BearerDefaults } from './bearer.js'
 import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
@@ -375,6 +376,12 @@ export function compileConfigText(
     }
   }
 
+  // Bearer tokens: the global values every route starts from.
+  const bearerDefaults: BearerDefaults = {
+    format: readBearerFormat(r, values.get('bearer_token_format'), 'bearer_token_format') ?? 'default',
+    audiences: readAudiences(r, values.get('idp_access_token_allowed_audiences'), 'idp_access_token_allowed_audiences'),
+  }
+
   // Routes
   const routes: CompiledRoute[] = []
   const routesNode = values.get('routes')
@@ -382,7 +389,7 @@ export function compileConfigText(
     if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
     else
       routesNode.items.forEach((item, i) => {
-        const route = compileRoute(r, item as Node, i, { readFile })
+        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults })
         if (route !== undefined) routes.push(route)
       })
   }
@@ -462,8 +469,6 @@ export function compileConfigText(
     metricsAddress,
     logLevel,
     trustedProxies,
-    // Not implemented yet: the keys load with a warning (keys.ts) and have no effect.
-    bearerToken: undefined,
     directory: undefined,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),

@@ -69,6 +69,8 @@ export interface CompiledRoute {
   readonly policy: CompiledPolicy
   /** True for `allow_public_unauthenticated_access` alone: no session lookup at all. */
   readonly isPublic: boolean
+  /** `bearer_token_format`, `idp_access_token_allowed_audiences` (route over global) and `pass_bearer_token`. */
+  readonly bearer: RouteBearer
   readonly at: SourcePosition
 }
 
@@ -86,10 +88,19 @@ export interface RouteTable {
   readonly size: number
 }
 
-export interface BearerTokenConfig {
-  readonly audience: string
-  readonly issuer: string | undefined
-}
+/** Pomerium's `bearer_token_format`. */
+export type BearerTokenFormat = 'default' | 'idp_access_token' | 'idp_identity_token'
+
+/**
+ * What a route does with `Authorization: Bearer …`. `default` (Pomerium's):
+ * the header goes upstream uninterpreted and the cookie decides. The other
+ * formats make the token the credential; verifying access tokens always has an
+ * audience list (the config refuses the format without one).
+ */
+export type RouteBearer =
+  | { readonly format: 'default' }
+  | { readonly format: 'idp_access_token'; readonly allowedAudiences: readonly string[]; readonly passToken: boolean }
+  | { readonly format: 'idp_identity_token'; readonly passToken: boolean }
 
 export interface DirectoryConfig {
   readonly apiToken: string | undefined
@@ -144,7 +155,6 @@ export interface CompiledConfig {
   readonly logLevel: LogLevel
   /** Parsed CIDRs; empty = believe no X-Forwarded-* header. */
   readonly trustedProxies: readonly string[]
-  readonly bearerToken: BearerTokenConfig | undefined
   readonly directory: DirectoryConfig | undefined
 
   readonly routes: readonly CompiledRoute[]
