@@ -14,5 +14,23 @@ export { createIdentityProvider, type IdentityProvider, type SignedInIdentity, t
 export { IdentityError, IDP_ERROR_CODES, type IdpErrorCode, translateError, callbackError } from './errors.js'
 export { verifyIdToken, NO_NONCE } from './verify-id-token.js'
 export { createKeySet, type KeySet } from './key-set.js'
+export {
+  createBearerVerifier,
+  INTROSPECTION_CACHE_MS,
+  type BearerServer,
+  type BearerVerifier,
+  type BearerResult,
+  type BearerVerifierOptions,
+} from './bearer.js'
+export { verifyAccessToken, TokenRejected, ACCESS_TOKEN_ALGORITHMS } from './verify-access-token.js'
+export {
+  identityFromAccessToken,
+  identityFromIdToken,
+  claimsFromIntrospection,
+  groupsFrom,
+  GROUPS_CAP,
+  MACHINE_UNKNOWN,
+  type TokenIdentity,
+} from './token-identity.js'
 export { checkDiscovery, fetchDiscovery, discoveryUrl } from './discovery.js'
 export { sealLoginState, openLoginState, loginCookieSuffix, loginStateKey, LOGIN_STATE_TTL_MS } from './login-state.js'
