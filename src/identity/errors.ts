@@ -18,6 +18,8 @@ export const IDP_ERROR_CODES = [
   'IDP_CLIENT_AUTH_FAILED',
   'IDP_TOKEN_REQUEST_FAILED',
   'IDP_CONFIG_INVALID',
+  'IDP_LOGOUT_TOKEN_INVALID',
+  'IDP_REVOCATION_AUTH_INVALID',
 ] as const
 export type IdpErrorCode = (typeof IDP_ERROR_CODES)[number]
 

@@ -13,6 +13,8 @@
 export { createIdentityProvider, type IdentityProvider, type SignedInIdentity, type IdentityDeps } from './provider.js'
 export { IdentityError, IDP_ERROR_CODES, type IdpErrorCode, translateError, callbackError } from './errors.js'
 export { verifyIdToken, NO_NONCE } from './verify-id-token.js'
+export { verifyLogoutToken, BACKCHANNEL_LOGOUT_EVENT, type LogoutClaims } from './verify-logout-token.js'
+export { verifyRevocationCall, readRevocationSubject, type RevocationCall, type RevocationSubject } from './verify-revocation-request.js'
 export { createKeySet, type KeySet } from './key-set.js'
 export {
   createBearerVerifier,

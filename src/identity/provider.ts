@@ -14,12 +14,16 @@ import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
 import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
 import { NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
 import type { BearerServer } from './bearer.js'
+import { verifyLogoutToken, type LogoutClaims } from './verify-logout-token.js'
+import { verifyRevocationCall, type RevocationCall } from './verify-revocation-request.js'
 
 /** The verified user (as policies see them) plus the tokens of the sign-in. */
 export interface SignedInIdentity extends Identity {
   readonly idToken: string
   readonly accessToken: string
   readonly refreshToken: string | undefined
+  /** The IdP's session id (`sid`), which front- and back-channel logout name. */
+  readonly idpSid: string | undefined
   readonly idTokenExpiresAtMs: number
   /** Okta caps the groups claim; 100 or more groups may be a truncated list. */
   readonly groupsIncomplete: boolean
@@ -42,6 +46,12 @@ export interface IdentityProvider {
   refresh(refreshToken: string, expectedSub: string): Promise<SignedInIdentity>
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   loginCookieSuffix(state: string): string
+  /** A back-channel logout token, verified (replay is the caller's check). Throws IDP_LOGOUT_TOKEN_INVALID. */
+  verifyLogoutToken(token: string): Promise<LogoutClaims>
+  /** A Universal Logout call's bearer JWT, for the endpoint at `endpointUrl`. Throws IDP_REVOCATION_AUTH_INVALID. */
+  verifyRevocationCall(token: string, endpointUrl: string): Promise<RevocationCall>
+  /** Revoke a refresh token at the IdP's revocation endpoint (RFC 7009); a no-op when the IdP has none. */
+  revokeRefreshToken(refreshToken: string): Promise<void>
   /** For `check --online`: a code grant with a dummy code. invalid_grant proves the credentials. */
   probeClientAuth(redirectUri: string): Promise<IdentityError>
   /** The discovered issuer, its keys and introspection, for bearer tokens (bearer.ts). */
@@ -53,6 +63,7 @@ export interface IdentityProvider {
 const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 'auth_time', 'jti', 'azp', 'sid', 'amr', 'idp', 'ver', 'acr'])
 const MAX_CLAIM_BYTES = 2048
 const GROUPS_LIMIT = 100
+const MAX_SID_CHARS = 256
 
 export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret: Uint8Array, deps: IdentityDeps = {}): IdentityProvider {
   const fetchImpl: FetchLike = deps.fetch ?? ((input, init) => fetch(input, init))
@@ -64,6 +75,7 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
   let pending: Promise<void> | undefined
   let lastFailureMs = -Infinity
   let lastFailure: IdentityError | undefined
+  let orgKeys: KeySet | undefined
 
   async function clientAuth(tokenEndpoint: string): Promise<oidc.ClientAuth> {
     switch (idp.clientAuthMethod) {
@@ -175,6 +187,7 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       idToken: tokens.id_token as string,
       accessToken: tokens.access_token,
       refreshToken: tokens.refresh_token ?? previousRefresh,
+      idpSid: typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= MAX_SID_CHARS ? claims.sid : undefined,
       idTokenExpiresAtMs: claims.exp * 1000,
       groupsIncomplete: all.length >= GROUPS_LIMIT || raw === undefined,
     }
@@ -282,6 +295,40 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     endSessionUrl(idTokenHint, postLogoutRedirectUri, state) {
       if (config === undefined || config.serverMetadata().end_session_endpoint === undefined) return undefined
       return oidc.buildEndSessionUrl(config, { id_token_hint: idTokenHint, post_logout_redirect_uri: postLogoutRedirectUri, state })
+    },
+
+    async verifyLogoutToken(token) {
+      const { keys: k } = await ensure()
+      return verifyLogoutToken(token, k, { issuer: idp.providerUrl, clientId: idp.clientId, now })
+    },
+
+    async verifyRevocationCall(token, endpointUrl) {
+      const { keys: k } = await ensure()
+      // Okta signs these as the org (its URL, or the custom domain's), with the org's keys,
+      // also when gatehouse signs in through a custom authorization server.
+      const org = new URL(idp.providerUrl).origin
+      const keysFor = (iss: string): KeySet | undefined => {
+        if (iss === idp.providerUrl) return k
+        if (idp.provider !== 'okta' || iss !== org) return undefined
+        orgKeys ??= createKeySet({
+          jwksUri: new URL('/oauth2/v1/keys', org),
+          fetch: fetchImpl,
+          now,
+          ...(deps.jwksCooldownMs === undefined ? {} : { cooldownMs: deps.jwksCooldownMs }),
+        })
+        return orgKeys
+      }
+      return verifyRevocationCall(token, { keysFor, clientId: idp.clientId, endpointUrl, now })
+    },
+
+    async revokeRefreshToken(refreshToken) {
+      const { config: c } = await ensure()
+      if (c.serverMetadata().revocation_endpoint === undefined) return
+      try {
+        await oidc.tokenRevocation(c, refreshToken, { token_type_hint: 'refresh_token' })
+      } catch (err) {
+        throw translateError(err, 'the token revocation')
+      }
     },
 
     async probeClientAuth(redirectUri) {

@@ -59,6 +59,7 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
           idToken: fresh.idToken,
           accessToken: fresh.accessToken,
           refreshToken: fresh.refreshToken,
+          idpSid: fresh.idpSid ?? current.idpSid,
           idTokenExpiresAtMs: fresh.idTokenExpiresAtMs,
           refreshedAtMs: o.now(),
         })

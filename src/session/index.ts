@@ -15,9 +15,9 @@ import type { KeyValueStore } from './store.js'
 
 export { createMemoryStore } from './memory-store.js'
 export { createRedisStore } from './redis-store.js'
-export { createSessionManager, type SessionManager, type SessionSummary } from './manager.js'
+export { createSessionManager, type SessionManager, type SessionSummary, type SessionFilter, type SessionsEnded, type Revoked } from './manager.js'
 export type { SessionRecord, NewSession } from './record.js'
-export type { KeyValueStore, Lock } from './store.js'
+export type { KeyValueStore, Lock, StoreEvent } from './store.js'
 export { SessionError, SESSION_ERROR_CODES, type SessionErrorCode } from './errors.js'
 export { decodeTicket, encodeTicket, newTicket, deriveKey } from './ticket.js'
 

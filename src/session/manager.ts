@@ -1,25 +1,40 @@
 /**
- * The session manager: tickets, encrypted records, the user index, the
- * refresh lock. Written once over any KeyValueStore.
+ * The session manager: tickets, encrypted records, the indexes, the refresh
+ * lock, and the news that a session ended. Written once over any KeyValueStore.
  *
  * Store layout (under the backend's prefix):
  *   s:<id>      the sealed record (tokens included, encrypted)
- *   m:<id>      plaintext summary for operators (id, sub, email, times; never tokens)
- *   u:<email>   set of the user's session ids
+ *   r:<id>      the refresh token sealed for revocation at the IdP (see record.ts)
+ *   m:<id>      plaintext summary for operators (id, sub, email, sid, times; never tokens)
+ *   u:/b:/x:    sets of session ids by email, IdP subject, IdP session (session-index.ts)
  *   l:<id>      the refresh lock
+ *   j:<key>     a one-time claim (a logout token's jti)
  */
 import { setTimeout as delay } from 'node:timers/promises'
 import type { KeyValueStore } from './store.js'
 import { SessionError } from './errors.js'
 import { decodeTicket, deriveKey, encodeTicket, newTicket, type Ticket } from './ticket.js'
-import { openRecord, recordKey, sealRecord, type NewSession, type SessionRecord } from './record.js'
+import { openNote, openRecord, recordKey, revocationKey, sealNote, sealRecord, type NewSession, type SessionRecord } from './record.js'
+import { createEndedNews, type SessionsEnded } from './ended-news.js'
+import { fileSession, filterKey, unfileSession, type IndexedAs, type SessionFilter } from './session-index.js'
+
+export type { SessionFilter } from './session-index.js'
+export type { SessionsEnded } from './ended-news.js'
 
 export interface SessionSummary {
   readonly id: string
   readonly sub: string
   readonly email: string | undefined
+  /** The IdP's session id, when the ID token had one. */
+  readonly idpSid?: string | undefined
   readonly createdAtMs: number
   readonly expiresAtMs: number
+}
+
+export interface Revoked {
+  readonly ids: readonly string[]
+  /** The refresh tokens those sessions held (only when asked for). */
+  readonly refreshTokens: readonly string[]
 }
 
 export interface SessionManagerOptions {
@@ -39,10 +54,10 @@ export interface SessionManagerOptions {
   /** How long a request waits for another replica's refresh before giving up. */
   readonly lockWaitMs?: number
   /**
-   * Keep the operator index (per-session summaries and user → sessions sets)
-   * that `list` and `revokeUser` read. The `sessions` command can reach only a
-   * shared store, so the memory store runs without it and a session costs one
-   * entry. Default true.
+   * Keep the per-session plaintext summaries that `list` reads. The `sessions`
+   * command can reach only a shared store, so the memory store runs without
+   * them. The email/subject/IdP-session indexes are kept either way: an
+   * IdP-started logout needs them in every store. Default true.
    */
   readonly operatorIndex?: boolean
 }
@@ -55,10 +70,19 @@ export interface SessionManager {
   peek(cookieValue: string): SessionRecord | undefined
   /** Replace the record (after a refresh); the absolute expiry never moves. */
   save(cookieValue: string, changes: Partial<Omit<SessionRecord, 'id' | 'createdAtMs' | 'expiresAtMs' | 'version'>>): Promise<SessionRecord | undefined>
-  revoke(id: string): Promise<void>
+  /** End one session. `known`: what it is filed under, when the caller has the record (saves a read). */
+  revoke(id: string, known?: IndexedAs): Promise<void>
+  /** End every session of an email, an IdP subject or an IdP session; with `refreshTokens`, return the refresh tokens they held. */
+  revokeWhere(filter: SessionFilter, opts?: { refreshTokens?: boolean }): Promise<Revoked>
   revokeUser(email: string): Promise<number>
   revokeAll(): Promise<number>
-  list(filter?: { user?: string }): Promise<SessionSummary[]>
+  list(filter?: SessionFilter): Promise<SessionSummary[]>
+  /** Whether the session is still in the store. */
+  exists(id: string): Promise<boolean>
+  /** true the first time `key` is claimed (across every process sharing the store) within `ttlMs`. */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>
+  /** Hear about sessions that ended, here and in every process sharing the store. Returns the function that stops listening. */
+  onEnded(listener: (event: SessionsEnded) => void): () => void
   /**
    * Run `fn` holding the session's refresh lock: single-flight in this process
    * (concurrent callers share one run) and across processes (a store lock).
@@ -85,7 +109,11 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
   const cookieById = new Map<string, string>()
   const inflight = new Map<string, Promise<unknown>>()
 
-  const userKey = (email: string): string => 'u:' + email.toLowerCase()
+  const noteKey = revocationKey(cookieSecret)
+  const news = createEndedNews(store, (ids) => {
+    for (const id of ids) forget(id)
+  })
+  const announce = (ids: readonly string[]): Promise<void> => news.announce(ids)
 
   // Opening a ticket (AES-GCM) and deriving its record key (HKDF) depend only
   // on the cookie: done once per cookie, not once per request. Bounded.
@@ -139,11 +167,23 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
   async function write(ticket: Ticket, record: SessionRecord): Promise<void> {
     const remaining = record.expiresAtMs - now()
     if (remaining <= 0) return
-    await store.set('s:' + record.id, sealRecord(record, recordKey(ticket.secret, cookieSecret, record.id)), remaining)
-    if (!indexed) return
-    const summary: SessionSummary = { id: record.id, sub: record.sub, email: record.email, createdAtMs: record.createdAtMs, expiresAtMs: record.expiresAtMs }
-    await store.set('m:' + record.id, Buffer.from(JSON.stringify(summary)), remaining)
-    if (record.email !== undefined) await store.addToSet(userKey(record.email), record.id, remaining)
+    const writes = [
+      store.set('s:' + record.id, sealRecord(record, recordKey(ticket.secret, cookieSecret, record.id)), remaining),
+      fileSession(store, record.id, record, remaining),
+    ]
+    if (record.refreshToken !== undefined) writes.push(store.set('r:' + record.id, sealNote(record.refreshToken, noteKey, record.id), remaining))
+    if (indexed) {
+      const summary: SessionSummary = {
+        id: record.id,
+        sub: record.sub,
+        email: record.email,
+        ...(record.idpSid === undefined ? {} : { idpSid: record.idpSid }),
+        createdAtMs: record.createdAtMs,
+        expiresAtMs: record.expiresAtMs,
+      }
+      writes.push(store.set('m:' + record.id, Buffer.from(JSON.stringify(summary)), remaining))
+    }
+    await Promise.all(writes)
   }
 
   async function readSummary(id: string): Promise<SessionSummary | undefined> {
@@ -156,12 +196,42 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
     }
   }
 
-  async function revoke(id: string): Promise<void> {
+  /** Delete one session's keys and take it out of the indexes; no announcement. */
+  async function remove(id: string, known: IndexedAs | undefined): Promise<void> {
     forget(id)
-    if (!indexed) return store.delete('s:' + id)
-    const summary = await readSummary(id)
-    await store.delete('s:' + id, 'm:' + id)
-    if (summary?.email !== undefined) await store.removeFromSet(userKey(summary.email), id)
+    const filed = known ?? (indexed ? await readSummary(id) : undefined)
+    await store.delete('s:' + id, 'r:' + id, ...(indexed ? ['m:' + id] : []))
+    // Without a summary (the memory store) the index sets keep a dead member until they expire: harmless.
+    if (filed !== undefined) await unfileSession(store, id, filed)
+  }
+
+  async function revoke(id: string, known?: IndexedAs): Promise<void> {
+    await remove(id, known)
+    await announce([id])
+  }
+
+  async function refreshTokenOf(id: string): Promise<string | undefined> {
+    const bytes = await store.get('r:' + id)
+    return bytes === undefined ? undefined : openNote(bytes, noteKey, id)
+  }
+
+  async function revokeWhere(filter: SessionFilter, opts?: { refreshTokens?: boolean }): Promise<Revoked> {
+    const key = filterKey(filter)
+    const members = await store.members(key)
+    const ids: string[] = []
+    const refreshTokens: string[] = []
+    for (const id of members) {
+      if (!(await store.exists('s:' + id))) continue
+      if (opts?.refreshTokens === true) {
+        const rt = await refreshTokenOf(id)
+        if (rt !== undefined) refreshTokens.push(rt)
+      }
+      await remove(id, undefined)
+      ids.push(id)
+    }
+    await store.delete(key)
+    await announce(ids)
+    return { ids, refreshTokens }
   }
 
   return {
@@ -224,26 +294,35 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
     },
 
     revoke,
+    revokeWhere,
 
     async revokeUser(email) {
-      const ids = await store.members(userKey(email))
-      for (const id of ids) await revoke(id)
-      await store.delete(userKey(email))
-      return ids.length
+      return (await revokeWhere({ user: email })).ids.length
     },
 
     async revokeAll() {
-      let n = 0
-      for await (const key of store.scan(indexed ? 'm:' : 's:')) {
-        await revoke(key.slice(2))
-        n++
+      const ids: string[] = []
+      for await (const key of store.scan('s:')) {
+        await remove(key.slice(2), undefined)
+        ids.push(key.slice(2))
       }
-      return n
+      for (const prefix of ['u:', 'b:', 'x:', 'r:']) for await (const key of store.scan(prefix)) await store.delete(key)
+      await announce(ids)
+      return ids.length
     },
+
+    exists: (id) => store.exists('s:' + id),
+
+    async claimOnce(key, ttlMs) {
+      // A lock that is never released: set-if-absent with a lifetime, on every backend.
+      return (await store.tryLock('j:' + key, ttlMs)) !== undefined
+    },
+
+    onEnded: (listener) => news.listen(listener),
 
     async list(filter) {
       const ids: string[] = []
-      if (filter?.user !== undefined) ids.push(...(await store.members(userKey(filter.user))))
+      if (filter !== undefined) ids.push(...(await store.members(filterKey(filter))))
       else for await (const key of store.scan('m:')) ids.push(key.slice(2))
       const out: SessionSummary[] = []
       for (const id of ids) {

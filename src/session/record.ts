@@ -13,6 +13,8 @@ export interface SessionRecord extends Identity {
   readonly idToken: string
   readonly accessToken: string
   readonly refreshToken: string | undefined
+  /** The IdP's session id (the ID token's `sid`), which back- and front-channel logout name. */
+  readonly idpSid?: string | undefined
   readonly idTokenExpiresAtMs: number
   readonly createdAtMs: number
   /** Sign-in or last successful refresh. */
@@ -83,6 +85,37 @@ export function openRecord(bytes: Uint8Array, key: Uint8Array, id: string): Sess
     const plain = Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()])
     const rec = decodeRecord(plain)
     return rec.id === id ? rec : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The refresh token again, sealed under a key from cookie_secret alone, so
+ * that an IdP-started logout (which has no cookie) can revoke it at the IdP.
+ * This is the one secret a store dump plus cookie_secret opens; the record
+ * itself still needs the per-session secret that only the cookie holds.
+ */
+export function revocationKey(cookieSecret: Uint8Array): Buffer {
+  return Buffer.from(hkdfSync('sha256', cookieSecret, Buffer.alloc(0), 'gatehouse refresh revocation v1', 32))
+}
+
+export function sealNote(text: string, key: Uint8Array, id: string): Buffer {
+  const iv = randomBytes(IV_BYTES)
+  const cipher = createCipheriv('aes-256-gcm', key, iv)
+  cipher.setAAD(Buffer.from('note ' + id))
+  const ct = Buffer.concat([cipher.update(text, 'utf8'), cipher.final()])
+  return Buffer.concat([iv, ct, cipher.getAuthTag()])
+}
+
+export function openNote(bytes: Uint8Array, key: Uint8Array, id: string): string | undefined {
+  if (bytes.length < IV_BYTES + TAG_BYTES + 1) return undefined
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, IV_BYTES))
+    decipher.setAAD(Buffer.from('note ' + id))
+    decipher.setAuthTag(buf.subarray(buf.length - TAG_BYTES))
+    return Buffer.concat([decipher.update(buf.subarray(IV_BYTES, buf.length - TAG_BYTES)), decipher.final()]).toString('utf8')
   } catch {
     return undefined
   }

@@ -12,10 +12,14 @@
  * the cached record here at once, and a request for an unchanged session costs
  * no round trip. The cache is used only while both connections are up and
  * tracking is confirmed; otherwise every read goes to Redis as before.
+ *
+ * The same second connection carries the store's broadcasts (pub/sub on
+ * `<prefix>events`): a session ended on one replica is announced to all, so
+ * their open WebSockets close at once.
  */
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import type { KeyValueStore, Lock } from './store.js'
+import type { KeyValueStore, Lock, StoreEvent } from './store.js'
 import { SessionError, storeUnavailable } from './errors.js'
 
 export interface RedisStoreOptions {
@@ -51,7 +55,18 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
   })
   // Without a listener an 'error' event would crash the process.
   client.on('error', (err: Error) => opts.onError?.(err))
-  const cache = createTrackedCache(client, prefix, opts.onError)
+  const listeners = new Set<(event: StoreEvent) => void>()
+  const emit = (event: StoreEvent): void => {
+    for (const l of listeners) {
+      try {
+        l(event)
+      } catch (err) {
+        opts.onError?.(err as Error)
+      }
+    }
+  }
+  const eventsChannel = prefix + 'events'
+  const cache = createTrackedCache(client, prefix, opts.onError, { channel: eventsChannel, emit })
 
   // While (re)connecting, wait briefly for the connection instead of failing at once.
   function whenReady(timeoutMs: number): Promise<void> {
@@ -135,6 +150,11 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
         const lock: Lock = { release: () => run('unlock', async () => void (await client.eval(RELEASE, 1, k(key), token))) }
         return lock
       }),
+    broadcast: (message) => run('broadcast', async () => void (await client.publish(eventsChannel, message))),
+    subscribe(listener) {
+      listeners.add(listener)
+      return () => void listeners.delete(listener)
+    },
     ping: () => run('ping', async () => void (await client.ping())),
     isReady: () => client.status === 'ready',
     cacheActive: () => cache.active(),
@@ -159,7 +179,12 @@ interface TrackedCache {
   close(): void
 }
 
-function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error) => void) | undefined): TrackedCache {
+interface EventsLink {
+  readonly channel: string
+  readonly emit: (event: StoreEvent) => void
+}
+
+function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error) => void) | undefined, events: EventsLink): TrackedCache {
   const entries = new Map<string, { value: Buffer; atMs: number }>()
   // Keys being read right now, and whether an invalidation for them arrived meanwhile:
   // a reply that raced with an invalidation must not be cached.
@@ -186,8 +211,13 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
     connectionName: `${prefix.replace(/[^A-Za-z0-9:_.-]/g, '_')}invalidations`,
   })
   subscriber.on('error', (err: Error) => onError?.(err))
-  subscriber.on('messageBuffer', (channel: Buffer, message: unknown) => {
-    if (channel.toString() !== INVALIDATE_CHANNEL) return
+  subscriber.on('messageBuffer', (channelBytes: Buffer, message: unknown) => {
+    const channel = channelBytes.toString()
+    if (channel === events.channel) {
+      if (Buffer.isBuffer(message)) events.emit({ kind: 'message', message: message.toString() })
+      return
+    }
+    if (channel !== INVALIDATE_CHANNEL) return
     // A null message means "flush everything" (FLUSHALL, or Redis lost track).
     if (message === null || message === undefined) return dropAll()
     const keys = Array.isArray(message) ? message : [message]
@@ -225,8 +255,10 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
     void (async () => {
       try {
         const id = Number(await subscriber.call('CLIENT', 'ID'))
-        await subscriber.subscribe(INVALIDATE_CHANNEL)
+        await subscriber.subscribe(INVALIDATE_CHANNEL, events.channel)
         subscriberId = id
+        // Broadcasts sent while this link was down are lost: listeners re-check what they hold.
+        events.emit({ kind: 'resync' })
         await enableTracking()
       } catch (err) {
         onError?.(err as Error)

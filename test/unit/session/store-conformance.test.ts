@@ -19,7 +19,8 @@ const alice: NewSession = {
 }
 
 interface Backend {
-  make(): { store: KeyValueStore; advance(ms: number): void; now: () => number }
+  /** `twin`: a second connection to the same store, as another replica has (undefined for a one-process store). */
+  make(): { store: KeyValueStore; advance(ms: number): void; now: () => number; twin(): KeyValueStore | undefined }
 }
 
 const clocked = (): { now: () => number; advance(ms: number): void } => {
@@ -33,7 +34,7 @@ const backends: Array<[string, Backend, boolean]> = [
     {
       make: () => {
         const c = clocked()
-        return { store: createMemoryStore({ now: c.now }), ...c }
+        return { store: createMemoryStore({ now: c.now }), ...c, twin: () => undefined }
       },
     },
     true,
@@ -44,8 +45,9 @@ const backends: Array<[string, Backend, boolean]> = [
       make: () => {
         // Redis keeps real time: the clock only drives the manager's own expiry checks.
         let offset = 0
-        const store = createRedisStore({ url: REDIS_URL, prefix: `gatehouse-test:${randomBytes(6).toString('hex')}:` })
-        return { store, now: () => Date.now() + offset, advance: (ms) => void (offset += ms) }
+        const prefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
+        const store = createRedisStore({ url: REDIS_URL, prefix })
+        return { store, now: () => Date.now() + offset, advance: (ms) => void (offset += ms), twin: () => createRedisStore({ url: REDIS_URL, prefix }) }
       },
     },
     hasRedis,
@@ -96,7 +98,7 @@ for (const [name, backend, enabled] of backends) {
       const { manager, store } = setup()
       const { session } = await manager.create(alice)
       for await (const key of store.scan('')) {
-        const text = key.startsWith('u:') ? (await store.members(key)).join(',') : Buffer.from((await store.get(key)) ?? []).toString('latin1')
+        const text = /^[ubx]:/.test(key) ? (await store.members(key)).join(',') : Buffer.from((await store.get(key)) ?? []).toString('latin1')
         expect(text).not.toContain('SECRET')
       }
       expect(await store.exists('s:' + session.id)).toBe(true)
@@ -125,6 +127,69 @@ for (const [name, backend, enabled] of backends) {
       expect(await manager.load(bob.cookieValue)).toBeDefined()
       expect(await manager.revokeAll()).toBe(1)
       expect(await manager.load(bob.cookieValue)).toBeUndefined()
+    })
+
+    it('indexes sessions by IdP subject and IdP session, and ends exactly those', async () => {
+      const { manager } = setup()
+      const a1 = await manager.create({ ...alice, idpSid: 'idp-sess-1' })
+      const a2 = await manager.create({ ...alice, idpSid: 'idp-sess-1' })
+      const a3 = await manager.create({ ...alice, idpSid: 'idp-sess-2' })
+      const bob = await manager.create({ ...alice, sub: '00u-bob', email: 'bob@example.com', idpSid: 'idp-sess-9' })
+      expect((await manager.list({ idpSid: 'idp-sess-1' })).map((s) => s.id).sort()).toEqual([a1.session.id, a2.session.id].sort())
+      expect((await manager.list({ sub: '00u-alice' })).length).toBe(3)
+      expect((await manager.list({ sub: '00u-alice' }))[0]?.idpSid).toBeDefined()
+
+      const bySid = await manager.revokeWhere({ idpSid: 'idp-sess-1' })
+      expect([...bySid.ids].sort()).toEqual([a1.session.id, a2.session.id].sort())
+      expect(await manager.load(a1.cookieValue)).toBeUndefined()
+      expect(await manager.load(a3.cookieValue)).toBeDefined()
+      expect((await manager.revokeWhere({ idpSid: 'unknown' })).ids).toEqual([])
+
+      const bySub = await manager.revokeWhere({ sub: '00u-alice' }, { refreshTokens: true })
+      expect(bySub.ids).toEqual([a3.session.id])
+      expect(bySub.refreshTokens).toEqual(['REFRESH-TOKEN-SECRET'])
+      expect(await manager.load(a3.cookieValue)).toBeUndefined()
+      expect(await manager.load(bob.cookieValue)).toBeDefined()
+      expect(await manager.exists(bob.session.id)).toBe(true)
+    })
+
+    it('keeps the latest refresh token for revocation, and none once the session is gone', async () => {
+      const { manager } = setup()
+      const a = await manager.create(alice)
+      await manager.save(a.cookieValue, { refreshToken: 'ROTATED-REFRESH-SECRET' })
+      expect((await manager.revokeWhere({ user: 'alice@example.com' }, { refreshTokens: true })).refreshTokens).toEqual(['ROTATED-REFRESH-SECRET'])
+      expect((await manager.revokeWhere({ user: 'alice@example.com' }, { refreshTokens: true })).refreshTokens).toEqual([])
+    })
+
+    it('claims a key once, whoever asks', async () => {
+      const { manager, store, now } = setup()
+      const other = createSessionManager({ store, cookieSecret: randomBytes(32), now, ttlMs: 1000 })
+      expect(await manager.claimOnce('jti-1', 60_000)).toBe(true)
+      expect(await manager.claimOnce('jti-1', 60_000)).toBe(false)
+      expect(await other.claimOnce('jti-1', 60_000)).toBe(false)
+      expect(await other.claimOnce('jti-2', 60_000)).toBe(true)
+    })
+
+    it('tells this process at once, and every other process sharing the store, which sessions ended', async () => {
+      const { manager, store, now, twin } = setup()
+      const seen: Array<{ ids: readonly string[]; local: boolean }> = []
+      manager.onEnded((e) => void (e.kind === 'ended' && seen.push({ ids: e.ids, local: e.local })))
+      const a = await manager.create({ ...alice, idpSid: 'idp-sess-7' })
+      await manager.revokeWhere({ idpSid: 'idp-sess-7' })
+      expect(seen).toEqual([{ ids: [a.session.id], local: true }])
+      const elsewhere = twin()
+      if (elsewhere === undefined) return
+      expect(store.broadcast).toBeDefined()
+      // A second process on the same store hears the first one's revocations; the first hears its own only once.
+      const heard: string[] = []
+      opened.push(elsewhere)
+      const remote = createSessionManager({ store: elsewhere, cookieSecret: randomBytes(32), now, ttlMs: 1000 })
+      remote.onEnded((e) => void (e.kind === 'ended' && !e.local && heard.push(...e.ids)))
+      await expect.poll(() => elsewhere.cacheActive?.() ?? true, { timeout: 5000 }).toBe(true)
+      const b = await manager.create(alice)
+      await manager.revoke(b.session.id)
+      await expect.poll(() => heard, { timeout: 5000 }).toEqual([b.session.id])
+      expect(seen.filter((e) => e.ids.includes(b.session.id))).toEqual([{ ids: [b.session.id], local: true }])
     })
 
     it('runs one refresh for twenty concurrent callers, and one across two managers', async () => {
@@ -166,20 +231,25 @@ for (const [name, backend, enabled] of backends) {
   })
 }
 
-describe('memory store as gatehouse runs it (no operator index)', () => {
-  it('one entry per session; load, revoke and revokeAll work', async () => {
+describe('memory store as gatehouse runs it (no operator summaries)', () => {
+  it('a record and a revocation note per session plus the indexes; load, revoke and revokeAll work', async () => {
     const store = createMemoryStore()
     const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 60_000, operatorIndex: false })
     const a = await manager.create(alice)
     const b = await manager.create(alice)
     const keys: string[] = []
     for await (const k of store.scan('')) keys.push(k)
-    expect(keys.sort()).toEqual([`s:${a.session.id}`, `s:${b.session.id}`].sort())
+    expect(keys.sort()).toEqual(
+      [`s:${a.session.id}`, `s:${b.session.id}`, `r:${a.session.id}`, `r:${b.session.id}`, 'b:00u-alice', 'u:alice@example.com'].sort(),
+    )
     expect((await manager.load(a.cookieValue))?.sub).toBe('00u-alice')
     await manager.revoke(a.session.id)
     expect(await manager.load(a.cookieValue)).toBeUndefined()
     expect(await manager.revokeAll()).toBe(1)
     expect(await manager.load(b.cookieValue)).toBeUndefined()
+    const left: string[] = []
+    for await (const k of store.scan('')) left.push(k)
+    expect(left).toEqual([])
   })
 })
 
