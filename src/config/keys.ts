@@ -99,6 +99,31 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'string-list',
     'Audiences (`aud`) an access token may carry, e.g. `api://default`. Required when bearer_token_format is idp_access_token. Also per route.',
   ),
+  s(
+    'idp_service_account',
+    'secret',
+    "Okta directory (Pomerium's legacy form): base64 of JSON with `api_key`, an Okta API token (sent as `SSWS`). Reads each user's groups from Okta's API when the token's list may be incomplete.",
+    { hasFile: true },
+  ),
+  s('idp_refresh_directory_interval', 'duration', "How long a user's groups read from Okta's API are used before they are read again (in the background).", {
+    default: '10m',
+  }),
+  s('idp_refresh_directory_timeout', 'duration', 'How long one directory read may take, rate-limit waits included; past it the groups are unknown.', {
+    default: '1m',
+  }),
+  g(
+    'idp_directory_client_id',
+    'string',
+    'Okta directory through an OAuth service app (API Services, Public key / Private key, scopes okta.groups.read okta.users.read): its client id. Instead of idp_service_account.',
+  ),
+  g('idp_directory_private_key_file', 'file', "PEM private key of the directory's service app (RSA or EC); its public key is registered on the app."),
+  g('idp_directory_key_id', 'string', "The key's `kid` as Okta shows it on the service app (sent in the client assertion's header)."),
+  g(
+    'idp_directory_groups',
+    'enum',
+    '`when_incomplete`: read groups from the directory when the token has no groups claim or a list at the cap of 100. `always`: for every user.',
+    { values: ['when_incomplete', 'always'], default: 'when_incomplete' },
+  ),
   g('trusted_proxies', 'cidr-list', 'CIDRs whose X-Forwarded-* headers are believed. Empty: none.', { default: '[]' }),
   ...[
     'authorize_service_url',
@@ -123,9 +148,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'timeout_read',
     'timeout_write',
     'timeout_idle',
-    'idp_service_account',
-    'idp_refresh_directory_timeout',
-    'idp_refresh_directory_interval',
     'idp_request_params',
     'http_redirect_address',
     'dns_lookup_family',

@@ -11,6 +11,7 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type
 import { didYouMean } from '../policy/index.js'
 import { compileRoute } from './compile-route.js'
 import { readAudiences, readBearerFormat, type BearerDefaults } from './bearer.js'
+import { compileDirectory } from './directory.js'
 import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
@@ -376,6 +377,18 @@ export function compileConfigText(
     }
   }
 
+  // The Okta directory (groups from Okta's API)
+  const directory = compileDirectory(r, {
+    serviceAccount: { text: secret('idp_service_account'), node: values.get('idp_service_account') ?? values.get('idp_service_account_file') },
+    clientId: { text: str('idp_directory_client_id'), node: values.get('idp_directory_client_id') },
+    privateKeyPem: { text: fileContents('idp_directory_private_key_file'), node: values.get('idp_directory_private_key_file') },
+    keyId: str('idp_directory_key_id'),
+    providerUrl,
+    refreshIntervalMs: duration('idp_refresh_directory_interval', 10 * 60_000) ?? 10 * 60_000,
+    timeoutMs: duration('idp_refresh_directory_timeout', 60_000) ?? 60_000,
+    lookup: oneOf<'when_incomplete' | 'always'>('idp_directory_groups', 'when_incomplete'),
+  })
+
   // Bearer tokens: the global values every route starts from.
   const bearerDefaults: BearerDefaults = {
     format: readBearerFormat(r, values.get('bearer_token_format'), 'bearer_token_format') ?? 'default',
@@ -469,7 +482,7 @@ export function compileConfigText(
     metricsAddress,
     logLevel,
     trustedProxies,
-    directory: undefined,
+    directory,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),
     warnings: r.warnings,

@@ -102,10 +102,19 @@ export type RouteBearer =
   | { readonly format: 'idp_access_token'; readonly allowedAudiences: readonly string[]; readonly passToken: boolean }
   | { readonly format: 'idp_identity_token'; readonly passToken: boolean }
 
+/** How gatehouse authenticates to Okta's management API. */
+export type DirectoryCredential =
+  | { readonly kind: 'api_token'; readonly apiToken: string }
+  | { readonly kind: 'service_app'; readonly clientId: string; readonly privateKeyPem: string; readonly keyId: string | undefined }
+
+/** Groups from Okta's API (`idp_service_account`, or gatehouse's service-app keys). */
 export interface DirectoryConfig {
-  readonly apiToken: string | undefined
-  readonly clientId: string | undefined
-  readonly privateKeyPem: string | undefined
+  /** The Okta org, `https://acme.okta.com`: the origin of idp_provider_url. */
+  readonly orgUrl: string
+  readonly credential: DirectoryCredential
+  readonly refreshIntervalMs: number
+  readonly timeoutMs: number
+  readonly lookup: 'when_incomplete' | 'always'
 }
 
 export interface CompiledConfig {
