@@ -219,7 +219,7 @@ async function main(): Promise<void> {
   const upstream = `http://127.0.0.1:${up.msg.port}`
   const base = await forkReady('bench/baseline.mjs', [upstream])
   const idp = await startDevIdp({
-    usersFile: 'config/devidp-users.yaml',
+    modelFile: 'config/devidp.yaml',
     clients: [
       {
         client_id: 'bench',
@@ -424,7 +424,7 @@ async function realTokenSizes(): Promise<{ idToken: string; accessToken: string;
   const { createIdentityProvider } = await import('../src/identity/index.js')
   const port = await freePort()
   const idp2 = await startDevIdp({
-    usersFile: 'config/devidp-users.yaml',
+    modelFile: 'config/devidp.yaml',
     clients: [{ client_id: 'm', client_secret: 's', redirect_uris: [`http://app.localhost:${port}/cb`] }],
   })
   const rp = createIdentityProvider(

@@ -31,7 +31,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   try {
     idp = await startDevIdp({
       port: Number(args['idp-port']),
-      usersFile: resolve(io.cwd, 'config/devidp-users.yaml'),
+      modelFile: resolve(io.cwd, 'config/devidp.yaml'),
       clients: [
         {
           client_id: 'gatehouse-demo',

@@ -5,6 +5,7 @@
  */
 import type { Identity, UnknownFacts, UserFact } from '../policy/types.js'
 import { normalizeRequestPath } from '../proxy/path.js'
+import { routeForPath } from '../proxy/route-for-path.js'
 import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage =
@@ -71,11 +72,16 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     io.stdout(`request: refused with 400: ${target.reason}\n`)
     return 3
   }
-  const route = config.routeTable.match(url.hostname, url.port === '' ? undefined : Number(url.port), target.path)
-  if (route === undefined) {
+  const found = routeForPath(config.routeTable, url.hostname, url.port === '' ? undefined : Number(url.port), target.path, target.hasParams === true)
+  if (found.kind === 'refused') {
+    io.stdout(`request: refused with 400: ${found.message}\n`)
+    return 3
+  }
+  if (found.kind === 'none') {
     io.stdout(`route: none matches ${url.host}${target.path} (404)\n`)
     return 3
   }
+  const route = found.route
   const groups =
     v.groups === undefined
       ? []
@@ -95,11 +101,11 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           ...(unknown === undefined ? {} : { unknown }),
         }
   const method = v.method.toUpperCase()
-  const { decision, trace } = route.policy.explain(who, { method, path: target.path, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
+  const { decision, trace } = route.policy.explain(who, { method, path: found.judgedPath, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
   io.stdout(`route: ${route.id} (routes[${route.index}], ${config.file}:${route.at.line})\n`)
   io.stdout(`user: ${who === undefined ? 'anonymous (no session)' : `${who.email ?? who.sub} groups [${who.groups.join(', ')}]`}\n`)
   for (const [fact, why] of Object.entries(who?.unknown ?? {})) io.stdout(`unknown: ${fact} (${why})\n`)
-  io.stdout(`request: ${method} ${target.path} from ${v['source-ip']}\n`)
+  io.stdout(`request: ${method} ${found.judgedPath} from ${v['source-ip']}\n`)
   io.stdout(`outcome: ${decision.outcome}${decision.outcome === 'login' ? ' (sign-in required)' : ''}\n`)
   io.stdout(`reason: ${decision.reason}\n`)
   io.stdout('trace:\n')

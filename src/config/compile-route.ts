@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, type Node, type YAMLMap } from 'yaml'
 import { compilePolicy, concatPolicies, didYouMean, legacyRules, parsePolicy, warningsFor, type PolicyAst } from '../policy/index.js'
 import { parseDuration } from './durations.js'
 import { ROUTE_KEY_MAP } from './keys.js'
+import { compileLinearRegex, LINEAR_REGEX_HINT } from './linear-regex.js'
 import type { Reader } from './reader.js'
 import { compileRouteBearer, type BearerDefaults } from './bearer.js'
 import type { CompiledRoute, PathMatcher, Upstream } from './types.js'
@@ -65,15 +66,25 @@ function parseUpstream(r: Reader, node: Node, path: string): Upstream | undefine
   return { url, weight }
 }
 
-function compileRegex(r: Reader, node: Node, path: string): RegExp | undefined {
+/** A route regex: anchored to the whole path, with or without one trailing slash, in a linear-time engine. */
+function compileRouteRegex(r: Reader, node: Node, path: string): PathMatcher | undefined {
   const raw = r.string(node, path)
   if (raw === undefined) return undefined
-  try {
-    return new RegExp(`^(?:${raw})$`)
-  } catch (err) {
-    r.problem(node, path, 'CONFIG_BAD_REGEX', `invalid regular expression: ${(err as Error).message.replace(/^Invalid regular expression: /, '')}`)
+  // Input is the path without its trailing slash plus '/': the pattern matches either form.
+  const tolerant = `(?:${raw})/|(?:${raw})`
+  const exact = compileLinearRegex(raw, tolerant)
+  const folded = compileLinearRegex(raw, tolerant, { caseInsensitive: true })
+  if (!exact.ok || !folded.ok) {
+    r.problem(
+      node,
+      path,
+      'CONFIG_BAD_REGEX',
+      `invalid regular expression: ${exact.ok ? (folded as { message: string }).message : exact.message}`,
+      LINEAR_REGEX_HINT,
+    )
     return undefined
   }
+  return { kind: 'regex', source: raw, tolerant: exact.regex, tolerantFolded: folded.regex }
 }
 
 export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDeps): CompiledRoute | undefined {
@@ -142,9 +153,8 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     if (p !== undefined && !p.startsWith('/')) r.problem(v.get('path'), path('path'), 'CONFIG_BAD_VALUE', 'path must start with "/"')
     else if (p !== undefined) pathMatcher = { kind: 'path', path: p }
   } else if (v.has('regex')) {
-    const node = v.get('regex') as Node
-    const re = compileRegex(r, node, path('regex'))
-    if (re !== undefined) pathMatcher = { kind: 'regex', source: String((node as { value?: unknown }).value), regex: re }
+    const m = compileRouteRegex(r, v.get('regex') as Node, path('regex'))
+    if (m !== undefined) pathMatcher = m
   }
 
   let timeoutMs = 30_000
@@ -209,6 +219,7 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
   const flags = {
     preserveHostHeader: bool('preserve_host_header') ?? false,
     allowWebsockets: bool('allow_websockets') ?? false,
+    allowPathParameters: bool('allow_path_parameters') ?? false,
     passIdentityHeaders: bool('pass_identity_headers') ?? false,
     tlsSkipVerify: bool('tls_skip_verify') ?? false,
   }

@@ -241,6 +241,12 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
     'Keep the `Authorization` header that carried a token gatehouse verified (bearer_token_format other than default); by default it is removed, as it was meant for gatehouse.',
     { default: 'false' },
   ),
+  g(
+    'allow_path_parameters',
+    'bool',
+    'Accept `;` path parameters (`/a;jsessionid=1/b`), for upstreams that need them. Otherwise a `;` in a path segment gets 400. With it, route matching and the policy use the path with every `;…` removed from each segment (what Tomcat, Jetty and Spring serve) and the upstream receives the parameters; a path that would match another route with its parameters than without gets 400. Risk: an upstream that reads `;` some other way may serve a path the policy did not judge.',
+    { default: 'false' },
+  ),
   ...[
     'description',
     'logo_url',

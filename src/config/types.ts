@@ -7,6 +7,7 @@
  * identity, session, commands). Change it only together with them.
  */
 import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
+import type { LinearRegex } from './linear-regex.js'
 
 export type IdpProvider = 'okta' | 'oidc'
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -36,7 +37,14 @@ export type PathMatcher =
   | { readonly kind: 'any' }
   | { readonly kind: 'prefix'; readonly prefix: string }
   | { readonly kind: 'path'; readonly path: string }
-  | { readonly kind: 'regex'; readonly source: string; readonly regex: RegExp }
+  | {
+      readonly kind: 'regex'
+      readonly source: string
+      /** Tested on the path without its trailing slash plus '/': matches the path with or without one trailing slash. */
+      readonly tolerant: LinearRegex
+      /** The same, case-insensitive. */
+      readonly tolerantFolded: LinearRegex
+    }
 
 export interface CompiledRoute {
   /** Index in the config's `routes` list. */
@@ -55,6 +63,8 @@ export interface CompiledRoute {
   readonly preserveHostHeader: boolean
   readonly hostRewrite: string | undefined
   readonly allowWebsockets: boolean
+  /** `allow_path_parameters`: accept `;` in path segments; the policy judges the path with them removed. */
+  readonly allowPathParameters: boolean
   readonly timeoutMs: number
   /** Values may hold `${gatehouse.id_token}`, `${gatehouse.access_token}`, `${gatehouse.jwt}` (or `${pomerium.…}`). */
   readonly setRequestHeaders: Readonly<Record<string, string>>
@@ -78,11 +88,14 @@ export interface RouteMatch {
   readonly route: CompiledRoute
 }
 
+/** The route for a request path, or why there is none. `ambiguous`: a case-insensitive comparison would pick another route. */
+export type RouteFind = { readonly kind: 'route'; readonly route: CompiledRoute } | { readonly kind: 'none' } | { readonly kind: 'ambiguous' }
+
 export interface RouteTable {
-  /** host: the Host header's hostname, any case, without port; port: the request's port or undefined. */
+  /** The route for a request (host: the Host header's hostname, any case, without port; port: the request's port or undefined). */
+  find(host: string, port: number | undefined, path: string): RouteFind
+  /** The first route whose pattern matches, without the case-ambiguity check (for `explain`). */
   match(host: string, port: number | undefined, path: string): CompiledRoute | undefined
-  /** True when a case-insensitive comparison of the path would pick another route than `chosen` (the path is ambiguous). */
-  caseAmbiguous(host: string, port: number | undefined, path: string, chosen: CompiledRoute): boolean
   /** True when some route serves this host (for special paths under /.gatehouse/). */
   hasHost(host: string, port: number | undefined): boolean
   readonly size: number

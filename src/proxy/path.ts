@@ -5,11 +5,25 @@
  * - percent-encoded unreserved characters are decoded (`%61dmin` is `admin`),
  *   other escapes are kept with upper-case hex;
  * - anything an upstream could read differently is refused: an encoded slash
- *   or backslash, a raw backslash, `..;`, a NUL or control character, or an
- *   invalid escape.
+ *   or backslash, a raw backslash, `..;`, a NUL or control character, an
+ *   invalid escape, or a double-encoded separator (`%252e`, `%252f`, `%255c`,
+ *   and `;`, `?`, `#`, `%`, control characters encoded twice), which an
+ *   upstream or a second proxy that decodes twice would read as the separator.
+ *
+ * Path parameters (`;x` in a segment) are reported, not refused, here: the
+ * route decides (see proxy/path-params.ts), because servlet containers strip
+ * them per segment and so serve another path than the one written.
  */
 
-export type PathResult = { readonly ok: true; readonly path: string; readonly query: string } | { readonly ok: false; readonly reason: string }
+export type PathResult =
+  | {
+      readonly ok: true
+      readonly path: string
+      readonly query: string
+      /** Some segment holds a `;` (raw or `%3B`): a servlet container would strip what follows it. */
+      readonly hasParams?: true
+    }
+  | { readonly ok: false; readonly reason: string }
 
 const MAX_PATH_LENGTH = 8192
 
@@ -21,6 +35,13 @@ function hexValue(code: number): number {
   if (code >= 97 && code <= 102) return code - 87
   return -1
 }
+
+/**
+ * `%25` (any run of them) followed by the escape of a separator: decoded twice
+ * it is that separator. Checked on the canonical segment, where `%25%32%65`
+ * has already become `%252e`.
+ */
+const DOUBLE_ENCODED = /%25(?:25)*(?:2[EeFf35]|5[Cc]|3[BbFf]|[01][0-9A-Fa-f]|7[Ff])/
 
 /** Canonicalise one segment, or return a refusal reason. */
 function canonicalSegment(seg: string): string | { reason: string } {
@@ -53,6 +74,7 @@ function canonicalSegment(seg: string): string | { reason: string } {
     out += UNRESERVED.test(decoded) ? decoded : '%' + seg.slice(i + 1, i + 3).toUpperCase()
     i += 2
   }
+  if (out.indexOf('%25') !== -1 && DOUBLE_ENCODED.test(out)) return { reason: 'double-encoded separator (such as %252e or %252f) in path' }
   return out
 }
 
@@ -63,7 +85,7 @@ function canonicalSegment(seg: string): string | { reason: string } {
  */
 const PLAIN = new Uint8Array(128)
 for (let c = 0x21; c < 0x7f; c++) PLAIN[c] = 1
-for (const ch of '%\\#?') PLAIN[ch.charCodeAt(0)] = 0
+for (const ch of '%\\#?;') PLAIN[ch.charCodeAt(0)] = 0
 
 /** True when the path is already canonical: no escapes, no dot segments, no `//`, nothing refused. */
 function isPlainPath(rawPath: string): boolean {
@@ -114,7 +136,8 @@ export function canonicalPath(rawPath: string, query: string): PathResult {
       continue
     }
     // `..;param` is read as `..` by some servlet containers.
-    if (seg.startsWith('..;') || seg.startsWith('.;')) return { ok: false, reason: 'dot segment with parameters ("..;") in path' }
+    if (seg.startsWith('..;') || seg.startsWith('.;') || seg.startsWith('..%3B') || seg.startsWith('.%3B'))
+      return { ok: false, reason: 'dot segment with parameters ("..;") in path' }
     out.push(seg)
   }
   // Collapse empty segments (`//admin` is `/admin` to most upstreams) except a trailing slash.
@@ -124,5 +147,8 @@ export function canonicalPath(rawPath: string, query: string): PathResult {
     if (seg === '' && i !== out.length - 1) continue
     kept.push(seg)
   }
-  return { ok: true, path: '/' + kept.join('/'), query }
+  const path = '/' + kept.join('/')
+  // Judged on the result: a segment with parameters that `..` removed is gone from what the upstream receives.
+  const hasParams = path.indexOf(';') !== -1 || path.indexOf('%3B') !== -1
+  return hasParams ? { ok: true, path, query, hasParams } : { ok: true, path, query }
 }

@@ -12,7 +12,8 @@ import type { Gatehouse } from './context.js'
 import type { HostPort } from './host.js'
 import type { ActiveSession } from './ports.js'
 import { forwardRequest } from '../proxy/forwarder.js'
-import { refuse } from './respond.js'
+import { canonicalPath } from '../proxy/path.js'
+import { badRequest, refuse } from './respond.js'
 import type { RouteRuntime } from './snapshot.js'
 
 export interface ForwardInput {
@@ -25,15 +26,23 @@ export interface ForwardInput {
   readonly session: ActiveSession | undefined
 }
 
-/** The path the upstream receives: `prefix_rewrite` replaces the matched prefix; a `to` path is prepended. */
-export function upstreamPath(route: CompiledRoute, path: string, toPath: string): string {
+/**
+ * The path the upstream receives: `prefix_rewrite` replaces the matched prefix; a `to` path is prepended.
+ * undefined when the result is not canonical: `prefix: /pub1` rewritten to `/public/` would turn
+ * `/pub1../private` into `/public/../private`, outside the rewrite base. The caller refuses with 400.
+ */
+export function upstreamPath(route: CompiledRoute, path: string, toPath: string): string | undefined {
   let p = path
   if (route.prefixRewrite !== undefined) {
     const prefix = route.path.kind === 'prefix' ? route.path.prefix : route.path.kind === 'path' ? route.path.path : '/'
     p = joinPath(route.prefixRewrite, path.startsWith(prefix) ? path.slice(prefix.length) : path)
   }
   if (toPath !== '/' && toPath !== '') p = joinPath(toPath, p)
-  return p.startsWith('/') ? p : '/' + p
+  if (!p.startsWith('/')) p = '/' + p
+  if (p === path) return p
+  // Re-check after the rewrite: no dot segment, empty segment or anything the request path check refuses.
+  const again = canonicalPath(p, '')
+  return again.ok && again.path === p ? p : undefined
 }
 
 /** `a` + `b` with exactly one slash between them when both have one there. */
@@ -89,6 +98,12 @@ function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: R
   const route = rt.route
   const up = rt.upstreams.next()
   const note = request.gatehouse
+  const path = upstreamPath(route, input.path, up.pathname)
+  if (path === undefined) {
+    note.outcome = 'error'
+    note.reason = 'rewritten path is not canonical'
+    return badRequest(request, reply, 'The request path, once rewritten for this route, would leave the rewrite base.')
+  }
   const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
   note.upstream = call
   const headers = rt.headers.upstream(request.raw.headers, {
@@ -107,7 +122,7 @@ function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: R
     reply.raw,
     {
       origin: up.origin,
-      path: upstreamPath(route, input.path, up.pathname) + (input.query.length > 1 ? input.query : ''),
+      path: path + (input.query.length > 1 ? input.query : ''),
       method: request.raw.method ?? 'GET',
       headers,
       timeoutMs: route.timeoutMs,

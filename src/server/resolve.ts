@@ -9,6 +9,7 @@ import type { CompiledRoute } from '../config/types.js'
 import type { Decision, RequestFacts } from '../policy/types.js'
 import type { ForwardedFacts } from '../proxy/client-address.js'
 import { normalizeRequestPath } from '../proxy/path.js'
+import { routeForPath } from '../proxy/route-for-path.js'
 import type { Gatehouse } from './context.js'
 import { readCookie } from './cookies.js'
 import { parseHost, type HostPort } from './host.js'
@@ -27,7 +28,10 @@ export interface RouteResolution {
   readonly kind: 'route'
   readonly host: HostPort
   readonly scheme: 'http' | 'https'
+  /** The canonical path: what the upstream receives (before prefix_rewrite). */
   readonly path: string
+  /** What the policy judges: `path`, or with `allow_path_parameters` the path without its `;…` parameters. */
+  readonly judgedPath: string
   readonly query: string
   readonly route: CompiledRoute
   readonly rt: RouteRuntime
@@ -77,15 +81,22 @@ export function resolveRequest(gh: Gatehouse, snap: Snapshot, raw: IncomingMessa
   const { host, port, scheme } = known
   if (target.path.startsWith(SPECIAL_PREFIX) || target.path === SPECIAL_PREFIX.slice(0, -1)) return { kind: 'special', host, scheme, path: target.path }
 
-  const route = snap.config.routeTable.match(host.hostname, port, target.path)
-  if (route === undefined) return { kind: 'not-found' }
-  // A path that differs from another route's only in letter case is ambiguous:
-  // a case-insensitive upstream would serve that other route's resource.
-  if (snap.config.routeTable.caseAmbiguous(host.hostname, port, target.path, route)) {
-    return { kind: 'bad-request', message: "The request path differs only in letter case from another route's path." }
-  }
+  const found = routeForPath(snap.config.routeTable, host.hostname, port, target.path, target.hasParams === true)
+  if (found.kind === 'none') return { kind: 'not-found' }
+  if (found.kind === 'refused') return { kind: 'bad-request', message: found.message }
+  const route = found.route
   const fwd = snap.clientAddress.resolve(raw.socket.remoteAddress, raw.headers, gh.listenerProto, host.authority)
-  return { kind: 'route', host, scheme, path: target.path, query: target.query, route, rt: snap.routes[route.index] as RouteRuntime, fwd }
+  return {
+    kind: 'route',
+    host,
+    scheme,
+    path: target.path,
+    judgedPath: found.judgedPath,
+    query: target.query,
+    route,
+    rt: snap.routes[route.index] as RouteRuntime,
+    fwd,
+  }
 }
 
 export type Identified = { readonly kind: 'ok'; readonly session: ActiveSession | undefined } | { readonly kind: 'store-down'; readonly err: unknown }
@@ -122,7 +133,7 @@ export async function identify(gh: Gatehouse, r: RouteResolution, cookie: string
 export function decide(gh: Gatehouse, raw: IncomingMessage, r: RouteResolution, session: ActiveSession | undefined): Decision {
   const facts: RequestFacts = {
     method: raw.method ?? 'GET',
-    path: r.path,
+    path: r.judgedPath,
     sourceIp: r.fwd.clientIp,
     isCorsPreflight: raw.method === 'OPTIONS' && raw.headers.origin !== undefined && raw.headers['access-control-request-method'] !== undefined,
   }

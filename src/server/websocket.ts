@@ -79,6 +79,11 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
   }
 
   const up = r.rt.upstreams.next()
+  const upPath = upstreamPath(r.route, r.path, up.url.pathname)
+  if (upPath === undefined) {
+    log('error', 400, { route: r.route.id, reason: 'rewritten path is not canonical' })
+    return refuse(socket, 400, 'Bad Request', 'the request path, once rewritten for this route, would leave the rewrite base')
+  }
   const assertion = session === undefined ? undefined : await gh.signer.assertionFor(session, r.host.hostname)
   const headers = r.rt.headers.upstream(req.headers, {
     requestId,
@@ -99,7 +104,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
   const options: https.RequestOptions = {
     host: up.url.hostname,
     port: up.url.port === '' ? (isTls ? 443 : 80) : Number(up.url.port),
-    path: upstreamPath(r.route, r.path, up.url.pathname) + r.query,
+    path: upPath + r.query,
     method: 'GET',
     headers,
     agent: false,

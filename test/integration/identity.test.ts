@@ -63,20 +63,19 @@ describe('identity against the Okta-shaped IdP', () => {
 
   it("thin ID tokens (Okta's org server): groups and profile come from userinfo", async () => {
     const idp = await startDevIdp({
-      thinIdToken: true,
       users: [{ username: 'alice', password: 'alice', email: 'alice@example.com', name: 'Alice', groups: ['admin', 'eng', 'Everyone'] }],
-      clients: [{ client_id: 'thin', client_secret: 's', redirect_uris: ['http://app.localhost/cb'] }],
+      clients: [{ client_id: 'thin', client_secret: 's', redirect_uris: ['http://app.localhost/cb'], groups_claim: { filter: { regex: '.*' } } }],
     })
     closers.push(() => idp.close())
     const rp = createIdentityProvider(
       {
         provider: 'okta',
-        providerUrl: idp.issuer,
+        providerUrl: idp.orgIssuer,
         clientId: 'thin',
         clientSecret: 's',
         clientAuthMethod: 'client_secret_basic',
         clientPrivateKeyPem: undefined,
-        scopes: ['openid', 'email', 'profile'],
+        scopes: ['openid', 'email', 'profile', 'groups'],
         groupsClaim: 'groups',
         groupsFilter: /^(admin|eng)$/,
       },

@@ -21,11 +21,22 @@ describe('normalizeRequestPath', () => {
     ['/../../etc', '/etc', ''],
     ['/x?y=/../z', '/x', '?y=/../z'],
     ['/a/..', '/', ''],
-    ['/admin;x=1', '/admin;x=1', ''],
+    ['/a%2520b', '/a%2520b', ''],
   ]
   for (const [input, path, query] of ok) {
     it(`accepts ${JSON.stringify(input)} as ${path}`, () => {
       expect(normalizeRequestPath(input)).toEqual({ ok: true, path, query })
+    })
+  }
+
+  // The route decides on path parameters (a servlet container strips them): reported, not refused, here.
+  for (const [input, path] of [
+    ['/admin;x=1', '/admin;x=1'],
+    ['/;x/admin', '/;x/admin'],
+    ['/a%3bb', '/a%3Bb'],
+  ]) {
+    it(`reports the path parameters in ${JSON.stringify(input)}`, () => {
+      expect(normalizeRequestPath(input as string)).toEqual({ ok: true, path, query: '', hasParams: true })
     })
   }
 
@@ -36,6 +47,17 @@ describe('normalizeRequestPath', () => {
     ['/a\\b', /backslash/],
     ['/..;/admin', /\.\.;/],
     ['/a/..;x/admin', /\.\.;/],
+    ['/a/..%3bx/admin', /\.\.;/],
+    ['/public/%252e%252e/admin', /double-encoded/],
+    ['/public/%252E%252E/admin', /double-encoded/],
+    ['/a/%252fadmin', /double-encoded/],
+    ['/a/%255Cadmin', /double-encoded/],
+    ['/a/%25%32%65%25%32%65/admin', /double-encoded/],
+    ['/a/%25252e/admin', /double-encoded/],
+    ['/admin%253bx', /double-encoded/],
+    ['/admin%253Fx', /double-encoded/],
+    ['/admin%2523x', /double-encoded/],
+    ['/admin%2500', /double-encoded/],
     ['/a%00b', /control/],
     ['/a%zzb', /invalid percent/],
     ['/a%', /invalid percent/],
