@@ -4,7 +4,7 @@
  */
 import type { CompiledConfig } from '../config/types.js'
 import { checkDiscovery, createIdentityProvider, fetchDiscovery } from '../identity/index.js'
-import { createStore } from '../session/index.js'
+import { createPostgresStore, createStore } from '../session/index.js'
 import type { CommandIO } from './io.js'
 
 export async function checkOnline(config: CompiledConfig, io: CommandIO): Promise<number> {
@@ -44,6 +44,24 @@ export async function checkOnline(config: CompiledConfig, io: CommandIO): Promis
       ok('Redis session store reachable')
     } catch {
       fail('Redis session store', 'not reachable at databroker_storage_connection_string')
+    } finally {
+      await store.close()
+    }
+  }
+  if (config.storage.type === 'postgres') {
+    const c = config.storage.connection
+    const where = `${c.host}:${c.port}${c.database === undefined ? '' : `/${c.database}`}`
+    const store = createPostgresStore({ connection: c, onError: () => undefined })
+    try {
+      // The first query also applies the schema migration, as serve would.
+      const version = await store.serverVersion()
+      ok(`Postgres session store reachable at ${where}: ${version.split(' on ')[0] ?? version}`)
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause
+      fail(
+        'Postgres session store',
+        `cannot use ${where} (${cause instanceof Error ? cause.message : 'no answer'}); check databroker_storage_connection_string`,
+      )
     } finally {
       await store.close()
     }

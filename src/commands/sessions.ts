@@ -1,7 +1,7 @@
 /**
  * `gatehouse sessions list|revoke`: operators' view of the configured session
  * store. With the memory store there is nothing to reach from outside the
- * process, so this needs `databroker_storage_type: redis`.
+ * process, so this needs `databroker_storage_type: postgres` (or redis).
  */
 import { createSessionManager, createStore, type SessionFilter } from '../session/index.js'
 import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
@@ -44,8 +44,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     v.user !== undefined ? { user: v.user } : v.sub !== undefined ? { sub: v.sub } : v.sid !== undefined ? { idpSid: v.sid } : undefined
   const config = loadConfigOrReport(configPath(v.config, io), io)
   if (config === undefined) return 1
-  if (config.storage.type !== 'redis') {
-    io.stderr('sessions are in the memory of the running gatehouse (databroker_storage_type: memory); use a Redis store to manage them from outside\n')
+  if (config.storage.type === 'memory') {
+    io.stderr(
+      'sessions are in the memory of the running gatehouse (databroker_storage_type: memory); use a Postgres or Redis store to manage them from outside\n',
+    )
     return 1
   }
   const store = createStore(config.storage, { onError: () => undefined })

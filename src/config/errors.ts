@@ -19,6 +19,8 @@ export const CONFIG_ERROR_CODES = [
   'CONFIG_POLICY',
   'CONFIG_GENERATED_SECRET',
   'CONFIG_NO_POLICY',
+  'CONFIG_INSECURE_IDP_URL',
+  'CONFIG_SELF_SIGNED',
 ] as const
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[number]
 

@@ -16,6 +16,8 @@ import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
 import { buildRouteTable } from './route-table.js'
+import { generateSelfSigned } from './self-signed.js'
+import { compileStorage } from './storage.js'
 import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
 
 export interface LoadOptions {
@@ -210,25 +212,39 @@ export function compileConfigText(
   // Identity provider
   const provider = oneOf<IdpProvider>('idp_provider', 'okta')
   const providerUrl = str('idp_provider_url')
-  if (providerUrl === undefined && !values.has('idp_provider_url'))
+  // Pomerium without idp_provider signs users in through its hosted authenticate service.
+  const hostedAuthenticate = !values.has('idp_provider') && !values.has('idp_provider_url') && !values.has('idp_client_id')
+  if (hostedAuthenticate)
+    r.problem(
+      root,
+      'idp_provider',
+      'CONFIG_MISSING_KEY',
+      "no idp_provider: this config relies on Pomerium's hosted authenticate service, which gatehouse does not use; gatehouse signs users in with your own identity provider",
+      'set idp_provider: okta (or oidc), idp_provider_url (the issuer, e.g. https://acme.okta.com/oauth2/default), idp_client_id and idp_client_secret',
+    )
+  else if (providerUrl === undefined && !values.has('idp_provider_url'))
     r.problem(root, 'idp_provider_url', 'CONFIG_MISSING_KEY', 'idp_provider_url is required', 'your Okta issuer, e.g. https://acme.okta.com/oauth2/default')
   if (providerUrl !== undefined) {
     try {
       const u = new URL(providerUrl)
       const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname) || u.hostname.endsWith('.localhost')
-      if (u.protocol !== 'https:' && !(u.protocol === 'http:' && loopback))
-        r.problem(
+      if (u.protocol !== 'https:' && u.protocol !== 'http:')
+        r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', `idp_provider_url must be an https:// URL, found ${u.protocol}//`)
+      else if (u.protocol === 'http:' && !loopback)
+        // Pomerium accepts it, and its docker-compose guides use it (a Keycloak on the compose network).
+        r.warn(
           values.get('idp_provider_url'),
           'idp_provider_url',
-          'CONFIG_BAD_URL',
-          'idp_provider_url must use https (http is allowed only for a local IdP on 127.0.0.1 or localhost)',
+          'CONFIG_INSECURE_IDP_URL',
+          `idp_provider_url uses plain http to ${u.host}: anyone on that network path can read the tokens and client secret gatehouse exchanges with the IdP, or impersonate the IdP and sign in as anyone`,
+          'use https for any IdP that is not on this machine; plain http is only safe on a private network you trust end to end',
         )
     } catch {
       r.problem(values.get('idp_provider_url'), 'idp_provider_url', 'CONFIG_BAD_URL', `idp_provider_url "${providerUrl}" is not a URL`)
     }
   }
   const clientId = str('idp_client_id')
-  if (!values.has('idp_client_id'))
+  if (!values.has('idp_client_id') && !hostedAuthenticate)
     r.problem(root, 'idp_client_id', 'CONFIG_MISSING_KEY', 'idp_client_id is required', "the Client ID on the Okta app's General tab")
   const clientAuthMethod = oneOf<ClientAuthMethod>('idp_client_auth_method', 'client_secret_basic')
   const clientSecret = secret('idp_client_secret')
@@ -236,7 +252,13 @@ export function compileConfigText(
   if (clientAuthMethod === 'private_key_jwt' && clientPrivateKeyPem === undefined && !values.has('idp_client_private_key_file')) {
     r.problem(values.get('idp_client_auth_method'), 'idp_client_auth_method', 'CONFIG_MISSING_KEY', 'private_key_jwt needs idp_client_private_key_file')
   }
-  if (clientAuthMethod !== 'private_key_jwt' && clientSecret === undefined && !values.has('idp_client_secret') && !values.has('idp_client_secret_file')) {
+  if (
+    clientAuthMethod !== 'private_key_jwt' &&
+    !hostedAuthenticate &&
+    clientSecret === undefined &&
+    !values.has('idp_client_secret') &&
+    !values.has('idp_client_secret_file')
+  ) {
     r.problem(
       root,
       'idp_client_secret',
@@ -324,40 +346,13 @@ export function compileConfigText(
   }
 
   // Storage
-  const storageType = oneOf<'memory' | 'redis'>('databroker_storage_type', 'memory')
-  const connection = secret('databroker_storage_connection_string')
-  if (
-    storageType === 'redis' &&
-    connection === undefined &&
-    !values.has('databroker_storage_connection_string') &&
-    !values.has('databroker_storage_connection_string_file')
-  ) {
-    r.problem(
-      values.get('databroker_storage_type'),
-      'databroker_storage_type',
-      'CONFIG_MISSING_KEY',
-      'databroker_storage_type redis needs databroker_storage_connection_string (redis://host:6379)',
-    )
-  }
-  if (connection !== undefined && !/^rediss?:\/\//.test(connection))
-    r.problem(
-      values.get('databroker_storage_connection_string'),
-      'databroker_storage_connection_string',
-      'CONFIG_BAD_URL',
-      'databroker_storage_connection_string must start with redis:// or rediss://',
-    )
+  const storage = compileStorage(r, values, root, str, secret, readFile)
 
   // Listener
   const insecure = bool('insecure_server') ?? false
-  const certificatePem = fileContents('certificate_file')
-  const certificateKeyPem = fileContents('certificate_key_file')
-  if (!insecure && !values.has('certificate_file'))
-    r.problem(
-      root,
-      'insecure_server',
-      'CONFIG_MISSING_KEY',
-      'no certificate_file: set certificate_file and certificate_key_file for HTTPS, or insecure_server: true for plain HTTP behind a TLS-terminating load balancer',
-    )
+  let certificatePem = fileContents('certificate_file')
+  let certificateKeyPem = fileContents('certificate_key_file')
+  const selfSigned = !insecure && !values.has('certificate_file') && !values.has('certificate_key_file')
   if (values.has('certificate_file') !== values.has('certificate_key_file'))
     r.problem(
       values.get('certificate_file') ?? values.get('certificate_key_file'),
@@ -434,6 +429,21 @@ export function compileConfigText(
     return n === 0 ? route : { ...route, id: `${route.id}#${route.index}` }
   })
 
+  if (selfSigned) {
+    // As Pomerium: no certificate and no insecure_server means HTTPS with a certificate made here.
+    const hosts = [...new Set(uniqueRoutes.map((route) => route.host))]
+    const generated = generateSelfSigned(hosts)
+    certificatePem = generated.certificatePem
+    certificateKeyPem = generated.keyPem
+    r.warn(
+      root,
+      'certificate_file',
+      'CONFIG_SELF_SIGNED',
+      `no certificate_file and no insecure_server: serving HTTPS with a self-signed certificate made at start for ${hosts.length === 0 ? 'localhost' : hosts.join(', ')}; browsers will warn and clients must skip verification`,
+      'set certificate_file and certificate_key_file (a certificate your clients trust), or insecure_server: true behind a TLS-terminating load balancer',
+    )
+  }
+
   const listen = address('address', ':443') ?? { host: '0.0.0.0', port: 443 }
   const metricsAddress = address('metrics_address', undefined)
   const cookieExpireMs = duration('cookie_expire', 14 * 3_600_000) as number
@@ -478,7 +488,7 @@ export function compileConfigText(
     jwtClaimsHeaders: claimsHeaders,
     passIdentityHeaders: bool('pass_identity_headers') ?? false,
     sessionRefreshIntervalMs,
-    storage: storageType === 'redis' && connection !== undefined ? { type: 'redis', connectionString: connection } : { type: 'memory' },
+    storage,
     metricsAddress,
     logLevel,
     trustedProxies,

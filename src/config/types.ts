@@ -8,6 +8,7 @@
  */
 import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
 import type { LinearRegex } from './linear-regex.js'
+import type { PostgresConnection } from './postgres-dsn.js'
 
 export type IdpProvider = 'okta' | 'oidc'
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -171,7 +172,10 @@ export interface CompiledConfig {
   readonly passIdentityHeaders: boolean
   readonly sessionRefreshIntervalMs: number | undefined
 
-  readonly storage: { readonly type: 'memory' } | { readonly type: 'redis'; readonly connectionString: string }
+  readonly storage:
+    | { readonly type: 'memory' }
+    | { readonly type: 'redis'; readonly connectionString: string }
+    | { readonly type: 'postgres'; readonly connection: PostgresConnection }
 
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
   readonly logLevel: LogLevel

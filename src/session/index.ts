@@ -1,6 +1,6 @@
 /**
  * Sessions: the sealed cookie ticket, encrypted records, and the stores they
- * live in (memory for one process, Redis for replicas). Nothing here speaks
+ * live in (memory for one process, Postgres or Redis for replicas). Nothing here speaks
  * HTTP or OIDC.
  *
  *   const store = createStore(config.storage, { now: Date.now })
@@ -10,11 +10,13 @@
  */
 import type { CompiledConfig } from '../config/types.js'
 import { createMemoryStore } from './memory-store.js'
+import { createPostgresStore } from './postgres-store.js'
 import { createRedisStore } from './redis-store.js'
 import type { KeyValueStore } from './store.js'
 
 export { createMemoryStore } from './memory-store.js'
 export { createRedisStore } from './redis-store.js'
+export { createPostgresStore, type PostgresStore } from './postgres-store.js'
 export { createSessionManager, type SessionManager, type SessionSummary, type SessionFilter, type SessionsEnded, type Revoked } from './manager.js'
 export type { SessionRecord, NewSession } from './record.js'
 export type { KeyValueStore, Lock, StoreEvent } from './store.js'
@@ -25,6 +27,12 @@ export function createStore(storage: CompiledConfig['storage'], deps: { now?: ()
   if (storage.type === 'redis')
     return createRedisStore({
       url: storage.connectionString,
+      ...(deps.prefix === undefined ? {} : { prefix: deps.prefix }),
+      ...(deps.onError === undefined ? {} : { onError: deps.onError }),
+    })
+  if (storage.type === 'postgres')
+    return createPostgresStore({
+      connection: storage.connection,
       ...(deps.prefix === undefined ? {} : { prefix: deps.prefix }),
       ...(deps.onError === undefined ? {} : { onError: deps.onError }),
     })

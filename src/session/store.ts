@@ -18,7 +18,7 @@ export interface Lock {
 export type StoreEvent = { readonly kind: 'message'; readonly message: string } | { readonly kind: 'resync' }
 
 export interface KeyValueStore {
-  readonly kind: 'memory' | 'redis'
+  readonly kind: 'memory' | 'redis' | 'postgres'
   get(key: string): Promise<Uint8Array | undefined>
   set(key: string, value: Uint8Array, ttlMs: number): Promise<void>
   delete(...keys: string[]): Promise<void>
@@ -39,7 +39,7 @@ export interface KeyValueStore {
   broadcast?(message: string): Promise<void>
   /** Receive broadcasts and resyncs; returns the function that stops listening. */
   subscribe?(listener: (event: StoreEvent) => void): () => void
-  /** Redis: whether reads are being served from the invalidation-tracked local cache right now. */
+  /** Redis, Postgres: whether reads are being served from the invalidation-fed local cache right now. */
   cacheActive?(): boolean
   close(): Promise<void>
 }

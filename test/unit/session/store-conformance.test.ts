@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { createMemoryStore, createRedisStore, createSessionManager, type KeyValueStore } from '../../../src/session/index.js'
+import { createMemoryStore, createPostgresStore, createRedisStore, createSessionManager, type KeyValueStore } from '../../../src/session/index.js'
 import type { NewSession } from '../../../src/session/record.js'
-import { REDIS_URL, requireRedis } from '../../helpers/requirements.js'
+import { postgresConnection, REDIS_URL, requirePostgres, requireRedis } from '../../helpers/requirements.js'
 
 const hasRedis = await requireRedis()
+const hasPostgres = await requirePostgres()
 
 const alice: NewSession = {
   sub: '00u-alice',
@@ -51,6 +52,24 @@ const backends: Array<[string, Backend, boolean]> = [
       },
     },
     hasRedis,
+  ],
+  [
+    'postgres',
+    {
+      make: () => {
+        // Postgres keeps its own time, as Redis does.
+        let offset = 0
+        const prefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
+        const store = createPostgresStore({ connection: postgresConnection(), prefix })
+        return {
+          store,
+          now: () => Date.now() + offset,
+          advance: (ms) => void (offset += ms),
+          twin: () => createPostgresStore({ connection: postgresConnection(), prefix }),
+        }
+      },
+    },
+    hasPostgres,
   ],
 ]
 
