@@ -34,5 +34,7 @@ export {
   MACHINE_UNKNOWN,
   type TokenIdentity,
 } from './token-identity.js'
+export { createDirectory, completeGroups, nextLink, type Directory, type DirectoryAnswer, type DirectoryCache, type DirectoryDeps } from './directory.js'
+export { createDirectoryAuth, DirectoryFailure, DIRECTORY_SCOPES } from './directory-credential.js'
 export { checkDiscovery, fetchDiscovery, discoveryUrl } from './discovery.js'
 export { sealLoginState, openLoginState, loginCookieSuffix, loginStateKey, LOGIN_STATE_TTL_MS } from './login-state.js'
