@@ -15,6 +15,12 @@ export const PATHS = {
   signedOut: '/.gatehouse/signed_out',
   userPage: '/.gatehouse/',
   userJson: '/.gatehouse/user',
+  /** OpenID Connect Front-Channel Logout 1.0: `?iss=…&sid=…`, framed by the IdP. */
+  frontchannelLogout: '/.gatehouse/frontchannel_logout',
+  /** OpenID Connect Back-Channel Logout 1.0: POST, form `logout_token`. */
+  backchannelLogout: '/.gatehouse/backchannel_logout',
+  /** Okta Universal Logout (Global Token Revocation): POST JSON, bearer JWT. */
+  globalTokenRevocation: '/.gatehouse/global-token-revocation',
   jwks: '/.well-known/gatehouse/jwks.json',
   pomeriumJwks: '/.well-known/pomerium/jwks.json',
   healthz: '/healthz',

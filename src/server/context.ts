@@ -7,6 +7,7 @@ import type { IdentityPort, SessionPort } from './ports.js'
 import type { Snapshot } from './snapshot.js'
 import type { Metrics } from './metrics.js'
 import type { AccessLog } from './access-log.js'
+import type { LiveConnections } from './live-connections.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -25,6 +26,8 @@ export interface Gatehouse {
   readonly accessLog: AccessLog
   readonly csrf: CsrfTokens
   readonly metrics: Metrics
+  /** Open WebSockets and streams, closed when their session ends. */
+  readonly live: LiveConnections
 }
 
 export interface CsrfTokens {

@@ -18,6 +18,10 @@ export interface Metrics {
   readonly refreshes: Counter<'result'>
   readonly jwksFetches: Counter<'result'>
   readonly storeErrors: Counter<'op'>
+  /** IdP-started logouts by channel (frontchannel, backchannel, global_token_revocation) and result. */
+  readonly idpLogouts: Counter<'channel' | 'result'>
+  /** Open WebSockets/streams closed by gatehouse, by why (session_ended, expired, recheck). */
+  readonly connectionsClosed: Counter<'reason'>
   readonly configReloads: Counter<'result'>
   readonly configLastReloadSuccess: Gauge
   readonly configLastReloadSuccessTimestamp: Gauge
@@ -159,6 +163,18 @@ export function createMetrics(): Metrics {
       name: 'gatehouse_session_store_errors_total',
       help: 'Session store operations that failed.',
       labelNames: ['op'],
+      registers: [registry],
+    }),
+    idpLogouts: new Counter({
+      name: 'gatehouse_idp_logouts_total',
+      help: 'Logouts started by the IdP, by channel and result (ok, invalid, unknown_user, error).',
+      labelNames: ['channel', 'result'],
+      registers: [registry],
+    }),
+    connectionsClosed: new Counter({
+      name: 'gatehouse_connections_closed_total',
+      help: 'Open WebSockets closed by gatehouse because their session ended, expired, or is no longer allowed.',
+      labelNames: ['reason'],
       registers: [registry],
     }),
     configReloads: new Counter({ name: 'gatehouse_config_reloads_total', help: 'Config reloads by result.', labelNames: ['result'], registers: [registry] }),

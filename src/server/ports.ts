@@ -5,7 +5,8 @@
  * spoken to.
  */
 import type { Identity } from '../policy/types.js'
-import type { SignedInIdentity } from '../identity/index.js'
+import type { LogoutClaims, RevocationCall, SignedInIdentity } from '../identity/index.js'
+import type { Revoked, SessionFilter } from '../session/index.js'
 
 /** A signed-in session as the request path sees it. */
 export interface ActiveSession extends Identity {
@@ -16,6 +17,8 @@ export interface ActiveSession extends Identity {
   readonly expiresAtMs: number
   /** Changes on every refresh (invalidates cached assertions). */
   readonly version: number
+  /** The IdP's session id, when the ID token had one. */
+  readonly idpSid?: string | undefined
 }
 
 export type LoadResult =
@@ -31,6 +34,11 @@ export interface SessionPort {
   peek(cookieValue: string | undefined): LoadResult | undefined
   create(signedIn: SignedIn): Promise<{ cookieValue: string; session: ActiveSession }>
   revoke(session: ActiveSession): Promise<void>
+  /** End every session of an email, IdP subject or IdP session, on every replica. */
+  revokeWhere(filter: SessionFilter, opts?: { refreshTokens?: boolean }): Promise<Revoked>
+  exists(id: string): Promise<boolean>
+  /** true the first time `key` is claimed, across replicas, within `ttlMs` (a logout token's jti). */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>
   isReady(): Promise<boolean>
 }
 
@@ -55,4 +63,9 @@ export interface IdentityPort {
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   /** Short hash of a state value for the login cookie's name. */
   loginCookieSuffix(state: string): string
+  /** Throws IDP_LOGOUT_TOKEN_INVALID (or IDP_UNREACHABLE when the keys cannot be had). */
+  verifyLogoutToken(token: string): Promise<LogoutClaims>
+  /** Throws IDP_REVOCATION_AUTH_INVALID (or IDP_UNREACHABLE). */
+  verifyRevocationCall(token: string, endpointUrl: string): Promise<RevocationCall>
+  revokeRefreshToken(refreshToken: string): Promise<void>
 }

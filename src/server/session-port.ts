@@ -71,7 +71,7 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
         if (isGatehouseError(err) && err.code === 'IDP_INVALID_GRANT') {
           o.metrics.refreshes.inc({ result: 'ended' })
           o.log.info({ sid: id.slice(0, 8), user: current.email ?? current.sub, err: { code: err.code, message: err.message } }, 'session ended by the IdP')
-          await o.manager.revoke(id)
+          await o.manager.revoke(id, current)
           return 'ended'
         }
         if (isGatehouseError(err) && err.code.startsWith('SESSION_')) throw err
@@ -128,8 +128,11 @@ export function createSessionPort(o: SessionPortOptions): SessionPort {
       }
     },
     async revoke(session) {
-      await o.manager.revoke(session.id)
+      await o.manager.revoke(session.id, session)
     },
+    revokeWhere: (filter, opts) => o.manager.revokeWhere(filter, opts),
+    exists: (id) => o.manager.exists(id),
+    claimOnce: (key, ttlMs) => o.manager.claimOnce(key, ttlMs),
     isReady: o.isStoreReady,
   }
 }

@@ -15,6 +15,7 @@ import type { ActiveSession } from './ports.js'
 import { notFound, refuse, sendHtml, sendJson, wantsHtml } from './respond.js'
 import { checkReturnUrl } from './return-url.js'
 import { finishLogin, sessionCookieName, startLogin } from './sign-in.js'
+import { backChannelLogout, frontChannelLogout, globalTokenRevocation } from './logout-channels.js'
 
 export interface SpecialInput {
   readonly host: HostPort
@@ -62,6 +63,15 @@ export async function handleSpecial(gh: Gatehouse, request: FastifyRequest, repl
       if (isGet) return signOutConfirm(gh, request, reply, input)
       if (method === 'POST') return signOut(gh, request, reply, input)
       return methodNotAllowed(request, reply)
+    case PATHS.frontchannelLogout:
+      if (!isGet) return methodNotAllowed(request, reply)
+      return frontChannelLogout(gh, request, reply, input)
+    case PATHS.backchannelLogout:
+      if (method !== 'POST') return methodNotAllowed(request, reply)
+      return backChannelLogout(gh, request, reply)
+    case PATHS.globalTokenRevocation:
+      if (method !== 'POST') return methodNotAllowed(request, reply)
+      return globalTokenRevocation(gh, request, reply, input)
     case PATHS.signedOut:
       return sendHtml(reply, 200, signedOutPage({ requestId: String(request.id) }))
     case PATHS.userPage:

@@ -18,6 +18,7 @@ import { createCsrfTokens, type Gatehouse } from './context.js'
 import { createMetrics, type Metrics } from './metrics.js'
 import type { IdentityPort } from './ports.js'
 import { createSessionPort } from './session-port.js'
+import { createLiveConnections } from './live-connections.js'
 import { buildSnapshot, type Snapshot } from './snapshot.js'
 
 export interface StartOptions {
@@ -34,6 +35,8 @@ export interface StartOptions {
   readonly headersTimeoutMs?: number
   /** Timeout of each request to the IdP. */
   readonly idpTimeoutMs?: number
+  /** Key prefix in a shared session store (tests keep theirs apart). */
+  readonly storePrefix?: string
 }
 
 export interface RunningGatehouse {
@@ -55,6 +58,9 @@ function identityPort(idp: IdentityProvider): IdentityPort {
     completeLogin: (url, sealed) => idp.completeLogin(url, sealed),
     endSessionUrl: (hint, post, state) => idp.endSessionUrl(hint, post, state),
     loginCookieSuffix: (state) => idp.loginCookieSuffix(state),
+    verifyLogoutToken: (token) => idp.verifyLogoutToken(token),
+    verifyRevocationCall: (token, endpointUrl) => idp.verifyRevocationCall(token, endpointUrl),
+    revokeRefreshToken: (token) => idp.revokeRefreshToken(token),
   }
 }
 
@@ -73,7 +79,11 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     ...(opts.idpTimeoutMs === undefined ? {} : { timeoutMs: opts.idpTimeoutMs }),
     onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
   })
-  const store = createStore(first.storage, { now, onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error') })
+  const store = createStore(first.storage, {
+    now,
+    onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error'),
+    ...(opts.storePrefix === undefined ? {} : { prefix: opts.storePrefix }),
+  })
   const manager = createSessionManager({
     store,
     cookieSecret: first.cookie.secret,
@@ -99,6 +109,13 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
       }
     },
   })
+  const live = createLiveConnections({
+    onEnded: manager.onEnded,
+    sessionExists: manager.exists,
+    now,
+    log,
+    onClosed: (reason) => metrics.connectionsClosed.inc({ reason }),
+  })
   const dispatcher = createUpstreamDispatcher({ tls: () => tlsByOrigin(snapshot.config.routes) })
 
   const gh: Gatehouse = {
@@ -114,6 +131,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     accessLog: createAccessLog(log),
     csrf: createCsrfTokens(first.cookie.secret),
     metrics,
+    live,
   }
 
   const app = await buildApp(gh, {
@@ -190,6 +208,8 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
       const drain = opts.drainTimeoutMs ?? 10_000
       const timer = setTimeout(() => app.server.closeAllConnections(), drain)
       timer.unref()
+      live.closeAll('gatehouse is shutting down')
+      live.stop()
       await app.close()
       clearTimeout(timer)
       await dispatcher.close().catch(() => undefined)

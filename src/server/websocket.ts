@@ -1,14 +1,21 @@
 /**
  * WebSocket upgrades: the same resolve → identify → decide as any request,
- * then a raw tunnel to the upstream. A refused upgrade is answered by
- * gatehouse before a single byte reaches the upstream. Only routes with
- * `allow_websockets: true` accept upgrades.
+ * then a tunnel to the upstream. A refused upgrade is answered by gatehouse
+ * before a single byte reaches the upstream. Only routes with
+ * `allow_websockets: true` accept upgrades. An open tunnel follows its
+ * session (live-connections.ts): it is closed with 1008 when the session
+ * ends, when it expires, or when a periodic re-check (refresh, then the
+ * policy again) no longer allows it.
  */
 import http from 'node:http'
 import https from 'node:https'
 import type { Duplex } from 'node:stream'
 import type { Gatehouse } from './context.js'
-import { decide, identify, resolveRequest, sessionCookie } from './resolve.js'
+import { decide, identify, resolveRequest, sessionCookie, type RouteResolution } from './resolve.js'
+import type { ActiveSession } from './ports.js'
+import type { LiveOptions, Recheck } from './live-connections.js'
+import { openTunnel } from './websocket-tunnel.js'
+import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 import { upstreamPath } from './forward.js'
 import { nextRequestId } from './request-id.js'
 
@@ -62,7 +69,8 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     log('deny', 403, { route: r.route.id, reason: 'allow_websockets is not set on this route' })
     return refuse(socket, 403, 'Forbidden', 'WebSockets are not allowed on this route (allow_websockets)')
   }
-  const who = await identify(gh, r, sessionCookie(snap, req, r))
+  const cookie = sessionCookie(snap, req, r)
+  const who = await identify(gh, r, cookie)
   if (who.kind === 'store-down') {
     log('error', 503, { route: r.route.id })
     return refuse(socket, 503, 'Service Unavailable', 'the session store is unavailable')
@@ -132,13 +140,53 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     let response = `HTTP/1.1 101 Switching Protocols\r\n`
     for (let i = 0; i < res.rawHeaders.length; i += 2) response += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`
     socket.write(response + '\r\n')
-    if (upHead.length > 0) socket.write(upHead)
-    if (head.length > 0) upSocket.write(head)
-    upSocket.on('error', () => socket.destroy())
-    socket.on('error', () => upSocket.destroy())
-    upSocket.on('close', () => socket.destroy())
-    socket.on('close', () => upSocket.destroy())
-    upSocket.pipe(socket).pipe(upSocket)
+    let untrack = (): void => undefined
+    const tunnel = openTunnel(socket, upSocket, { clientHead: head, upstreamHead: upHead }, () => untrack())
+    const sessionId = session?.id
+    untrack = gh.live.add(
+      {
+        sessionId,
+        close: (reason, shuttingDown) => {
+          if (shuttingDown === true) return tunnel.close(reason, CLOSE_GOING_AWAY)
+          gh.log.info({ route: r.route.id, user: session?.email ?? session?.sub, reason }, 'websocket closed by gatehouse')
+          tunnel.close(reason)
+        },
+      },
+      session === undefined ? {} : followSession(gh, req, r, session, cookie),
+    )
+    // A session that ended while the upgrade was under way: its news went out before this tunnel was listed.
+    if (sessionId !== undefined)
+      gh.sessions.exists(sessionId).then(
+        (alive) => (alive ? undefined : tunnel.close('the session ended')),
+        () => undefined,
+      )
   })
   upReq.end()
+}
+
+/** How often an open tunnel re-checks its session (refresh when due, then the policy) when nothing else tells it. */
+const RECHECK_EVERY_MS = 5 * 60_000
+
+/**
+ * A cookie session's tunnel closes at the session's absolute end, and is
+ * re-checked periodically: the session is loaded again (refreshed when due,
+ * which ends it if the IdP refuses) and the route's policy asked again with
+ * the current config. A bearer-token tunnel passes the token's expiry as
+ * `expiresAtMs` instead.
+ */
+function followSession(gh: Gatehouse, req: http.IncomingMessage, r: RouteResolution, session: ActiveSession, cookie: string | undefined): LiveOptions {
+  const every = (): number => Math.max(30_000, Math.min(gh.current().config.sessionRefreshIntervalMs ?? RECHECK_EVERY_MS, RECHECK_EVERY_MS))
+  return {
+    expiresAtMs: session.expiresAtMs,
+    recheckAtMs: gh.now() + every(),
+    async recheck(): Promise<Recheck> {
+      const loaded = await gh.sessions.load(cookie)
+      if (loaded.kind !== 'session' || loaded.session.id !== session.id) return { keep: false, reason: 'the session ended' }
+      const again = resolveRequest(gh, gh.current(), req)
+      if (again.kind !== 'route' || again.route.id !== r.route.id) return { keep: false, reason: 'the route changed' }
+      const verdict = decide(gh, req, again, loaded.session)
+      if (verdict.outcome !== 'allow') return { keep: false, reason: `no longer allowed: ${verdict.reason}` }
+      return { keep: true, nextAtMs: gh.now() + every() }
+    },
+  }
 }

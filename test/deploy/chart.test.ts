@@ -6,7 +6,7 @@
 import { readdirSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { extractHelm, requireHelm, type Helm } from './helm.js'
-import { validateObject, type KubeObject } from './k8s-schemas.js'
+import { findUnknownFields, validateObject, type KubeObject } from './k8s-schemas.js'
 import { checkRenderedConfig, find, one, parseManifests, podSpec } from './rendered.js'
 
 const CHART = 'deploy/helm/gatehouse'
@@ -92,6 +92,11 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     })
   })
 
+  it('no rendered object has a field the API does not know (kubectl apply refuses unknown fields)', async () => {
+    const all = (await Promise.all(VALUES.map((f) => renderValues(f)))).flat()
+    expect(await findUnknownFields(all)).toEqual([])
+  })
+
   it('ingress shape: a LoadBalancer that keeps the client address, HTTPS served by gatehouse, probes over HTTPS', async () => {
     const objects = await renderValues('ingress-values.yaml')
     expect(one(objects, 'Service', NAME).spec).toMatchObject({
@@ -149,7 +154,7 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     })
   })
 
-  it('a SecurityPolicy with a misspelt field fails the schema check (the check is not a rubber stamp)', async () => {
+  it('a misspelt or mistyped field fails the checks (they are not a rubber stamp)', async () => {
     const objects = await renderValues('forward-auth-envoy-values.yaml')
     const policy = one(objects, 'SecurityPolicy', NAME) as KubeObject & { spec: { extAuth: Record<string, unknown> } }
     const broken = { ...policy, spec: { ...policy.spec, extAuth: { ...policy.spec.extAuth, headersToExtAuht: ['cookie'] } } }

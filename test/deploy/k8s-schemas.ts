@@ -5,9 +5,11 @@
  * packages (validators generated from the Kubernetes OpenAPI and the projects' CRDs). Envoy Gateway's
  * SecurityPolicy has no npm package: its CRD schema (Envoy Gateway v1.9.0, descriptions removed) is kept in
  * test/fixtures/deploy and checked with ajv, with unknown fields refused as `kubectl apply`'s strict field
- * validation refuses them. A kind with no schema here is an error, never a pass.
+ * validation refuses them. A kind with no schema here is an error, never a pass. `findUnknownFields` adds
+ * what the generated validators leave out: fields the API does not know.
  */
 import { readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { Ajv } from 'ajv'
 
 export interface KubeObject {
@@ -134,4 +136,84 @@ export async function validateObject(obj: KubeObject): Promise<string[]> {
     if (errors === undefined) return [`${label}: ${(err as Error).message}`]
     return errors.map((e) => `${label}: ${e.instancePath || '/'} ${e.message ?? ''}`)
   }
+}
+
+/**
+ * Just enough of the standard library for the models' declarations: the check needs their property names
+ * and types, not the DOM or ES lib files (which take most of a full program's time).
+ */
+const MINI_LIB = `interface Array<T> { length: number; [n: number]: T }
+interface Boolean {}
+interface CallableFunction {}
+interface Function {}
+interface IArguments {}
+interface NewableFunction {}
+interface Number {}
+interface Object {}
+interface RegExp {}
+interface String {}
+type Exclude<T, U> = T extends U ? never : T
+type Pick<T, K extends keyof T> = { [P in K]: T[P] }
+type Omit<T, K extends keyof any> = Pick<T, Exclude<keyof T, K>>
+type Partial<T> = { [P in keyof T]?: T[P] }
+type Record<K extends keyof any, T> = { [P in K]: T }
+`
+
+/**
+ * Fields the API does not know, as `kubectl apply` refuses them (strict field validation, the default since
+ * Kubernetes 1.27): the generated validators above check types and formats but let unknown fields through, so
+ * each object is also type-checked as an object literal against the same package's declared interface, where
+ * TypeScript's excess-property check names every misspelt or misplaced field. One program for all objects.
+ */
+export async function findUnknownFields(objects: readonly KubeObject[]): Promise<string[]> {
+  const ts = (await import('typescript')).default
+  const dir = resolve('test/deploy')
+  const file = join(dir, '__objects__.ts')
+  const libFile = join(dir, '__lib__.d.ts')
+  const lines: string[] = []
+  const owners: string[] = []
+  objects.forEach((obj, i) => {
+    const slash = obj.apiVersion.indexOf('/')
+    const pkg = MODEL_PACKAGES[slash < 0 ? '' : obj.apiVersion.slice(0, slash)]
+    if (pkg === undefined) return // CRDs with their own schema (checked with unknown fields refused) or no schema (refused)
+    lines.push(`import type { I${obj.kind} as T${i} } from '${pkg}/${obj.apiVersion}/${obj.kind}'`)
+    owners.push(`${obj.kind}/${obj.metadata.name}`)
+  })
+  objects.forEach((obj, i) => {
+    const slash = obj.apiVersion.indexOf('/')
+    if (MODEL_PACKAGES[slash < 0 ? '' : obj.apiVersion.slice(0, slash)] === undefined) return
+    for (const line of `export const o${i}: T${i} = ${JSON.stringify(obj, null, 1)}`.split('\n')) {
+      lines.push(line)
+      owners.push(`${obj.kind}/${obj.metadata.name}`)
+    }
+  })
+  const text = lines.join('\n')
+  const options = {
+    strict: true,
+    noEmit: true,
+    noLib: true,
+    skipLibCheck: true,
+    types: [],
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+  }
+  const host = ts.createCompilerHost(options)
+  const getSourceFile = host.getSourceFile.bind(host)
+  const fileExists = host.fileExists.bind(host)
+  host.getSourceFile = (name, language, ...rest) =>
+    name === file
+      ? ts.createSourceFile(name, text, language)
+      : name === libFile
+        ? ts.createSourceFile(name, MINI_LIB, language)
+        : getSourceFile(name, language, ...rest)
+  host.fileExists = (name) => name === file || name === libFile || fileExists(name)
+  const program = ts.createProgram([libFile, file], options, host)
+  return ts
+    .getPreEmitDiagnostics(program)
+    .filter((d) => d.file?.fileName === file)
+    .map((d) => {
+      const line = d.file?.getLineAndCharacterOfPosition(d.start ?? 0).line ?? 0
+      return `${owners[line] ?? '?'}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`
+    })
 }

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { extractHelm, requireHelm, type Helm } from './helm.js'
-import { validateObject } from './k8s-schemas.js'
+import { findUnknownFields, validateObject } from './k8s-schemas.js'
 import { checkRenderedConfig, one, parseManifests } from './rendered.js'
 
 const DIR = 'deploy/kubernetes'
@@ -71,6 +71,11 @@ describe('deploy/kubernetes', () => {
       expect(objects.length).toBeGreaterThan(0)
       expect((await Promise.all(objects.map(validateObject))).flat()).toEqual([])
     })
+  })
+
+  it('no object has a field the API does not know (kubectl apply refuses unknown fields)', async () => {
+    const all = MANIFESTS.flatMap((file) => parseManifests(readFileSync(`${DIR}/${file}`, 'utf8')))
+    expect(await findUnknownFields(all)).toEqual([])
   })
 
   it.each(GENERATED)('%s.yaml holds a config that gatehouse check accepts', async (name) => {

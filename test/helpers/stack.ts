@@ -44,6 +44,8 @@ export interface StackOptions {
   readonly alsoPorts?: readonly number[]
   readonly headersTimeoutMs?: number
   readonly idpTimeoutMs?: number
+  /** Key prefix in Redis: replicas of one test share one; tests never share theirs. */
+  readonly storePrefix?: string
 }
 
 export interface Stack {
@@ -118,6 +120,7 @@ ${o.routes({ upstream: upstream.url, port })}
     ...(o.now === undefined ? {} : { now: o.now }),
     ...(o.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: o.headersTimeoutMs }),
     ...(o.idpTimeoutMs === undefined ? {} : { idpTimeoutMs: o.idpTimeoutMs }),
+    ...(o.storePrefix === undefined ? {} : { storePrefix: o.storePrefix }),
   })
   await gh.identity.ready()
   return {

@@ -1,0 +1,112 @@
+/**
+ * Open WebSockets follow their session: signing out closes them with 1008
+ * and a reason (the upstream gets a close frame of its own), other users'
+ * connections stay; with two replicas on Redis, a revocation anywhere (the
+ * `sessions` command here) closes them on both replicas at once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { randomBytes } from 'node:crypto'
+import { createSessionManager, createStore } from '../../src/session/index.js'
+import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
+import { freePort, route, startStack, type Stack } from '../helpers/stack.js'
+import { connectWebSocket, mustOpen, startEchoUpstream } from '../helpers/websocket.js'
+import type { HttpClient } from '../helpers/http-client.js'
+
+const hasRedis = await requireRedis()
+let upstream: Awaited<ReturnType<typeof startEchoUpstream>>
+const closers: Array<() => Promise<unknown>> = []
+
+beforeAll(async () => {
+  upstream = await startEchoUpstream()
+})
+afterAll(async () => {
+  for (const c of closers.reverse()) await c()
+  await upstream.close()
+})
+
+const wsRoutes = ({ port }: { port: number }): string => route(`http://app.localhost:${port}`, upstream.url, 'any-user', ['allow_websockets: true'])
+const cookieOf = (s: Stack, c: HttpClient): string => c.cookieHeader(new URL(s.url('app.localhost')))
+
+async function signOut(s: Stack, c: HttpClient): Promise<void> {
+  const page = await c.get(s.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1]
+  if (csrf === undefined) throw new Error('no sign-out form')
+  const res = await c.post(s.url('app.localhost', '/.gatehouse/sign_out'), { csrf }, { headers: { accept: 'text/html' } })
+  expect(res.status).toBe(302)
+}
+
+describe('an open WebSocket follows its session (one replica, memory store)', () => {
+  it("sign-out closes the user's sockets with 1008 and a reason, and leaves other users' sockets open", async () => {
+    const s = await startStack({ routes: wsRoutes })
+    closers.push(() => s.close())
+    const alice = s.client()
+    const bob = s.client()
+    await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
+    await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
+    const a1 = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
+    const a2 = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
+    const b = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, bob)))
+    expect(await a1.echo('hi')).toBe('echo:hi')
+
+    const upstreamClosesBefore = upstream.closeCodes.length
+    await signOut(s, alice)
+    expect(await a1.closed).toEqual({ code: 1008, reason: 'the session ended' })
+    expect(await a2.closed).toEqual({ code: 1008, reason: 'the session ended' })
+    // The upstream was told too: a close frame (1001), not a dropped connection (1006).
+    await expect.poll(() => upstream.closeCodes.slice(upstreamClosesBefore)).toEqual([1001, 1001])
+    expect(await b.echo('still here')).toBe('echo:still here')
+    expect(s.gh.metrics.registry.getSingleMetric('gatehouse_connections_closed_total')).toBeDefined()
+    b.ws.close()
+    await b.closed
+  })
+
+  it('a message larger than one chunk in flight is not cut: the close frame comes after it', async () => {
+    const s = await startStack({ routes: wsRoutes })
+    closers.push(() => s.close())
+    const alice = s.client()
+    await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
+    const a = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
+    const big = 'x'.repeat(512 * 1024)
+    const echoed = a.echo(big)
+    await signOut(s, alice)
+    const closed = await a.closed
+    expect(closed.code).toBe(1008)
+    // Either the echo arrived whole before the close, or it never started: never a torn frame (which ws reports as 1002).
+    const got = await Promise.race([echoed, new Promise<string>((r) => setImmediate(() => r('none')))])
+    expect(got === 'none' || got === 'echo:' + big).toBe(true)
+  })
+})
+
+describe.skipIf(!hasRedis)('an open WebSocket follows its session (two replicas on Redis)', () => {
+  it('a revocation on one side (the sessions command) closes her sockets on both replicas; bob is untouched', async () => {
+    const cookieSecret = randomBytes(32).toString('base64')
+    const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
+    const storePrefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
+    const [portA, portB] = [await freePort(), await freePort()]
+    const a = await startStack({ routes: wsRoutes, extra, cookieSecret, port: portA, alsoPorts: [portB], storePrefix })
+    closers.push(() => a.close())
+    const b = await startStack({ routes: wsRoutes, extra, cookieSecret, port: portB, sharedIdp: a.idp, storePrefix })
+    closers.push(() => b.close())
+    const alice = a.client()
+    const bob = a.client()
+    await a.signIn(alice, a.url('app.localhost', '/'), 'alice')
+    await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
+    const onA = mustOpen(await connectWebSocket(a.url('app.localhost', '/live'), cookieOf(a, alice)))
+    const onB = mustOpen(await connectWebSocket(b.url('app.localhost', '/live'), cookieOf(b, alice)))
+    const bobOnB = mustOpen(await connectWebSocket(b.url('app.localhost', '/live'), cookieOf(b, bob)))
+    expect(await onB.echo('b')).toBe('echo:b')
+
+    // What `gatehouse sessions revoke --user` does: a manager of its own on the shared store.
+    const store = createStore(a.config.storage, { onError: () => undefined, prefix: storePrefix })
+    const manager = createSessionManager({ store, cookieSecret: a.config.cookie.secret, now: Date.now, ttlMs: a.config.cookie.expireMs })
+    expect(await manager.revokeUser('alice@example.com')).toBe(1)
+    await store.close()
+
+    expect(await onA.closed).toEqual({ code: 1008, reason: 'the session ended' })
+    expect(await onB.closed).toEqual({ code: 1008, reason: 'the session ended' })
+    for (const s of [a, b]) expect((await alice.get(s.url('app.localhost', '/'), { headers: { accept: 'text/html' } })).status).toBe(302)
+    expect(await bobOnB.echo('bob')).toBe('echo:bob')
+    expect((await bob.get(b.url('app.localhost', '/'), { headers: { accept: 'application/json' } })).status).toBe(200)
+    bobOnB.ws.close()
+  })
+})
