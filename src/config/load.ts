@@ -16,6 +16,7 @@ import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
 import { buildRouteTable } from './route-table.js'
+import { compileDownstreamMtls } from './downstream-mtls.js'
 import { generateSelfSigned } from './self-signed.js'
 import { compileStorage } from './storage.js'
 import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
@@ -389,6 +390,15 @@ export function compileConfigText(
     format: readBearerFormat(r, values.get('bearer_token_format'), 'bearer_token_format') ?? 'default',
     audiences: readAudiences(r, values.get('idp_access_token_allowed_audiences'), 'idp_access_token_allowed_audiences'),
   }
+  const hopsText = str('xff_num_trusted_hops')
+  const xffNumTrustedHops = hopsText === undefined ? 0 : Number(hopsText)
+  if (!Number.isInteger(xffNumTrustedHops) || xffNumTrustedHops < 0 || xffNumTrustedHops > 16)
+    r.problem(
+      values.get('xff_num_trusted_hops'),
+      'xff_num_trusted_hops',
+      'CONFIG_BAD_VALUE',
+      `xff_num_trusted_hops must be a whole number 0-16, found "${hopsText ?? ''}"`,
+    )
 
   // Routes
   const routes: CompiledRoute[] = []
@@ -444,6 +454,22 @@ export function compileConfigText(
     )
   }
 
+  const downstreamMtls = compileDownstreamMtls(
+    r,
+    {
+      global: { node: values.get('downstream_mtls'), map: values.get('downstream_mtls') },
+      clientCa: {
+        node: values.get('client_ca') ?? values.get('client_ca_file'),
+        text: secret('client_ca'),
+        fromFile: values.has('client_ca_file'),
+      },
+      routeCas: routeClientCas(r, routesNode, readFile),
+      insecureServer: insecure,
+      root,
+    },
+    readFile,
+  )
+
   const listen = address('address', ':443') ?? { host: '0.0.0.0', port: 443 }
   const metricsAddress = address('metrics_address', undefined)
   const cookieExpireMs = duration('cookie_expire', 14 * 3_600_000) as number
@@ -492,6 +518,8 @@ export function compileConfigText(
     metricsAddress,
     logLevel,
     trustedProxies,
+    xffNumTrustedHops: Number.isInteger(xffNumTrustedHops) && xffNumTrustedHops >= 0 ? xffNumTrustedHops : 0,
+    downstreamMtls,
     directory,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),
@@ -510,4 +538,32 @@ function deepFreeze<T>(o: T): T {
   for (const v of Object.values(o as object))
     if (typeof v === 'object' && v !== null && !(typeof (v as { evaluate?: unknown }).evaluate === 'function')) deepFreeze(v)
   return Object.freeze(o)
+}
+
+/** Each route's tls_downstream_client_ca(_file), read here: they join the one downstream mTLS bundle. */
+function routeClientCas(
+  r: Reader,
+  routesNode: Node | undefined,
+  readFile: (p: string) => string,
+): Array<{ node: Node | undefined; path: string; text: string; fromFile: boolean }> {
+  const out: Array<{ node: Node | undefined; path: string; text: string; fromFile: boolean }> = []
+  if (routesNode === undefined || !isSeq(routesNode)) return out
+  routesNode.items.forEach((item, i) => {
+    if (!isMap(item)) return
+    for (const [k, pair] of r.entries(item)) {
+      if (k !== 'tls_downstream_client_ca' && k !== 'tls_downstream_client_ca_file') continue
+      const node = pair.value as Node | undefined
+      const path = `routes[${i}].${k}`
+      const value = r.string(node, path)
+      if (value === undefined) continue
+      if (k === 'tls_downstream_client_ca') out.push({ node, path, text: value, fromFile: false })
+      else
+        try {
+          out.push({ node, path, text: readFile(value), fromFile: true })
+        } catch (err) {
+          r.problem(node, path, 'CONFIG_FILE_UNREADABLE', `cannot read ${value} (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+        }
+    }
+  })
+  return out
 }

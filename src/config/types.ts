@@ -8,6 +8,7 @@
  */
 import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
 import type { LinearRegex } from './linear-regex.js'
+import type { DownstreamMtls } from './downstream-mtls.js'
 import type { PostgresConnection } from './postgres-dsn.js'
 
 export type IdpProvider = 'okta' | 'oidc'
@@ -181,6 +182,10 @@ export interface CompiledConfig {
   readonly logLevel: LogLevel
   /** Parsed CIDRs; empty = believe no X-Forwarded-* header. */
   readonly trustedProxies: readonly string[]
+  /** Pomerium's xff_num_trusted_hops: the client is this many X-Forwarded-For entries from the right (0: not used). */
+  readonly xffNumTrustedHops: number
+  /** Client certificates required of every request (HTTPS only); undefined: none asked for. */
+  readonly downstreamMtls: DownstreamMtls | undefined
   readonly directory: DirectoryConfig | undefined
 
   readonly routes: readonly CompiledRoute[]

@@ -63,6 +63,7 @@ export interface IdentityProvider {
 const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 'auth_time', 'jti', 'azp', 'sid', 'amr', 'idp', 'ver', 'acr'])
 const MAX_CLAIM_BYTES = 2048
 const GROUPS_LIMIT = 100
+const UNVERIFIED_EMAIL = 'the identity provider says this email address is not verified (email_verified: false)'
 const MAX_SID_CHARS = 256
 
 export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret: Uint8Array, deps: IdentityDeps = {}): IdentityProvider {
@@ -178,9 +179,14 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       bytes += size
       kept[name] = value
     }
+    const email = typeof source.email === 'string' ? source.email : undefined
+    // Okta sends email_verified with the email scope. An address the IdP has not verified proves nothing about who
+    // signed in (anyone can type one in a self-service profile), so email and domain criteria treat it as unknown.
+    const emailUnverified = email !== undefined && (source.email_verified === false || source.email_verified === 'false')
     return {
       sub: claims.sub,
-      email: typeof source.email === 'string' ? source.email : undefined,
+      email,
+      ...(emailUnverified ? { unknown: { email: UNVERIFIED_EMAIL } } : {}),
       name: typeof source.name === 'string' ? source.name : typeof source.preferred_username === 'string' ? source.preferred_username : undefined,
       groups,
       claims: kept,

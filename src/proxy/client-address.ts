@@ -39,11 +39,28 @@ function addCidr(list: BlockList, cidr: string): void {
   else list.addSubnet(addr, Number(cidr.slice(slash + 1)), type)
 }
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
+/**
+ * The value the nearest trusted proxy appended: the rightmost entry over all
+ * lines of the header. Entries to its left came from further away, down to the
+ * client itself, and may be anything the client wrote.
+ */
+function nearestValue(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined
+  const text = Array.isArray(v) ? v.join(',') : v
+  const comma = text.lastIndexOf(',')
+  const last = (comma === -1 ? text : text.slice(comma + 1)).trim()
+  return last.length === 0 ? undefined : last
 }
 
-export function createClientAddressResolver(trustedProxies: readonly string[]): ClientAddressResolver {
+/**
+ * `xffNumTrustedHops` is Pomerium's (Envoy's) `xff_num_trusted_hops`: that many
+ * proxies in front each appended the address they saw, so the client is the
+ * Nth X-Forwarded-For entry from the right, whoever the peer is; with fewer
+ * entries than that, the peer. It trusts by count, not by address: a client
+ * that can reach gatehouse directly can choose its address, so it belongs only
+ * where nothing but those proxies can connect (trusted_proxies names them instead).
+ */
+export function createClientAddressResolver(trustedProxies: readonly string[], xffNumTrustedHops = 0): ClientAddressResolver {
   const list = new BlockList()
   for (const cidr of trustedProxies) addCidr(list, cidr)
   const hasTrusted = trustedProxies.length > 0
@@ -60,6 +77,7 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
     isTrusted,
     resolve(peerRaw, headers, listenerProto, host) {
       const peer = unmapIPv4(peerRaw ?? '')
+      if (xffNumTrustedHops > 0 && !isTrusted(peer)) return byHopCount(peer, headers, listenerProto, host, xffNumTrustedHops)
       if (!hasTrusted || !isTrusted(peer)) {
         return { clientIp: peer, forwardedFor: peer, proto: listenerProto, host }
       }
@@ -75,8 +93,8 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
         clientIp = hop
         if (!isTrusted(hop)) break
       }
-      const fwdProto = firstHeader(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase()
-      const fwdHost = firstHeader(headers['x-forwarded-host'])?.split(',')[0]?.trim()
+      const fwdProto = nearestValue(headers['x-forwarded-proto'])?.toLowerCase()
+      const fwdHost = nearestValue(headers['x-forwarded-host'])
       return {
         clientIp,
         forwardedFor: [...xff, peer].join(', '),
@@ -84,5 +102,32 @@ export function createClientAddressResolver(trustedProxies: readonly string[]): 
         host: fwdHost !== undefined && fwdHost.length > 0 ? fwdHost : host,
       }
     },
+  }
+}
+
+function listOf(v: string | string[] | undefined): string[] {
+  return (Array.isArray(v) ? v.join(',') : (v ?? ''))
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0)
+}
+
+function byHopCount(
+  peer: string,
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  listenerProto: 'http' | 'https',
+  host: string,
+  hops: number,
+): ForwardedFacts {
+  const xff = listOf(headers['x-forwarded-for'])
+  const candidate = xff.length >= hops ? unmapIPv4(xff[xff.length - hops] as string) : undefined
+  // The nearest proxy's own X-Forwarded-Proto/-Host: the rightmost value.
+  const proto = listOf(headers['x-forwarded-proto']).at(-1)?.toLowerCase()
+  const fwdHost = listOf(headers['x-forwarded-host']).at(-1)
+  return {
+    clientIp: candidate !== undefined && isIP(candidate) !== 0 ? candidate : peer,
+    forwardedFor: [...xff, peer].join(', '),
+    proto: proto === 'https' || proto === 'http' ? proto : listenerProto,
+    host: fwdHost ?? host,
   }
 }

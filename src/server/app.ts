@@ -8,6 +8,8 @@ import fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
+import type { DownstreamMtls } from '../config/downstream-mtls.js'
+import { clientCertProblem, clientCertTlsOptions, INVALID_CLIENT_CERT } from './client-cert.js'
 import type { Gatehouse } from './context.js'
 import { handleRequest } from './pipeline.js'
 import { newRequestNote, type RequestNote } from './request-note.js'
@@ -16,7 +18,7 @@ import { nextRequestId } from './request-id.js'
 
 export interface AppOptions {
   /** For HTTPS listeners. */
-  readonly https?: { readonly cert: string; readonly key: string }
+  readonly https?: { readonly cert: string; readonly key: string; readonly clientCerts?: DownstreamMtls }
   /** Extra readiness checks (IdP discovery, session store). */
   readonly isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>
   /** A client must send its whole request head within this time (slow-loris). */
@@ -81,7 +83,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       const server =
         tls === undefined
           ? http.createServer(base, handler)
-          : (https.createServer({ ...base, cert: tls.cert, key: tls.key }, handler) as unknown as http.Server)
+          : (https.createServer({ ...base, cert: tls.cert, key: tls.key, ...clientCertTlsOptions(tls.clientCerts) }, handler) as unknown as http.Server)
       // Slow-loris: a client must finish sending its headers within this time.
       return server
     },
@@ -160,6 +162,13 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
             .header('cache-control', 'no-store')
             .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }),
         )
+      }
+      // The current config decides (a reload that adds client certificates fails closed until a restart asks for them).
+      const certProblem = clientCertProblem(gh.current().config.downstreamMtls, request.raw)
+      if (certProblem !== undefined) {
+        request.gatehouse.outcome = 'deny'
+        request.gatehouse.reason = certProblem
+        return refuse(request, reply, INVALID_CLIENT_CERT)
       }
       return handleRequest(gh, request, reply)
     },

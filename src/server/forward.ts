@@ -127,6 +127,7 @@ function send(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, rt: R
       headers,
       timeoutMs: route.timeoutMs,
       responseHeaders: routeForwarding(rt).responseHeaders,
+      ownCookieName: gh.current().config.cookie.name,
     },
     {
       onResponseStart() {

@@ -67,7 +67,8 @@ function proceed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, r:
   if (decision.outcome === 'deny') {
     note.reason = decision.reason
     note.criterion = decision.criterion
-    return denied(request, reply, r.route, session, decision.reason, r.host, r.scheme)
+    // The log keeps the whole reason; the caller is told only the criterion and their own value.
+    return denied(request, reply, r.route, session, decision.publicReason, r.host, r.scheme)
   }
   return forward(gh, request, reply, r.rt, { host: r.host, path: r.path, query: r.query, fwd: r.fwd, session })
 }

@@ -48,7 +48,7 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     config,
     routes,
     knownHosts,
-    clientAddress: createClientAddressResolver(config.trustedProxies),
+    clientAddress: createClientAddressResolver(config.trustedProxies, config.xffNumTrustedHops),
   })
 }
 

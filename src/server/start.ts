@@ -137,7 +137,13 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
   const app = await buildApp(gh, {
     ...(opts.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: opts.headersTimeoutMs }),
     ...(first.certificatePem !== undefined && first.certificateKeyPem !== undefined && !first.insecureServer
-      ? { https: { cert: first.certificatePem, key: first.certificateKeyPem } }
+      ? {
+          https: {
+            cert: first.certificatePem,
+            key: first.certificateKeyPem,
+            ...(first.downstreamMtls === undefined ? {} : { clientCerts: first.downstreamMtls }),
+          },
+        }
       : {}),
     isReady: async () => {
       const checks = { idp: identity.isReady(), session_store: await sessions.isReady() }

@@ -9,6 +9,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import { clientCertProblem } from './client-cert.js'
 import type { Duplex } from 'node:stream'
 import type { Gatehouse } from './context.js'
 import { decide, identify, resolveRequest, sessionCookie, type RouteResolution } from './resolve.js'
@@ -18,6 +19,7 @@ import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 import { upstreamPath } from './forward.js'
 import { nextRequestId } from './request-id.js'
+import { setsOwnCookie } from '../proxy/cookie-header.js'
 
 function refuse(socket: Duplex, status: number, reason: string, body: string): void {
   if (socket.destroyed) return
@@ -55,6 +57,11 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
       upstreamMs: undefined,
       ms: performance.now() - startedAt,
     })
+  const certProblem = clientCertProblem(snap.config.downstreamMtls, req)
+  if (certProblem !== undefined) {
+    log('deny', 495, { reason: certProblem })
+    return refuse(socket, 495, 'SSL Certificate Error', 'a valid client certificate is required')
+  }
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     log('error', 400)
     return refuse(socket, 400, 'Bad Request', 'only WebSocket upgrades are supported')
@@ -83,7 +90,7 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
   }
   if (decision.outcome === 'deny') {
     log('deny', 403, { route: r.route.id, user: session?.email, reason: decision.reason })
-    return refuse(socket, 403, 'Forbidden', decision.reason)
+    return refuse(socket, 403, 'Forbidden', decision.publicReason)
   }
 
   const up = r.rt.upstreams.next()
@@ -138,7 +145,12 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
     upReq.setTimeout(0)
     upSocket.setTimeout(0)
     let response = `HTTP/1.1 101 Switching Protocols\r\n`
-    for (let i = 0; i < res.rawHeaders.length; i += 2) response += `${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}\r\n`
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      const value = res.rawHeaders[i + 1] as string
+      if (name.toLowerCase() === 'set-cookie' && setsOwnCookie(value, snap.config.cookie.name)) continue
+      response += `${name}: ${value}\r\n`
+    }
     socket.write(response + '\r\n')
     let untrack = (): void => undefined
     const tunnel = openTunnel(socket, upSocket, { clientHead: head, upstreamHead: upHead }, () => untrack())

@@ -5,6 +5,7 @@
  * certificate, and no identity provider at all.
  */
 import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -168,3 +169,70 @@ describe('Postgres connection strings', () => {
       }
     })
 })
+
+describe('keys that restrict access are implemented or refused, never ignored', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compat-mtls-'))
+  const ca = spawnOpenssl(dir)
+  const base = readFileSync(`${DIR}/no-certificate.yaml`, 'utf8')
+  const write = (extra: string): string => {
+    const f = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`)
+    writeFileSync(f, extra + base)
+    return f
+  }
+  it.skipIf(ca === undefined)('downstream_mtls with ca_file and xff_num_trusted_hops load (Pomerium shape)', async () => {
+    const r = await check(write(`downstream_mtls:\n  ca_file: ${ca}\n  enforcement: reject_connection\nxff_num_trusted_hops: 1\n`))
+    expect(r.code).toBe(0)
+    expect(r.err).not.toContain('not supported')
+  })
+  const refused: Array<[string, string, RegExp]> = [
+    ['a CRL', `downstream_mtls:\n  ca_file: CA\n  crl_file: /etc/crl.pem\n`, /downstream_mtls\.crl_file is not supported, and it would restrict access/],
+    [
+      'enforcement: policy',
+      `downstream_mtls:\n  ca_file: CA\n  enforcement: policy\n`,
+      /client_certificate policy criterion, which gatehouse does not implement/,
+    ],
+    [
+      'mTLS on plain HTTP',
+      `insecure_server: true\ndownstream_mtls:\n  ca_file: CA\n`,
+      /client certificates need gatehouse to terminate TLS, but insecure_server is true/,
+    ],
+    [
+      'a CA file that holds no certificate',
+      `downstream_mtls:\n  ca_file: ${DIR}/no-certificate.yaml\n`,
+      /downstream_mtls\.ca_file must be a file of PEM CA certificates/,
+    ],
+    ['a negative hop count', `xff_num_trusted_hops: -1\n`, /xff_num_trusted_hops must be a whole number 0-16/],
+  ]
+  for (const [name, extra, want] of refused)
+    it.skipIf(ca === undefined)(`refuses ${name}`, async () => {
+      const r = await check(write(extra.replace('CA', ca ?? '')))
+      expect(r.code).toBe(1)
+      expect(r.err).toMatch(want)
+    })
+})
+
+/** A CA certificate file made with openssl, or undefined without openssl. */
+function spawnOpenssl(dir: string): string | undefined {
+  const r = spawnSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.pem',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=test CA',
+    ],
+    { cwd: dir },
+  )
+  return r.status === 0 ? join(dir, 'ca.pem') : undefined
+}
