@@ -45,7 +45,13 @@ export interface BearerVerifierOptions {
 }
 
 export type BearerResult =
-  | { readonly ok: true; readonly identity: TokenIdentity; readonly expiresAtMs: number }
+  | {
+      readonly ok: true
+      readonly identity: TokenIdentity
+      readonly expiresAtMs: number
+      /** A digest of the token (never the token): a stable id for caches keyed by credential. */
+      readonly key: string
+    }
   /** 401: the token is missing, malformed, expired, not for here, or not from the issuer. */
   | { readonly ok: false; readonly status: 401; readonly description: string }
   /** 503: the IdP (keys or introspection) could not be asked; the token may be fine. */
@@ -53,6 +59,8 @@ export type BearerResult =
 
 export interface BearerVerifier {
   verify(token: string, bearer: Exclude<RouteBearer, { format: 'default' }>): Promise<BearerResult>
+  /** The same answer as `verify` when the token is already cached (no I/O, no promise); otherwise undefined. */
+  peek(token: string, bearer: Exclude<RouteBearer, { format: 'default' }>): BearerResult | undefined
   /** Entries in the cache (for metrics and tests). */
   readonly size: number
 }
@@ -194,13 +202,19 @@ export function createBearerVerifier(o: BearerVerifierOptions): BearerVerifier {
     get size() {
       return cache.size
     },
+    peek(token, bearer) {
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return undefined
+      const key = keyOf(token, bearer)
+      const entry = cache.get(key)
+      if (entry === undefined || entry.validUntilMs <= o.now()) return undefined
+      return answer(entry, key, bearer)
+    },
     async verify(token, bearer) {
-      if (token.length === 0 || token.length > 16_384) return { ok: false, status: 401, description: 'the bearer token is empty or too long' }
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, status: 401, description: 'the bearer token is empty or too long' }
       const isAccess = bearer.format === 'idp_access_token'
-      const key = (isAccess ? 'a:' : 'i:') + createHash('sha256').update(token).digest('base64url')
-      const now = o.now()
+      const key = keyOf(token, bearer)
       let entry = cache.get(key)
-      if (entry !== undefined && entry.validUntilMs <= now) {
+      if (entry !== undefined && entry.validUntilMs <= o.now()) {
         cache.delete(key)
         entry = undefined
       }
@@ -218,9 +232,19 @@ export function createBearerVerifier(o: BearerVerifierOptions): BearerVerifier {
         }
         remember(key, entry)
       }
-      if (isAccess && !accepts(entry, bearer.allowedAudiences))
-        return { ok: false, status: 401, description: "the access token's audience is not accepted here" }
-      return { ok: true, identity: entry.identity, expiresAtMs: entry.expiresAtMs }
+      return answer(entry, key, bearer)
     },
   }
+}
+
+const MAX_TOKEN_LENGTH = 16_384
+
+function keyOf(token: string, bearer: Exclude<RouteBearer, { format: 'default' }>): string {
+  return (bearer.format === 'idp_access_token' ? 'a:' : 'i:') + createHash('sha256').update(token).digest('base64url')
+}
+
+function answer(entry: Entry, key: string, bearer: Exclude<RouteBearer, { format: 'default' }>): BearerResult {
+  if (bearer.format === 'idp_access_token' && !accepts(entry, bearer.allowedAudiences))
+    return { ok: false, status: 401, description: "the access token's audience is not accepted here" }
+  return { ok: true, identity: entry.identity, expiresAtMs: entry.expiresAtMs, key }
 }

@@ -140,8 +140,13 @@ describe('access tokens, verified offline', () => {
     const v = verifier()
     const token = await at()
     jwksFetches = 0
+    expect(v.peek(token, AT)).toBeUndefined()
     expect((await v.verify(token, AT)).ok).toBe(true)
     expect((await v.verify(token, AT)).ok).toBe(true)
+    // Cached: answered without a promise, and the key is a digest, never the token.
+    const hit = v.peek(token, AT)
+    expect(hit).toMatchObject({ ok: true, identity: { sub: '00u-alice' } })
+    expect(hit?.ok === true && hit.key).not.toContain(token.slice(0, 20))
     expect(v.size).toBe(1)
     expect(jwksFetches).toBe(1)
     const other = await v.verify(token, { ...AT, allowedAudiences: ['api://reports'] })
