@@ -1,76 +1,16 @@
-/**
- * Starting and finishing a sign-in. The login state (state, nonce, PKCE
- * verifier, return URL) rides in a short-lived sealed cookie per attempt,
- * named after its state so that several tabs can sign in at once. At most
- * MAX_LOGIN_COOKIES exist: the oldest are dropped, so a storm of redirects
- * cannot grow the Cookie header until the browser gets a 431.
- */
-import './request-note.js'
+/** `/.gatehouse/callback`: finish the code flow, start a fresh session, go back where the user was going. */
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledConfig } from '../config/types.js'
-import { LOGIN_COOKIE_SUFFIX, PATHS } from '../constants.js'
-import { isGatehouseError } from '../errors.js'
-import type { Gatehouse } from './context.js'
-import { expireCookie, readCookie, readCookies, serializeCookie } from './cookies.js'
-import type { HostPort } from './host.js'
-import { refuse } from './respond.js'
-import { idpUnreachable, storeUnavailable } from './failures.js'
+import type { HostPort } from '../../authorize/host.js'
+import { isGatehouseError } from '../../errors.js'
+import { expireCookie, readCookie, serializeCookie } from '../../session/cookies.js'
+import { loginCookiePrefix, sessionCookieName } from '../../session/cookie-names.js'
+import type { Gatehouse } from '../context.js'
+import { storeUnavailable } from '../pages/failures.js'
+import { refuse } from '../pages/respond.js'
 import { checkReturnUrl } from './return-url.js'
+import { cookieOpts } from './sign-in.js'
 
-export const MAX_LOGIN_COOKIES = 5
-const LOGIN_COOKIE_SECONDS = 600
-
-/** `__Host-` when the browser allows it (https, no Domain), as a defence against cookie tossing from sibling hosts. */
-export function cookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return scheme === 'https' && config.cookie.domain === undefined ? `__Host-${config.cookie.name}` : config.cookie.name
-}
-
-export function sessionCookieName(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme)
-}
-
-export function loginCookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme) + LOGIN_COOKIE_SUFFIX
-}
-
-function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
-  return { secure: scheme === 'https', path: '/', ...(config.cookie.domain === undefined ? {} : { domain: config.cookie.domain }) }
-}
-
-export async function startLogin(
-  gh: Gatehouse,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  host: HostPort,
-  scheme: 'http' | 'https',
-  returnTo: URL,
-): Promise<FastifyReply> {
-  const config = gh.current().config
-  const prefix = loginCookiePrefix(config, scheme)
-  const existing = readCookies(request.raw.headers.cookie, prefix, 64)
-  let start
-  try {
-    start = await gh.identity.beginLogin(returnTo, `${scheme}://${host.authority}${PATHS.callback}`)
-  } catch (err) {
-    return idpUnreachable(gh, request, reply, err)
-  }
-  const setCookies: string[] = []
-  // Browsers send older cookies of the same path first: drop from the front.
-  const names = [...existing.keys()]
-  const excess = names.length - (MAX_LOGIN_COOKIES - 1)
-  for (let i = 0; i < excess; i++) setCookies.push(expireCookie(names[i] as string, { ...cookieOpts(config, scheme), sameSite: 'lax' }))
-  setCookies.push(
-    serializeCookie(prefix + gh.identity.loginCookieSuffix(start.state), start.sealed, {
-      ...cookieOpts(config, scheme),
-      maxAgeSeconds: LOGIN_COOKIE_SECONDS,
-      // Lax: the cookie must come back on the IdP's top-level redirect to the callback.
-      sameSite: 'lax',
-    }),
-  )
-  return reply.code(302).header('set-cookie', setCookies).header('cache-control', 'no-store').header('location', start.authorizationUrl.href).send()
-}
-
-/** /.gatehouse/callback: finish the code flow, start a fresh session, go back where the user was going. */
 export async function finishLogin(
   gh: Gatehouse,
   request: FastifyRequest,
@@ -78,7 +18,7 @@ export async function finishLogin(
   host: HostPort,
   scheme: 'http' | 'https',
 ): Promise<FastifyReply> {
-  const snap = gh.current()
+  const snap = request.gatehouse.snap
   const config = snap.config
   const origin = `${scheme}://${host.authority}`
   const url = new URL(request.raw.url ?? '/', origin)
@@ -157,11 +97,5 @@ function callbackFailed(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
   gh.log.warn({ reqId: request.id, err: { code: err.code, message: err.message } }, 'sign-in callback refused')
   request.gatehouse.outcome = 'error'
   request.gatehouse.reason = err.code
-  const advice = adviceFor(err.code, err.message)
-  return refuse(request, reply, {
-    ...advice,
-    error: 'sign_in_failed',
-    code: err.code,
-    action: { href: `${origin}/`, label: 'Start again' },
-  })
+  return refuse(request, reply, 'sign_in_failed', { ...adviceFor(err.code, err.message), code: err.code, action: { href: `${origin}/`, label: 'Start again' } })
 }
