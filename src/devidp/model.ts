@@ -75,6 +75,8 @@ export interface DevApp {
   refresh: RefreshSettings
   /** Okta's "Require PKCE" (always on for public clients). */
   readonly requirePkce: boolean
+  /** Okta API scopes granted to the app (its "Okta API Scopes" tab): `okta.groups.read`, `okta.users.read`. */
+  readonly oktaApiScopes: Set<string>
   active: boolean
 }
 
@@ -129,6 +131,8 @@ export interface DevIdpModel {
   readonly servers: Map<string, DevServer>
   /** ID-token lifetime (Okta: fixed at 1 h; tests may shorten it). */
   readonly idTokenTtlSeconds: number
+  /** Okta API tokens (Security → API → Tokens): `Authorization: SSWS {token}` on /api/v1. */
+  readonly apiTokens: Map<string, { readonly name: string }>
 }
 
 // ——— the input form (YAML, or given directly) ———
@@ -168,6 +172,8 @@ export interface AppInput {
   groups_claim?: { name?: string } & GroupsValueInput
   refresh_token?: { rotation?: 'rotate' | 'persistent'; grace_period_seconds?: number; lifetime_seconds?: number }
   require_pkce?: boolean
+  /** Okta API scopes granted to a service app, for client credentials at the org server. */
+  okta_api_scopes?: string[]
 }
 
 export interface ClaimInput {
@@ -207,4 +213,6 @@ export interface DevIdpModelInput {
   /** Settings of the org server (its signing algorithm). */
   org?: { signing_alg?: SigningAlg }
   id_token_ttl_seconds?: number
+  /** Okta API tokens for the management API (`SSWS`). */
+  api_tokens?: Array<{ token: string; name?: string }>
 }

@@ -13,6 +13,7 @@ import { checkDiscovery, fetchDiscovery, isLoopback } from './discovery.js'
 import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
 import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
 import { NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
+import type { BearerServer } from './bearer.js'
 import { verifyLogoutToken, type LogoutClaims } from './verify-logout-token.js'
 import { verifyRevocationCall, type RevocationCall } from './verify-revocation-request.js'
 
@@ -53,6 +54,8 @@ export interface IdentityProvider {
   revokeRefreshToken(refreshToken: string): Promise<void>
   /** For `check --online`: a code grant with a dummy code. invalid_grant proves the credentials. */
   probeClientAuth(redirectUri: string): Promise<IdentityError>
+  /** The discovered issuer, its keys and introspection, for bearer tokens (bearer.ts). */
+  bearerServer(): Promise<BearerServer>
   readonly keys: KeySet | undefined
 }
 
@@ -60,6 +63,7 @@ export interface IdentityProvider {
 const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 'auth_time', 'jti', 'azp', 'sid', 'amr', 'idp', 'ver', 'acr'])
 const MAX_CLAIM_BYTES = 2048
 const GROUPS_LIMIT = 100
+const UNVERIFIED_EMAIL = 'the identity provider says this email address is not verified (email_verified: false)'
 const MAX_SID_CHARS = 256
 
 export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret: Uint8Array, deps: IdentityDeps = {}): IdentityProvider {
@@ -175,9 +179,14 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       bytes += size
       kept[name] = value
     }
+    const email = typeof source.email === 'string' ? source.email : undefined
+    // Okta sends email_verified with the email scope. An address the IdP has not verified proves nothing about who
+    // signed in (anyone can type one in a self-service profile), so email and domain criteria treat it as unknown.
+    const emailUnverified = email !== undefined && (source.email_verified === false || source.email_verified === 'false')
     return {
       sub: claims.sub,
-      email: typeof source.email === 'string' ? source.email : undefined,
+      email,
+      ...(emailUnverified ? { unknown: { email: UNVERIFIED_EMAIL } } : {}),
       name: typeof source.name === 'string' ? source.name : typeof source.preferred_username === 'string' ? source.preferred_username : undefined,
       groups,
       claims: kept,
@@ -190,7 +199,30 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     }
   }
 
+  // Okta's org authorization server (no /oauth2/{id} in the issuer): its access tokens are for Okta, checked only by introspection.
+  const isOrgServer = idp.provider === 'okta' && !new URL(idp.providerUrl).pathname.startsWith('/oauth2/')
+
+  async function bearerServer(): Promise<BearerServer> {
+    const { config: c, keys: k } = await ensure()
+    const hasIntrospection = typeof c.serverMetadata().introspection_endpoint === 'string'
+    return {
+      issuer: idp.providerUrl,
+      keys: k,
+      isOrgServer,
+      introspect: hasIntrospection
+        ? async (token) => {
+            try {
+              return await oidc.tokenIntrospection(c, token, { token_type_hint: 'access_token' })
+            } catch (err) {
+              throw translateError(err, 'token introspection')
+            }
+          }
+        : undefined,
+    }
+  }
+
   return {
+    bearerServer,
     get keys() {
       return keys
     },

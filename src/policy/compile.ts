@@ -173,6 +173,12 @@ function sentence(c: CompiledCriterion, v: Tri, who: Identity | undefined, req: 
   return op === 'not' && v === T ? `${base}, and the rule says none of these may hold` : base
 }
 
+/** `groups; your value: [eng]`: the criterion and the caller's own value, nothing of the policy's. */
+function ownText(c: CompiledCriterion, who: Identity | undefined, req: RequestFacts, now: number): string {
+  const own = c.own?.(who, req, now)
+  return own === undefined ? c.name : `${c.name}; your value: ${own}`
+}
+
 function opOf(r: CRule, c: CompiledCriterion): Operator | undefined {
   for (const cl of r.clauses) if (cl.criteria.includes(c)) return cl.operator
   return undefined
@@ -197,6 +203,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
     rule: -1,
     criterion: '',
     reason: 'the route has no allow rule, so no one is let in',
+    publicReason: 'the route has no allow rule, so no one is let in',
   })
   const allowDecisions = new Map<number, Decision>()
   for (const r of allows) allowDecisions.set(r.index, Object.freeze({ outcome: 'allow', reason: `allow rule ${r.index} matched` }))
@@ -209,7 +216,14 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
       if (v === T) {
         const d = decisive(r, who, req, now, T)
         const why = d === undefined ? '' : `: ${sentence(d.c, d.v, who, req, now, opOf(r, d.c))}`
-        return { outcome: 'deny', because: 'deny-matched', rule: r.index, criterion: d?.c.name ?? '', reason: `deny rule ${r.index} matched${why}` }
+        return {
+          outcome: 'deny',
+          because: 'deny-matched',
+          rule: r.index,
+          criterion: d?.c.name ?? '',
+          reason: `deny rule ${r.index} matched${why}`,
+          publicReason: `a deny rule applies${d === undefined ? '' : ` (${ownText(d.c, who, req, now)})`}`,
+        }
       }
       if (v === U && denyUndecided === undefined) denyUndecided = r
     }
@@ -223,6 +237,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
         rule: denyUndecided.index,
         criterion: c?.name ?? '',
         reason: `deny rule ${denyUndecided.index} cannot be ruled out: ${c === undefined ? 'a fact is unknown' : undecided(c, who)}`,
+        publicReason: `a deny rule cannot be ruled out: ${c === undefined ? 'a fact is unknown' : undecided(c, who)}`,
       }
     }
     let allowUndecided: CRule | undefined
@@ -242,6 +257,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
         rule: allowUndecided.index,
         criterion: c?.name ?? '',
         reason: allows.length > 1 ? `no allow rule matched; rule ${allowUndecided.index}: ${reason}` : reason,
+        publicReason: c === undefined ? 'no allow rule could be decided' : undecided(c, who),
       }
     }
     const first = closest(allows, who, req, now)
@@ -254,6 +270,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
       rule: first.index,
       criterion: d?.c.name ?? '',
       reason: allows.length > 1 ? `no allow rule matched; closest, rule ${first.index}: ${reason}` : reason,
+      publicReason: `no allow rule lets you in${d === undefined ? '' : ` (${ownText(d.c, who, req, now)})`}`,
     }
   }
 

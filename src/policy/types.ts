@@ -75,8 +75,14 @@ export type Decision =
       readonly rule: number
       /** The deciding criterion's name as written (`groups`, `claim/department`, …), or '' when there is none. */
       readonly criterion: string
-      /** One sentence a person understands: `groups: [eng] has no "admin"`. */
+      /** One sentence a person understands: `groups: [eng] has no "admin"`. For the log and `explain`. */
       readonly reason: string
+      /**
+       * What the refused caller may be told: the deciding criterion and the
+       * caller's own value (`groups; your value: [eng]`), never the policy's
+       * allow-list (emails, groups, CIDRs). For the 403 page and JSON.
+       */
+      readonly publicReason: string
     }
   | { readonly outcome: 'login'; readonly reason: string }
 

@@ -39,8 +39,17 @@ function addCidr(list: BlockList, cidr: string): void {
   else list.addSubnet(addr, Number(cidr.slice(slash + 1)), type)
 }
 
-function firstHeader(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v[0] : v
+/**
+ * The value the nearest trusted proxy appended: the rightmost entry over all
+ * lines of the header. Entries to its left came from further away, down to the
+ * client itself, and may be anything the client wrote.
+ */
+function nearestValue(v: string | string[] | undefined): string | undefined {
+  if (v === undefined) return undefined
+  const text = Array.isArray(v) ? v.join(',') : v
+  const comma = text.lastIndexOf(',')
+  const last = (comma === -1 ? text : text.slice(comma + 1)).trim()
+  return last.length === 0 ? undefined : last
 }
 
 /**
@@ -84,8 +93,8 @@ export function createClientAddressResolver(trustedProxies: readonly string[], x
         clientIp = hop
         if (!isTrusted(hop)) break
       }
-      const fwdProto = firstHeader(headers['x-forwarded-proto'])?.split(',')[0]?.trim().toLowerCase()
-      const fwdHost = firstHeader(headers['x-forwarded-host'])?.split(',')[0]?.trim()
+      const fwdProto = nearestValue(headers['x-forwarded-proto'])?.toLowerCase()
+      const fwdHost = nearestValue(headers['x-forwarded-host'])
       return {
         clientIp,
         forwardedFor: [...xff, peer].join(', '),

@@ -11,6 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { util as undiciUtil, type Dispatcher } from 'undici'
+import { setsOwnCookie } from './cookie-header.js'
 
 /** Hop-by-hop response headers (RFC 9110 §7.6.1); node sets its own framing and connection headers. */
 const RESPONSE_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'])
@@ -27,6 +28,8 @@ export interface UpstreamRequest {
   readonly timeoutMs: number
   /** Lower-case names and values the route sets on the response, over the upstream's. */
   readonly responseHeaders: ReadonlyArray<readonly [string, string]>
+  /** `cookie_name`: the upstream's Set-Cookie for it (or its login/CSRF cookies, any prefix) is dropped. */
+  readonly ownCookieName: string
 }
 
 export interface UpstreamFailure {
@@ -56,7 +59,7 @@ function failureOf(err: Error): UpstreamFailure {
  * repeated ones (Set-Cookie) kept as arrays, values as latin1 bytes. No
  * prototype, so a header named `__proto__` is just a header.
  */
-function responseHeaders(raw: Buffer[]): Record<string, string | string[]> {
+function responseHeaders(raw: Buffer[], ownCookieName: string): Record<string, string | string[]> {
   const headers = Object.create(null) as Record<string, string | string[]>
   let listed: string | undefined
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -66,6 +69,8 @@ function responseHeaders(raw: Buffer[]): Record<string, string | string[]> {
       if (name === 'connection') listed = listed === undefined ? value : `${listed},${value}`
       continue
     }
+    // gatehouse's own cookies are gatehouse's to set: never the upstream's.
+    if (name === 'set-cookie' && setsOwnCookie(value, ownCookieName)) continue
     const prev = headers[name]
     headers[name] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value]
   }
@@ -105,7 +110,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     // 1xx informational responses are not relayed (101 arrives as an upgrade, handled elsewhere).
     if (statusCode < 200) return true
-    const headers = responseHeaders(rawHeaders)
+    const headers = responseHeaders(rawHeaders, this.spec.ownCookieName)
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
     this.resumeUpstream = resume
     this.events.onResponseStart()

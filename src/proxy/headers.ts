@@ -7,6 +7,7 @@
 import type { CompiledConfig, CompiledRoute } from '../config/types.js'
 import type { Identity } from '../policy/types.js'
 import { CLAIM_HEADER_PREFIX, REQUEST_ID_HEADER } from '../constants.js'
+import { forEachCookie } from './cookie-header.js'
 
 /** Prefixes of names only gatehouse may set (after `_` → `-`, lower case). */
 const OWNED_PREFIXES = ['x-gatehouse-', 'x-pomerium-', 'x-forwarded-', 'x-auth-request-'] as const
@@ -102,9 +103,33 @@ function canonicalName(name: string): string {
   return lower.indexOf('_') === -1 ? lower : lower.replace(/_/g, '-')
 }
 
+/**
+ * A list in one header value, unambiguously: items joined with `,`, and in
+ * each item `%`, `,` and every character outside printable ASCII
+ * percent-encoded (UTF-8). A group named `a,b` is sent as `a%2Cb`, so it
+ * never reads as two groups; plain names are sent as they are.
+ */
+export function encodeHeaderList(items: readonly string[]): string {
+  let out = ''
+  for (let i = 0; i < items.length; i++) {
+    if (i > 0) out += ','
+    out += encodeListItem(items[i] as string)
+  }
+  return out
+}
+
+function encodeListItem(item: string): string {
+  for (let i = 0; i < item.length; i++) {
+    const c = item.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x25 || c === 0x2c)
+      return item.replace(/[^\x20-\x24\x26-\x2b\x2d-\x7e]/gu, (ch) => encodeURIComponent(ch).replace(/,/g, '%2C'))
+  }
+  return item
+}
+
 function claimText(v: unknown): string | undefined {
   if (v === undefined || v === null) return undefined
-  if (Array.isArray(v)) return v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))).join(',')
+  if (Array.isArray(v)) return encodeHeaderList(v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))))
   if (typeof v === 'string') return v
   return JSON.stringify(v)
 }
@@ -113,7 +138,7 @@ function claimText(v: unknown): string | undefined {
 function claimOf(who: IdentityForHeaders, claim: string): string | undefined {
   switch (claim) {
     case 'groups':
-      return who.groups.join(',')
+      return encodeHeaderList(who.groups)
     case 'email':
       return who.email
     case 'name':
@@ -135,15 +160,16 @@ function safeHeaderValue(v: string): string {
 function dropOwnCookies(cookie: string, cookieName: string): string | undefined {
   if (cookie.indexOf(cookieName) === -1) return cookie
   const hostPrefixed = '__Host-' + cookieName
+  const securePrefixed = '__Secure-' + cookieName
   const kept: string[] = []
-  for (const part of cookie.split(';')) {
-    const trimmed = part.trim()
-    if (trimmed.length === 0) continue
-    const eq = trimmed.indexOf('=')
-    const name = eq === -1 ? trimmed : trimmed.slice(0, eq)
-    if (name.startsWith(cookieName) || name.startsWith(hostPrefixed)) continue
-    kept.push(trimmed)
-  }
+  // The same reader as every other caller; no bound here, the header's own size limit is the bound.
+  forEachCookie(
+    cookie,
+    (name, _value, raw) => {
+      if (!name.startsWith(cookieName) && !name.startsWith(hostPrefixed) && !name.startsWith(securePrefixed)) kept.push(raw)
+    },
+    Number.MAX_SAFE_INTEGER,
+  )
   return kept.length === 0 ? undefined : kept.join('; ')
 }
 
@@ -198,7 +224,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
           out[CLAIM_HEADER_PREFIX + 'sub'] = safeHeaderValue(who.sub)
           if (who.email !== undefined) out[CLAIM_HEADER_PREFIX + 'email'] = safeHeaderValue(who.email)
           if (who.name !== undefined) out[CLAIM_HEADER_PREFIX + 'name'] = safeHeaderValue(who.name)
-          out[CLAIM_HEADER_PREFIX + 'groups'] = safeHeaderValue(who.groups.join(','))
+          out[CLAIM_HEADER_PREFIX + 'groups'] = encodeHeaderList(who.groups)
           for (const [claim, header] of claimHeaders) {
             const v = claimOf(who, claim)
             if (v !== undefined) out[header] = safeHeaderValue(v)

@@ -57,7 +57,7 @@ describe.skipIf(!hasBrowser)('sign-in in a real browser', () => {
     const ctx = await browser.newContext()
     const page = await ctx.newPage()
     await signIn(page, s.url('admin.localhost', '/'), 'bob')
-    await expect(page.textContent('.reason')).resolves.toBe('groups: [eng] has no "admin"')
+    await expect(page.textContent('.reason')).resolves.toBe('no allow rule lets you in (groups; your value: [eng])')
     await expect(page.textContent('.status')).resolves.toContain('403')
     await page.screenshot({ path: `${shots}forbidden.png`, fullPage: true })
     await ctx.close()

@@ -68,7 +68,7 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
     await alice.waitForURL((u) => u.pathname === '/.gatehouse/signed_out')
 
     const bob = await signInAtAdmin('bob')
-    await expect(bob.textContent('.reason')).resolves.toBe('groups: [eng] has no "admin"')
+    await expect(bob.textContent('.reason')).resolves.toBe('no allow rule lets you in (groups; your value: [eng])')
     await bob.goto(`http://localhost:${port}/`)
     await expect(bob.textContent('body')).resolves.toContain('gatehouse let you through')
   })

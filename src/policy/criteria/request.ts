@@ -33,6 +33,7 @@ export const httpMethod: CriterionDef = {
       fact: undefined,
       test: (_w, req) => m.test(req.method),
       describe: (_w, req, _n, ok) => `http_method: ${JSON.stringify(req.method)} ${ok ? m.text : m.negText}`,
+      own: (_w, req) => JSON.stringify(req.method),
     }
   },
 }
@@ -49,6 +50,7 @@ export const httpPath: CriterionDef = {
       fact: undefined,
       test: (_w, req) => m.test(req.path),
       describe: (_w, req, _n, ok) => `http_path: ${JSON.stringify(req.path)} ${ok ? m.text : m.negText}`,
+      own: (_w, req) => JSON.stringify(req.path),
     }
   },
 }
@@ -93,6 +95,7 @@ export const sourceIp: CriterionDef = {
         return f !== 0 && list.check(a, f === 4 ? 'ipv4' : 'ipv6')
       },
       describe: (_w, req, _n, ok) => `source_ip: ${req.sourceIp} is ${ok ? '' : 'not '}in ${text}`,
+      own: (_w, req) => req.sourceIp,
     }
   },
 }
@@ -108,6 +111,7 @@ export const corsPreflight: CriterionDef = {
       fact: undefined,
       test: (_w, req) => req.isCorsPreflight,
       describe: (_w, _r, _n, ok) => `cors_preflight: the request is ${ok ? '' : 'not '}a CORS preflight`,
+      own: (_w, req) => (req.isCorsPreflight ? 'a CORS preflight' : 'not a CORS preflight'),
     }
   },
 }

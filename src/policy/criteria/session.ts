@@ -31,6 +31,7 @@ export const authenticatedUser: CriterionDef = {
       fact: undefined,
       test: (who) => who !== undefined,
       describe: (who) => (who === undefined ? 'not signed in' : `signed in as ${who.email ?? who.sub}`),
+      own: (who) => (who === undefined ? 'not signed in' : 'signed in'),
     }
   },
 }
@@ -54,6 +55,7 @@ function userStringCriterion(
         fact,
         test: (who) => m.test(pick(who)),
         describe: (who, _r, _n, ok) => `${as}: ${JSON.stringify(pick(who) ?? null)} ${ok ? m.text : m.negText}`,
+        own: (who) => JSON.stringify(pick(who) ?? null),
       }
     },
   }
@@ -82,6 +84,7 @@ export const groups: CriterionDef = {
         // `groups: [eng] has no "admin"` reads better than "does not has".
         return `groups: ${g} ${m.text.startsWith('has ') ? m.text.replace(/^has /, 'has no ') : `does not satisfy ${m.text}`}`
       },
+      own: (who) => list(who?.groups ?? []),
     }
   },
 }
@@ -110,6 +113,7 @@ export const claim: CriterionDef = {
       fact: undefined,
       test: (who) => m.test(claimValues(who$(who).claims[claimName])),
       describe: (who, _r, _n, ok) => `${name}: ${list(claimValues(who?.claims[claimName]))} ${ok ? '' : 'does not satisfy '}${m.text}`,
+      own: (who) => list(claimValues(who?.claims[claimName])),
     }
   },
 }

@@ -75,6 +75,7 @@ export const date: CriterionDef = {
       fact: undefined,
       test: (_w, _r, now) => (after === undefined || now > after) && (before === undefined || now < before),
       describe: (_w, _r, now, ok) => `date: ${new Date(now).toISOString()} is ${ok ? '' : 'not '}${text}`,
+      own: (_w, _r, now) => new Date(now).toISOString(),
     }
   },
 }
@@ -124,6 +125,7 @@ export const dayOfWeek: CriterionDef = {
       fact: undefined,
       test: (_w, _r, now) => days.has(localParts(fmt, now).day),
       describe: (_w, _r, now, ok) => `day_of_week: ${DAYS[localParts(fmt, now).day]} is ${ok ? '' : 'not '}one of ${text}`,
+      own: (_w, _r, now) => String(DAYS[localParts(fmt, now).day]),
     }
   },
 }
@@ -172,6 +174,7 @@ export const timeOfDay: CriterionDef = {
       fact: undefined,
       test: (_w, _r, now) => inWindow(localParts(fmt, now).seconds),
       describe: (_w, _r, now, ok) => `time_of_day: ${clock(localParts(fmt, now).seconds)} is ${ok ? '' : 'not '}${text}`,
+      own: (_w, _r, now) => clock(localParts(fmt, now).seconds),
     }
   },
 }

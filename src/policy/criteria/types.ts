@@ -14,6 +14,12 @@ export interface CompiledCriterion {
   test(who: Identity | undefined, req: RequestFacts, nowMs: number): boolean
   /** A sentence for reasons: built only on deny, login or explain. */
   describe(who: Identity | undefined, req: RequestFacts, nowMs: number, matched: boolean): string
+  /**
+   * The caller's own value for this criterion (`"bob@example.com"`, `[eng]`,
+   * `10.1.2.3`), for the reason a refused caller sees: never the policy's
+   * allow-list. Absent for criteria with no value of the caller's (accept, reject).
+   */
+  own?(who: Identity | undefined, req: RequestFacts, nowMs: number): string
 }
 
 export interface CriterionDef {

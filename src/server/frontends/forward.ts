@@ -46,6 +46,7 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
       headers,
       timeoutMs: route.timeoutMs,
       responseHeaders: rt.responseHeaders,
+      ownCookieName: ctx.snap.config.cookie.name,
     },
     {
       onResponseStart() {

@@ -130,7 +130,8 @@ describe('normalizeRequestPath', () => {
       fc.property(
         fc.oneof(
           path,
-          fc.string({ unit: 'binary' }).map((s) => '/' + s),
+          // A '?' would start the query in one call and not the other: not a path character.
+          fc.string({ unit: 'binary' }).map((s) => '/' + s.replace(/\?/g, '')),
         ),
         (p) => {
           expect(normalizeRequestPath(p + '?q=1')).toEqual(canonicalPath(p, '?q=1'))
