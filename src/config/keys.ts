@@ -134,6 +134,12 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     '`when_incomplete`: read groups from the directory when the token has no groups claim or a list at the cap of 100. `always`: for every user.',
     { values: ['when_incomplete', 'always'], default: 'when_incomplete' },
   ),
+  g(
+    'workers',
+    'string',
+    'Worker processes sharing the listeners: a number, or `auto` for one per CPU available to the process (cgroup limits included). More than 1 needs a shared session store (`redis` or `postgres`). Also `serve --workers`.',
+    { default: '1' },
+  ),
   s(
     'downstream_mtls',
     'map',
