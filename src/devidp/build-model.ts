@@ -126,6 +126,12 @@ function buildApp(a: AppInput, unassigned: ReadonlySet<string>, allUsers: readon
     requirePkce: a.require_pkce ?? method === 'none',
     oktaApiScopes: new Set(a.okta_api_scopes ?? []),
     active: true,
+    logout: {
+      frontchannelUri: a.frontchannel_logout_uri,
+      backchannelUri: a.backchannel_logout_uri,
+      universalLogout:
+        a.universal_logout === undefined ? undefined : { endpoint: a.universal_logout.endpoint, subjectFormat: a.universal_logout.subject_format ?? 'email' },
+    },
   }
 }
 

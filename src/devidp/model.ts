@@ -78,6 +78,20 @@ export interface DevApp {
   /** Okta API scopes granted to the app (its "Okta API Scopes" tab): `okta.groups.read`, `okta.users.read`. */
   readonly oktaApiScopes: Set<string>
   active: boolean
+  /** Where the IdP tells the app that someone signed out (logout-sender.ts). */
+  readonly logout: AppLogout
+}
+
+/**
+ * The app's logout settings: Okta's Single Logout "Logout request URL" with
+ * "User session details" (front channel: iss and sid, in an iframe), a
+ * back-channel logout URI (a signed logout token POSTed), and Universal
+ * Logout (a global token revocation endpoint and the subject format).
+ */
+export interface AppLogout {
+  readonly frontchannelUri: string | undefined
+  readonly backchannelUri: string | undefined
+  readonly universalLogout: { readonly endpoint: string; readonly subjectFormat: 'email' | 'iss_sub' } | undefined
 }
 
 /** A claim on a custom authorization server. Only groups-valued claims and profile-attribute claims are modelled. */
@@ -174,6 +188,9 @@ export interface AppInput {
   require_pkce?: boolean
   /** Okta API scopes granted to a service app, for client credentials at the org server. */
   okta_api_scopes?: string[]
+  frontchannel_logout_uri?: string
+  backchannel_logout_uri?: string
+  universal_logout?: { endpoint: string; subject_format?: 'email' | 'iss_sub' }
 }
 
 export interface ClaimInput {
