@@ -59,7 +59,14 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   }),
   s('idp_client_id', 'string', 'Client ID of the Okta app.', { required: true }),
   s('idp_client_secret', 'secret', 'Client secret of the Okta app.', { hasFile: true }),
-  s('idp_scopes', 'string-list', 'Scopes to request (list or comma-separated).', { default: 'openid, profile, email, offline_access' }),
+  s(
+    'idp_scopes',
+    'string-list',
+    'Scopes to request (list or comma-separated). When unset, the defaults plus `groups` if the discovery document lists it; when set, exactly these.',
+    {
+      default: 'openid, profile, email, offline_access',
+    },
+  ),
   s('cookie_name', 'string', 'Name of the session cookie (`__Host-` is prefixed on HTTPS without cookie_domain).', { default: '_gatehouse' }),
   s('cookie_secret', 'secret', '32 random bytes, base64. Absent: generated at start (sessions end at restart).', { hasFile: true }),
   s('cookie_domain', 'string', 'Domain attribute of the session cookie, to share sessions across route hosts.'),
@@ -89,7 +96,8 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     default: 'client_secret_basic',
   }),
-  g('idp_client_private_key_file', 'file', 'PEM key for `private_key_jwt`.'),
+  g('idp_client_private_key_file', 'file', 'PEM key for `private_key_jwt` (RSA: RS256; EC: ES256/ES384/ES512 by curve).'),
+  g('idp_client_private_key_id', 'string', "The `kid` of that key as the Okta app's public keys list it. Default: the key's RFC 7638 thumbprint."),
   g(
     'session_refresh_interval',
     'duration',

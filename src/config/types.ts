@@ -149,7 +149,11 @@ export interface CompiledConfig {
     readonly clientSecret: string | undefined
     readonly clientAuthMethod: ClientAuthMethod
     readonly clientPrivateKeyPem: string | undefined
+    /** The assertion's `kid`; undefined: the key's RFC 7638 thumbprint. */
+    readonly clientPrivateKeyId?: string | undefined
     readonly scopes: readonly string[]
+    /** idp_scopes was set: request exactly these (no `groups` added from discovery). */
+    readonly scopesExplicit?: boolean
     readonly groupsClaim: string
     readonly groupsFilter: RegExp | undefined
   }

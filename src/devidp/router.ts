@@ -58,6 +58,8 @@ function notFound(res: http.ServerResponse, what: string): void {
 export async function route(ctx: IdpContext, admin: DevIdpAdmin, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', ctx.url)
   const path = url.pathname
+  // The IdP's own clock, as a relying party sees it (client assertions are judged by it).
+  res.setHeader('date', new Date(ctx.now()).toUTCString())
   if (path === '/.well-known/openid-configuration' || path === '/.well-known/oauth-authorization-server') {
     if (!ctx.rate.admit('discovery', res)) return
     return sendJson(res, 200, discoveryDocument(ctx, ctx.model.servers.get('org') as DevServer), { 'cache-control': 'max-age=86400' })

@@ -10,8 +10,9 @@
  *   const { authorizationUrl, state, sealed } = await idp.beginLogin(returnTo, redirectUri)
  *   const { signedIn } = await idp.completeLogin(callbackUrl, sealed)
  */
-export { createIdentityProvider, type IdentityProvider, type SignedInIdentity, type IdentityDeps } from './provider.js'
-export { IdentityError, IDP_ERROR_CODES, type IdpErrorCode, translateError, callbackError } from './errors.js'
+export { createIdentityProvider, GROUPS_INCOMPLETE_REASON, type IdentityProvider, type SignedInIdentity, type IdentityDeps } from './provider.js'
+export { IdentityError, IDP_ERROR_CODES, type IdpErrorCode, translateError, callbackError, isTemporary } from './errors.js'
+export { missingGroupsAdvice, serverKindOf } from './okta-advice.js'
 export { verifyIdToken, NO_NONCE } from './verify-id-token.js'
 export { verifyLogoutToken, BACKCHANNEL_LOGOUT_EVENT, type LogoutClaims } from './verify-logout-token.js'
 export { verifyRevocationCall, readRevocationSubject, type RevocationCall, type RevocationSubject } from './verify-revocation-request.js'
