@@ -13,6 +13,7 @@ import { checkDiscovery, fetchDiscovery, isLoopback } from './discovery.js'
 import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
 import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
 import { ID_TOKEN_ALGORITHMS, NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
+import type { BearerServer } from './bearer.js'
 import { verifyLogoutToken, type LogoutClaims } from './verify-logout-token.js'
 import { verifyRevocationCall, type RevocationCall } from './verify-revocation-request.js'
 
@@ -61,6 +62,8 @@ export interface IdentityProvider {
   metadata(): Readonly<Record<string, unknown>> | undefined
   /** For `check --online`: a code grant with a dummy code. invalid_grant proves the credentials. */
   probeClientAuth(redirectUri: string): Promise<IdentityError>
+  /** The discovered issuer, its keys and introspection, for bearer tokens (bearer.ts). */
+  bearerServer(): Promise<BearerServer>
   readonly keys: KeySet | undefined
 }
 
@@ -257,7 +260,30 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     }
   }
 
+  // Okta's org authorization server (no /oauth2/{id} in the issuer): its access tokens are for Okta, checked only by introspection.
+  const isOrgServer = idp.provider === 'okta' && !new URL(idp.providerUrl).pathname.startsWith('/oauth2/')
+
+  async function bearerServer(): Promise<BearerServer> {
+    const { config: c, keys: k } = await ensure()
+    const hasIntrospection = typeof c.serverMetadata().introspection_endpoint === 'string'
+    return {
+      issuer: idp.providerUrl,
+      keys: k,
+      isOrgServer,
+      introspect: hasIntrospection
+        ? async (token) => {
+            try {
+              return await oidc.tokenIntrospection(c, token, { token_type_hint: 'access_token' })
+            } catch (err) {
+              throw translateError(err, 'token introspection')
+            }
+          }
+        : undefined,
+    }
+  }
+
   return {
+    bearerServer,
     get keys() {
       return keys
     },

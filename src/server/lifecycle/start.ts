@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { CompiledConfig } from '../../config/types.js'
-import { createIdentityProvider, type IdentityProvider } from '../../identity/index.js'
+import { createBearerVerifier, createDirectory, createIdentityProvider, type IdentityProvider } from '../../identity/index.js'
 import { createAssertionSigner } from '../../proxy/assertion.js'
 import { createUpstreamDispatcher, tlsByOrigin } from '../../proxy/dispatcher.js'
 import { loadSigningKey } from '../../proxy/signing-key.js'
@@ -118,6 +118,25 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     onClosed: (reason) => metrics.connectionsClosed.inc({ reason }),
   })
+  // Bearer tokens and the directory belong to the IdP, which a reload does not change.
+  const bearer = createBearerVerifier({
+    server: () => identity.bearerServer(),
+    now,
+    clientId: first.idp.clientId,
+    identity: { groupsClaim: first.idp.groupsClaim, groupsFilter: first.idp.groupsFilter },
+  })
+  const directory =
+    first.directory === undefined
+      ? undefined
+      : {
+          directory: createDirectory(first.directory, {
+            cache: store,
+            now,
+            ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+            log,
+          }),
+          groupsFilter: first.idp.groupsFilter,
+        }
   const dispatcher = createUpstreamDispatcher({ tls: () => tlsByOrigin(snapshot.config.routes) })
 
   const gh: Gatehouse = {
@@ -134,6 +153,8 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     csrf: createCsrfTokens(first.cookie.secret),
     metrics,
     live,
+    bearer,
+    ...(directory === undefined ? {} : { directory }),
   }
 
   const app = await buildApp(gh, {
