@@ -12,6 +12,7 @@
  * Both answer on any Host, and only to peers in `trusted_proxies`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { wwwAuthenticate } from '../../authorize/bearer.js'
 import { authorize } from '../../authorize/decide.js'
 import type { RequestFacts } from '../../authorize/facts.js'
 import type { Allow, Verdict } from '../../authorize/verdict.js'
@@ -169,6 +170,10 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, mod
         sign_in_url: v.signInUrl,
         request_id: String(request.id),
       })
+    case 'bearer-refused':
+      // The same RFC 6750 answer as the proxy: no redirect for a token.
+      if (v.status === 401) reply.header('www-authenticate', wwwAuthenticate(v.description))
+      return sendJson(reply, v.status, { error: 'invalid_token', message: v.description, request_id: String(request.id) })
     case 'deny':
       return denied(request, reply, v)
     case 'allow':

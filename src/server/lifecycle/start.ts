@@ -93,6 +93,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     cacheTtlMs: store.kind === 'memory' ? 2_000 : 0,
     operatorIndex: store.kind !== 'memory',
   })
+  let forwards: { readonly config: CompiledConfig; readonly value: boolean } | undefined
   const sessions = createSessionPort({
     manager,
     identity,
@@ -100,7 +101,12 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     metrics,
     refreshIntervalMs: () => snapshot.config.sessionRefreshIntervalMs,
-    forwardsAccessToken: () => forwardsAccessToken(snapshot.config),
+    // Worked out once per config (a reload brings a new one), not per refresh.
+    forwardsAccessToken: () => {
+      const config = snapshot.config
+      if (forwards?.config !== config) forwards = { config, value: forwardsAccessToken(config) }
+      return forwards.value
+    },
     isStoreReady: async () => {
       if (store.kind === 'memory') return true
       try {
@@ -253,14 +259,8 @@ function isErr(err: unknown): { code?: string; message: string } {
 }
 
 const ACCESS_TOKEN_TEMPLATE = /\$\{(?:gatehouse|pomerium)\.access_token\}/
-const forwardsCache = new WeakMap<CompiledConfig, boolean>()
 
 /** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers). */
 function forwardsAccessToken(config: CompiledConfig): boolean {
-  let v = forwardsCache.get(config)
-  if (v === undefined) {
-    v = config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h)))
-    forwardsCache.set(config, v)
-  }
-  return v
+  return config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h)))
 }
