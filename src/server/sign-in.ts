@@ -16,6 +16,32 @@ import type { HostPort } from './host.js'
 import { refuse } from './respond.js'
 import { idpUnreachable, storeUnavailable } from './failures.js'
 import { checkReturnUrl } from './return-url.js'
+import { createHash } from 'node:crypto'
+import { LOGIN_STATE_TTL_MS } from '../identity/login-state.js'
+import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
+
+/** Callbacks per client address per minute: each may cost a token-endpoint call at the IdP, whose rate limit is the org's. */
+export const CALLBACKS_PER_MINUTE = 60
+const limiters = new WeakMap<Gatehouse, RateLimiter>()
+function callbackLimiter(gh: Gatehouse): RateLimiter {
+  let l = limiters.get(gh)
+  if (l === undefined) limiters.set(gh, (l = createRateLimiter({ limit: CALLBACKS_PER_MINUTE, windowMs: 60_000, now: gh.now })))
+  return l
+}
+
+function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.gatehouse.outcome = 'error'
+  request.gatehouse.reason = 'sign-in callbacks rate-limited'
+  gh.log.warn({ reqId: request.id }, 'sign-in callbacks from one address over the limit')
+  reply.header('retry-after', '60')
+  return refuse(request, reply, {
+    status: 429,
+    error: 'too_many_requests',
+    title: 'Too many sign-in attempts',
+    message: 'Too many sign-in attempts came from your address in the last minute.',
+    hint: 'Wait a minute, then start again from the page you wanted to open.',
+  })
+}
 
 export const MAX_LOGIN_COOKIES = 5
 const LOGIN_COOKIE_SECONDS = 600
@@ -87,11 +113,16 @@ export async function finishLogin(
   const loginCookieName = states.length === 1 && (states[0] as string).length <= 512 ? prefix + gh.identity.loginCookieSuffix(states[0] as string) : undefined
   const sealed = loginCookieName === undefined ? undefined : readCookie(request.raw.headers.cookie, loginCookieName)
 
+  const peer = snap.clientAddress.resolve(request.raw.socket.remoteAddress, request.raw.headers, gh.listenerProto, host.authority).clientIp
+  if (!callbackLimiter(gh).take(peer)) return tooManyCallbacks(gh, request, reply)
+  const consume = (state: string): Promise<boolean> =>
+    gh.sessions.claimOnce('login-state:' + createHash('sha256').update(state).digest('base64url'), LOGIN_STATE_TTL_MS)
   let result
   try {
-    result = await gh.identity.completeLogin(url, sealed)
+    result = await gh.identity.completeLogin(url, sealed, consume)
   } catch (err) {
     if (!isGatehouseError(err)) throw err
+    if (err.code.startsWith('SESSION_')) return storeUnavailable(gh, request, reply, err)
     return callbackFailed(gh, request, reply, origin, err)
   }
   let session

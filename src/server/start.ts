@@ -55,7 +55,7 @@ function identityPort(idp: IdentityProvider): IdentityPort {
   return {
     isReady: () => idp.isReady(),
     beginLogin: (returnTo, redirectUri) => idp.beginLogin(returnTo, redirectUri),
-    completeLogin: (url, sealed) => idp.completeLogin(url, sealed),
+    completeLogin: (url, sealed, consume) => idp.completeLogin(url, sealed, consume),
     endSessionUrl: (hint, post, state) => idp.endSessionUrl(hint, post, state),
     loginCookieSuffix: (state) => idp.loginCookieSuffix(state),
     verifyLogoutToken: (token) => idp.verifyLogoutToken(token),
