@@ -5,8 +5,8 @@
 import { resolve } from 'node:path'
 import { startWhoami } from '../demo/whoami.js'
 import { startDevIdp } from '../devidp/index.js'
-import { createLogger } from '../server/logger.js'
-import { startGatehouse } from '../server/start.js'
+import { createLogger } from '../server/telemetry/logger.js'
+import { startGatehouse } from '../server/lifecycle/start.js'
 import { loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse demo [--port 8000] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'

@@ -5,10 +5,10 @@
  */
 import { resolve } from 'node:path'
 import { formatProblem, loadConfig } from '../config/index.js'
-import { watchAndReload } from '../server/reload.js'
-import { createLogger } from '../server/logger.js'
-import { createMetrics, serveMetrics } from '../server/metrics.js'
-import { startGatehouse } from '../server/start.js'
+import { watchAndReload } from '../server/lifecycle/reload.js'
+import { createLogger } from '../server/telemetry/logger.js'
+import { createMetrics, serveMetrics } from '../server/telemetry/metrics.js'
+import { startGatehouse } from '../server/lifecycle/start.js'
 import { configPath, parseCommand, type CommandIO } from './io.js'
 
 export const usage = 'usage: gatehouse serve [-c FILE]'

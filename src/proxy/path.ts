@@ -152,3 +152,40 @@ export function canonicalPath(rawPath: string, query: string): PathResult {
   const hasParams = path.indexOf(';') !== -1 || path.indexOf('%3B') !== -1
   return hasParams ? { ok: true, path, query, hasParams } : { ok: true, path, query }
 }
+
+/** The route's parts that decide the upstream path. */
+export interface RewriteRule {
+  readonly path:
+    | { readonly kind: 'any' }
+    | { readonly kind: 'prefix'; readonly prefix: string }
+    | { readonly kind: 'path'; readonly path: string }
+    | { readonly kind: 'regex' }
+  readonly prefixRewrite: string | undefined
+}
+
+/**
+ * The path the upstream receives: `prefix_rewrite` replaces the matched prefix; a `to` path is prepended.
+ * undefined when the result is not canonical: `prefix: /pub1` rewritten to `/public/` would turn
+ * `/pub1../private` into `/public/../private`, outside the rewrite base. The caller refuses with 400.
+ */
+export function upstreamPath(route: RewriteRule, path: string, toPath: string): string | undefined {
+  let p = path
+  if (route.prefixRewrite !== undefined) {
+    const prefix = route.path.kind === 'prefix' ? route.path.prefix : route.path.kind === 'path' ? route.path.path : '/'
+    p = joinPath(route.prefixRewrite, path.startsWith(prefix) ? path.slice(prefix.length) : path)
+  }
+  if (toPath !== '/' && toPath !== '') p = joinPath(toPath, p)
+  if (!p.startsWith('/')) p = '/' + p
+  if (p === path) return p
+  // Re-check after the rewrite: no dot segment, empty segment or anything the request path check refuses.
+  const again = canonicalPath(p, '')
+  return again.ok && again.path === p ? p : undefined
+}
+
+/** `a` + `b` with exactly one slash between them when both have one there. */
+export function joinPath(a: string, b: string): string {
+  if (b === '') return a
+  if (a.endsWith('/') && b.startsWith('/')) return a + b.slice(1)
+  if (!a.endsWith('/') && !b.startsWith('/')) return `${a}/${b}`
+  return a + b
+}

@@ -3,18 +3,17 @@
  * then one catch-all handler that runs the pipeline. Bodies are never parsed:
  * they stream to the upstream untouched.
  */
-import './request-note.js'
 import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
 import type { DownstreamMtls } from '../config/downstream-mtls.js'
-import { clientCertProblem, clientCertTlsOptions, INVALID_CLIENT_CERT } from './client-cert.js'
+import { clientCertProblem, clientCertTlsOptions } from './frontends/client-cert.js'
 import type { Gatehouse } from './context.js'
-import { handleRequest } from './pipeline.js'
-import { newRequestNote, type RequestNote } from './request-note.js'
-import { refuse } from './respond.js'
-import { nextRequestId } from './request-id.js'
+import { handleRequest } from './frontends/proxy.js'
+import { newRequestContext, type RequestContext } from './request-context.js'
+import { refuse } from './pages/respond.js'
+import { nextRequestId, trustedRequestId } from './telemetry/request-id.js'
 
 export interface AppOptions {
   /** For HTTPS listeners. */
@@ -50,10 +49,6 @@ function pathOf(url: string | undefined): string {
   return (q === -1 ? url : url.slice(0, q)).slice(0, 512)
 }
 
-function isSafeRequestId(v: unknown): v is string {
-  return typeof v === 'string' && v.length > 0 && v.length <= 128 && /^[A-Za-z0-9._:-]+$/.test(v)
-}
-
 export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<FastifyInstance> {
   const base: FastifyServerOptions = {
     loggerInstance: gh.log,
@@ -61,12 +56,9 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     // No pino child per request (it serialises the bindings every time): gatehouse's
     // own lines carry reqId explicitly, and fastify logs through request.log rarely.
     childLoggerFactory: (logger) => logger,
-    // A client-sent request id is kept only from a trusted proxy; otherwise one is made.
-    genReqId: (req) => {
-      const sent = req.headers[REQUEST_ID_HEADER]
-      const peer = req.socket.remoteAddress
-      return isSafeRequestId(sent) && peer !== undefined && gh.current().clientAddress.isTrusted(peer) ? sent : nextRequestId()
-    },
+    // A client-sent request id is kept only from a trusted proxy (decided in the handler, under the
+    // request's snapshot); until then, and otherwise, one is made.
+    genReqId: () => nextRequestId(),
     requestIdHeader: false,
     trustProxy: false,
     bodyLimit: 1024 * 1024,
@@ -94,7 +86,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   // Hooks are callback-style: an async hook costs a promise and a tick per request.
   app.decorateRequest('gatehouse', null as never)
   app.addHook('onResponse', (request, reply, done) => {
-    const n = request.gatehouse as RequestNote | null
+    const n = request.gatehouse as RequestContext | null
     if (n === null) return done()
     const route = n.route ?? '-'
     gh.metrics.countRequest(route, n.outcome ?? 'special', reply.statusCode)
@@ -112,6 +104,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       reason: n.reason,
       upstreamMs: n.upstreamMs,
       ms: performance.now() - n.startedAt,
+      frontend: n.frontend,
     })
     done()
   })
@@ -123,21 +116,9 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   app.setErrorHandler((err, request, reply) => {
     const status = typeof (err as { statusCode?: number }).statusCode === 'number' ? (err as { statusCode: number }).statusCode : 500
     if (status >= 500) gh.log.error({ reqId: request.id, err }, 'request failed')
-    const note = request.gatehouse as RequestNote | null
+    const note = request.gatehouse as RequestContext | null
     if (note !== null) note.outcome = 'error'
-    return refuse(
-      request,
-      reply,
-      status >= 400 && status < 500
-        ? { status, error: 'bad_request', title: 'Bad request', message: 'The request could not be read.' }
-        : {
-            status: 500,
-            error: 'internal_error',
-            title: 'Something went wrong',
-            message: 'gatehouse hit an unexpected error. Nothing was forwarded.',
-            hint: 'Try again; if it persists, give the operators the request id below.',
-          },
-    )
+    return status >= 400 && status < 500 ? refuse(request, reply, 'bad_request', { status }) : refuse(request, reply, 'internal_error')
   })
 
   // WebDAV and other extension methods are proxied like any other.
@@ -148,7 +129,9 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     // Not async: a request answered from memory runs start to finish without a promise.
     // A handler that returns a promise resolves it to the reply.
     handler: (request, reply) => {
-      request.gatehouse = newRequestNote()
+      const ctx = (request.gatehouse = newRequestContext(gh.current()))
+      const sentId = trustedRequestId(request.raw.headers[REQUEST_ID_HEADER], request.raw.socket.remoteAddress, ctx.snap.clientAddress.isTrusted)
+      if (sentId !== undefined) request.id = sentId
       const url = request.raw.url ?? ''
       if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) {
         request.gatehouse.outcome = 'special'
@@ -164,11 +147,11 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
         )
       }
       // The current config decides (a reload that adds client certificates fails closed until a restart asks for them).
-      const certProblem = clientCertProblem(gh.current().config.downstreamMtls, request.raw)
+      const certProblem = clientCertProblem(ctx.snap.config.downstreamMtls, request.raw)
       if (certProblem !== undefined) {
-        request.gatehouse.outcome = 'deny'
-        request.gatehouse.reason = certProblem
-        return refuse(request, reply, INVALID_CLIENT_CERT)
+        ctx.outcome = 'deny'
+        ctx.reason = certProblem
+        return refuse(request, reply, 'invalid_client_certificate')
       }
       return handleRequest(gh, request, reply)
     },

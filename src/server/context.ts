@@ -3,11 +3,11 @@ import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { Dispatcher } from 'undici'
 import type { AssertionSigner } from '../proxy/assertion.js'
-import type { IdentityPort, SessionPort } from './ports.js'
-import type { Snapshot } from './snapshot.js'
-import type { Metrics } from './metrics.js'
-import type { AccessLog } from './access-log.js'
-import type { LiveConnections } from './live-connections.js'
+import type { IdentityPort, SessionPort } from '../authorize/ports.js'
+import type { Snapshot } from './lifecycle/snapshot.js'
+import type { Metrics } from './telemetry/metrics.js'
+import type { AccessLog } from './telemetry/access-log.js'
+import type { LiveConnections } from './frontends/live-connections.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */

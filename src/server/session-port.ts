@@ -12,8 +12,8 @@ import type { Logger } from 'pino'
 import { isGatehouseError } from '../errors.js'
 import type { IdentityProvider } from '../identity/index.js'
 import type { SessionManager, SessionRecord } from '../session/index.js'
-import type { Metrics } from './metrics.js'
-import type { LoadResult, SessionPort, SignedIn } from './ports.js'
+import type { Metrics } from './telemetry/metrics.js'
+import type { LoadResult, SessionPort, SignedIn } from '../authorize/ports.js'
 
 export interface SessionPortOptions {
   readonly manager: SessionManager

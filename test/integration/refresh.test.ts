@@ -121,8 +121,8 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
 
     // Restart A (same port, same config): the session survives in Redis.
     await a.gh.close()
-    const { startGatehouse } = await import('../../src/server/start.js')
-    const { createLogger } = await import('../../src/server/logger.js')
+    const { startGatehouse } = await import('../../src/server/lifecycle/start.js')
+    const { createLogger } = await import('../../src/server/telemetry/logger.js')
     const { Writable } = await import('node:stream')
     const a2 = await startGatehouse({
       config: a.config,

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { route, startStack, type Stack } from '../helpers/stack.js'
-import { CALLBACKS_PER_MINUTE } from '../../src/server/sign-in.js'
+import { CALLBACKS_PER_MINUTE } from '../../src/server/endpoints/callback.js'
 
 let s: Stack
 beforeAll(async () => {

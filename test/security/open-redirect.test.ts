@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readFileSync } from 'node:fs'
 import { loginStateKey, openLoginState } from '../../src/identity/index.js'
-import { checkReturnUrl } from '../../src/server/return-url.js'
+import { checkReturnUrl } from '../../src/server/endpoints/return-url.js'
 import { ROUTES_APP_ADMIN, startStack, type Stack } from '../helpers/stack.js'
 import { generatePayloads } from './payloads.js'
 

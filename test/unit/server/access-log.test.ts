@@ -1,8 +1,8 @@
 import { Writable } from 'node:stream'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { createAccessLog, jsonString, type AccessEntry } from '../../../src/server/access-log.js'
-import { createLogger } from '../../../src/server/logger.js'
+import { createAccessLog, jsonString, type AccessEntry } from '../../../src/server/telemetry/access-log.js'
+import { createLogger } from '../../../src/server/telemetry/logger.js'
 
 function capture(level: 'info' | 'warn' = 'info') {
   const lines: string[] = []

@@ -2,7 +2,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { createLogDestination } from '../../../src/server/log-destination.js'
+import { createLogDestination } from '../../../src/server/telemetry/log-destination.js'
 
 function tempFd(): { fd: number; file: string } {
   const file = join(mkdtempSync(join(tmpdir(), 'gatehouse-log-')), 'out.log')

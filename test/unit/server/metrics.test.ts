@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { Histogram, Registry, type Metric } from 'prom-client'
 import { describe, expect, it } from 'vitest'
-import { createMetrics, RouteHistogram } from '../../../src/server/metrics.js'
+import { createMetrics, RouteHistogram } from '../../../src/server/telemetry/metrics.js'
 
 const BOUNDS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 

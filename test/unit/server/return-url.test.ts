@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { checkReturnUrl, type KnownHosts } from '../../../src/server/return-url.js'
+import { checkReturnUrl, type KnownHosts } from '../../../src/server/endpoints/return-url.js'
 
 const hosts: KnownHosts = new Map([
   ['app.example.com', [{ scheme: 'https', port: undefined }]],

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
 import type { EventEmitter } from 'node:events'
 import * as ws from 'ws'
-import { closeFrame, FrameBoundary } from '../../../src/server/websocket-frames.js'
+import { closeFrame, FrameBoundary } from '../../../src/server/frontends/websocket-frames.js'
 
 /** One frame as RFC 6455 lays it out: 7-bit, 16-bit or 64-bit length, masked or not. */
 function frame(payloadLength: number, masked: boolean, opcode = 0x2): Buffer {

@@ -4,17 +4,9 @@
  * (and port, when the route names one), with no credentials; anything else
  * falls back to the caller's default. Never an open redirect.
  */
+import type { KnownHosts } from '../../authorize/snapshot.js'
 
-export interface HostRule {
-  readonly scheme: 'http' | 'https'
-  readonly port: number | undefined
-}
-
-/** hostname (lower case) → the routes' schemes and ports for it (a Map, or one that also knows wildcard hosts). */
-export interface KnownHosts {
-  get(hostname: string): readonly HostRule[] | undefined
-  has(hostname: string): boolean
-}
+export type { HostRule, KnownHosts } from '../../authorize/snapshot.js'
 
 const MAX_RETURN_URL = 8192
 

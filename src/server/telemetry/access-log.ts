@@ -28,6 +28,8 @@ export interface AccessEntry {
   readonly ms: number
   /** 'websocket' for an upgrade request. */
   readonly upgrade?: string | undefined
+  /** The front end when it is not the reverse proxy (`forward_auth`). */
+  readonly frontend?: string | undefined
 }
 
 export type AccessLog = (entry: AccessEntry) => void
@@ -62,6 +64,7 @@ export function createAccessLog(log: Logger): AccessLog {
     let line = `{"level":"info","time":"${lastTime}"${bindings},"reqId":${jsonString(e.reqId)}`
     if (e.method !== undefined) line += `,"method":${jsonString(e.method)}`
     if (e.upgrade !== undefined) line += `,"upgrade":${jsonString(e.upgrade)}`
+    if (e.frontend !== undefined) line += `,"frontend":${jsonString(e.frontend)}`
     if (e.host !== undefined) line += `,"host":${jsonString(e.host)}`
     line += `,"path":${jsonString(e.path)},"status":${e.status}`
     if (e.route !== undefined) line += `,"route":${jsonString(e.route)}`

@@ -15,16 +15,16 @@
  * token (or, for the front channel, the exact issuer and an IdP session id)
  * ends a session here.
  */
-import './request-note.js'
+import '../request-context.js'
 import { createHash } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { isGatehouseError } from '../errors.js'
-import { PATHS } from '../constants.js'
-import { readRevocationSubject } from '../identity/index.js'
-import type { SessionFilter } from '../session/index.js'
-import type { Gatehouse } from './context.js'
-import type { HostPort } from './host.js'
-import { escapeHtml } from './pages/html.js'
+import { isGatehouseError } from '../../errors.js'
+import { PATHS } from '../../constants.js'
+import { readRevocationSubject } from '../../identity/index.js'
+import type { SessionFilter } from '../../session/index.js'
+import type { Gatehouse } from '../context.js'
+import type { HostPort } from '../../authorize/host.js'
+import { escapeHtml } from '../pages/html.js'
 
 export interface ChannelInput {
   readonly host: HostPort
@@ -60,7 +60,7 @@ function frontChannelPage(reply: FastifyReply, status: number, issuerOrigin: str
 }
 
 export async function frontChannelLogout(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: ChannelInput): Promise<FastifyReply> {
-  const issuer = gh.current().config.idp.providerUrl
+  const issuer = request.gatehouse.snap.config.idp.providerUrl
   const issuerOrigin = new URL(issuer).origin
   const q = new URL(request.raw.url ?? '/', `${input.scheme}://${input.host.authority}`).searchParams
   const iss = q.getAll('iss')
@@ -110,7 +110,7 @@ export async function backChannelLogout(gh: Gatehouse, request: FastifyRequest, 
   } catch (err) {
     return refuse(isGatehouseError(err) && err.code === 'IDP_LOGOUT_TOKEN_INVALID' ? err.message : 'the logout token could not be verified now', err)
   }
-  const issuer = gh.current().config.idp.providerUrl
+  const issuer = request.gatehouse.snap.config.idp.providerUrl
   try {
     if (!(await gh.sessions.claimOnce(claimKey('lt', issuer, claims.jti), JTI_MEMORY_MS))) return refuse('the logout token was already used (jti)')
   } catch (err) {
@@ -170,7 +170,7 @@ export async function globalTokenRevocation(gh: Gatehouse, request: FastifyReque
   if (parsed === undefined) return refuse(400, 'invalid_request', 'the body is not JSON, or too large')
   const subject = readRevocationSubject(parsed)
   if ('error' in subject) return refuse(400, 'invalid_request', subject.error)
-  const config = gh.current().config
+  const config = request.gatehouse.snap.config
   const ours = [config.idp.providerUrl, new URL(config.idp.providerUrl).origin]
   if (subject.format === 'iss_sub' && !ours.includes(subject.iss)) return refuse(404, 'not_found', 'the subject belongs to another issuer')
   try {

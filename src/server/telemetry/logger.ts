@@ -4,7 +4,7 @@
  * code or a token never reaches a log even if someone logs a whole object.
  */
 import pino, { type DestinationStream, type Logger } from 'pino'
-import type { LogLevel } from '../config/types.js'
+import type { LogLevel } from '../../config/types.js'
 import { createLogDestination } from './log-destination.js'
 
 // Exact paths only: wildcard redaction costs more per log line than the rest

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import type { DownstreamMtls } from '../config/downstream-mtls.js'
+import type { DownstreamMtls } from '../../config/downstream-mtls.js'
 
 export function clientCertTlsOptions(mtls: DownstreamMtls | undefined): { ca?: string; requestCert?: boolean; rejectUnauthorized?: boolean } {
   if (mtls === undefined) return {}
@@ -22,11 +22,3 @@ export function clientCertProblem(mtls: DownstreamMtls | undefined, req: Incomin
   const error = socket.authorizationError
   return error === null || error === undefined ? 'no client certificate was presented' : `the client certificate did not verify (${String(error)})`
 }
-
-export const INVALID_CLIENT_CERT = {
-  status: 495,
-  error: 'invalid_client_certificate',
-  title: 'Client certificate required',
-  message: 'This site needs a valid client certificate, issued by a certificate authority it trusts.',
-  hint: 'Install the certificate your organisation issued for this browser or device, then try again.',
-} as const

@@ -1,24 +1,18 @@
-/**
- * Starting and finishing a sign-in. The login state (state, nonce, PKCE
- * verifier, return URL) rides in a short-lived sealed cookie per attempt,
- * named after its state so that several tabs can sign in at once. At most
- * MAX_LOGIN_COOKIES exist: the oldest are dropped, so a storm of redirects
- * cannot grow the Cookie header until the browser gets a 431.
- */
-import './request-note.js'
+/** `/.gatehouse/callback`: finish the code flow, start a fresh session, go back where the user was going. */
+import '../request-context.js'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { CompiledConfig } from '../config/types.js'
-import { LOGIN_COOKIE_SUFFIX, PATHS } from '../constants.js'
-import { isGatehouseError } from '../errors.js'
-import type { Gatehouse } from './context.js'
-import { expireCookie, readCookie, readCookies, serializeCookie } from './cookies.js'
-import type { HostPort } from './host.js'
-import { refuse } from './respond.js'
-import { idpUnreachable, storeUnavailable } from './failures.js'
+import type { HostPort } from '../../authorize/host.js'
+import { isGatehouseError } from '../../errors.js'
+import { expireCookie, readCookie, serializeCookie } from '../../session/cookies.js'
+import { loginCookiePrefix, sessionCookieName } from '../../session/cookie-names.js'
+import type { Gatehouse } from '../context.js'
+import { storeUnavailable } from '../pages/failures.js'
+import { refuse } from '../pages/respond.js'
 import { checkReturnUrl } from './return-url.js'
+import { cookieOpts } from './sign-in.js'
 import { createHash } from 'node:crypto'
-import { LOGIN_STATE_TTL_MS } from '../identity/login-state.js'
-import { createRateLimiter, type RateLimiter } from './rate-limiter.js'
+import { LOGIN_STATE_TTL_MS } from '../../identity/login-state.js'
+import { createRateLimiter, type RateLimiter } from '../rate-limiter.js'
 
 /** Callbacks per client address per minute: each may cost a token-endpoint call at the IdP, whose rate limit is the org's. */
 export const CALLBACKS_PER_MINUTE = 60
@@ -34,69 +28,9 @@ function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: Fastify
   request.gatehouse.reason = 'sign-in callbacks rate-limited'
   gh.log.warn({ reqId: request.id }, 'sign-in callbacks from one address over the limit')
   reply.header('retry-after', '60')
-  return refuse(request, reply, {
-    status: 429,
-    error: 'too_many_requests',
-    title: 'Too many sign-in attempts',
-    message: 'Too many sign-in attempts came from your address in the last minute.',
-    hint: 'Wait a minute, then start again from the page you wanted to open.',
-  })
+  return refuse(request, reply, 'too_many_requests')
 }
 
-export const MAX_LOGIN_COOKIES = 5
-const LOGIN_COOKIE_SECONDS = 600
-
-/** `__Host-` when the browser allows it (https, no Domain), as a defence against cookie tossing from sibling hosts. */
-export function cookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return scheme === 'https' && config.cookie.domain === undefined ? `__Host-${config.cookie.name}` : config.cookie.name
-}
-
-export function sessionCookieName(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme)
-}
-
-export function loginCookiePrefix(config: CompiledConfig, scheme: 'http' | 'https'): string {
-  return cookiePrefix(config, scheme) + LOGIN_COOKIE_SUFFIX
-}
-
-function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
-  return { secure: scheme === 'https', path: '/', ...(config.cookie.domain === undefined ? {} : { domain: config.cookie.domain }) }
-}
-
-export async function startLogin(
-  gh: Gatehouse,
-  request: FastifyRequest,
-  reply: FastifyReply,
-  host: HostPort,
-  scheme: 'http' | 'https',
-  returnTo: URL,
-): Promise<FastifyReply> {
-  const config = gh.current().config
-  const prefix = loginCookiePrefix(config, scheme)
-  const existing = readCookies(request.raw.headers.cookie, prefix, 64)
-  let start
-  try {
-    start = await gh.identity.beginLogin(returnTo, `${scheme}://${host.authority}${PATHS.callback}`)
-  } catch (err) {
-    return idpUnreachable(gh, request, reply, err)
-  }
-  const setCookies: string[] = []
-  // Browsers send older cookies of the same path first: drop from the front.
-  const names = [...existing.keys()]
-  const excess = names.length - (MAX_LOGIN_COOKIES - 1)
-  for (let i = 0; i < excess; i++) setCookies.push(expireCookie(names[i] as string, { ...cookieOpts(config, scheme), sameSite: 'lax' }))
-  setCookies.push(
-    serializeCookie(prefix + gh.identity.loginCookieSuffix(start.state), start.sealed, {
-      ...cookieOpts(config, scheme),
-      maxAgeSeconds: LOGIN_COOKIE_SECONDS,
-      // Lax: the cookie must come back on the IdP's top-level redirect to the callback.
-      sameSite: 'lax',
-    }),
-  )
-  return reply.code(302).header('set-cookie', setCookies).header('cache-control', 'no-store').header('location', start.authorizationUrl.href).send()
-}
-
-/** /.gatehouse/callback: finish the code flow, start a fresh session, go back where the user was going. */
 export async function finishLogin(
   gh: Gatehouse,
   request: FastifyRequest,
@@ -104,7 +38,7 @@ export async function finishLogin(
   host: HostPort,
   scheme: 'http' | 'https',
 ): Promise<FastifyReply> {
-  const snap = gh.current()
+  const snap = request.gatehouse.snap
   const config = snap.config
   const origin = `${scheme}://${host.authority}`
   const url = new URL(request.raw.url ?? '/', origin)
@@ -188,11 +122,5 @@ function callbackFailed(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
   gh.log.warn({ reqId: request.id, err: { code: err.code, message: err.message } }, 'sign-in callback refused')
   request.gatehouse.outcome = 'error'
   request.gatehouse.reason = err.code
-  const advice = adviceFor(err.code, err.message)
-  return refuse(request, reply, {
-    ...advice,
-    error: 'sign_in_failed',
-    code: err.code,
-    action: { href: `${origin}/`, label: 'Start again' },
-  })
+  return refuse(request, reply, 'sign_in_failed', { ...adviceFor(err.code, err.message), code: err.code, action: { href: `${origin}/`, label: 'Start again' } })
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { upstreamPath } from '../../../src/server/forward.js'
+import { upstreamPath } from '../../../src/proxy/path.js'
 import type { CompiledRoute, PathMatcher } from '../../../src/config/types.js'
 
 const route = (path: PathMatcher, prefixRewrite?: string) => ({ path, prefixRewrite }) as unknown as CompiledRoute

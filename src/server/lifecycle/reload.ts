@@ -1,8 +1,8 @@
 /** Config reload for a running gatehouse: file watch + SIGHUP → load → swap, with metrics and log lines. */
 import type { Logger } from 'pino'
-import { formatProblem, loadConfig, type CompiledConfig } from '../config/index.js'
+import { formatProblem, loadConfig, type CompiledConfig } from '../../config/index.js'
 import { watchConfig, type ConfigWatcher } from './config-watcher.js'
-import type { Metrics } from './metrics.js'
+import type { Metrics } from '../telemetry/metrics.js'
 import type { RunningGatehouse } from './start.js'
 
 export interface ReloadOptions {

@@ -13,7 +13,7 @@
  * is cut off without a new request.
  */
 import type { Logger } from 'pino'
-import type { SessionsEnded } from '../session/index.js'
+import type { SessionsEnded } from '../../session/index.js'
 
 export interface LiveConnection {
   /** The session it belongs to (undefined for a bearer token). */

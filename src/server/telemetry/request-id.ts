@@ -16,3 +16,12 @@ export function createRequestIds(): RequestIds {
 
 /** The process's request ids, shared by HTTP requests and WebSocket upgrades. */
 export const nextRequestId: RequestIds = createRequestIds()
+
+function isSafeRequestId(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= 128 && /^[A-Za-z0-9._:-]+$/.test(v)
+}
+
+/** The client-sent X-Request-Id when it comes from a trusted proxy and is safe to log and echo; otherwise undefined. */
+export function trustedRequestId(sent: string | string[] | undefined, peer: string | undefined, isTrusted: (addr: string) => boolean): string | undefined {
+  return isSafeRequestId(sent) && peer !== undefined && isTrusted(peer) ? sent : undefined
+}

@@ -1,0 +1,79 @@
+/**
+ * The authorize core: request facts + a config snapshot → a verdict.
+ *
+ *   route = resolveRoute(facts)           host, canonical path, route table
+ *   who   = session from the cookie       the session port (memory cache first)
+ *   d     = route.policy(facts, who)      compiled closure
+ *   allow → the assertion for the upstream (cached per session and host)
+ *
+ * Every front end (reverse proxy, WebSocket, forward-auth) calls this and only
+ * translates its input into facts and the verdict into its own answer. It runs
+ * without a promise when everything it needs is in memory (a signed-in user
+ * whose session and assertion are cached): then it returns the verdict itself.
+ */
+import { PATHS } from '../constants.js'
+import type { RequestFacts as PolicyInput } from '../policy/types.js'
+import { readCookie } from '../session/cookies.js'
+import { sessionCookieName } from '../session/cookie-names.js'
+import type { RequestFacts } from './facts.js'
+import type { ActiveSession, LoadResult, SessionPort } from './ports.js'
+import { resolveRoute } from './resolve.js'
+import type { Snapshot } from './snapshot.js'
+import type { RouteTarget, Verdict } from './verdict.js'
+
+/** The signer of the upstream assertion: a cache that answers without I/O, and the signing itself. */
+export interface AssertionSource {
+  cached(session: ActiveSession, audience: string): string | undefined
+  assertionFor(session: ActiveSession, audience: string): Promise<string>
+}
+
+/** What the core is handed: the session store (behind its port), the assertion signer and the clock. */
+export interface AuthorizeDeps {
+  readonly sessions: Pick<SessionPort, 'peek' | 'load'>
+  readonly signer: AssertionSource
+  readonly now: () => number
+}
+
+export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFacts): Verdict | Promise<Verdict> {
+  const r = resolveRoute(snap, facts)
+  if (r.kind !== 'route') return r
+  if (facts.isWebSocket && !r.route.allowWebsockets) {
+    const reason = 'allow_websockets is not set on this route'
+    return { kind: 'deny', target: r, session: undefined, reason, publicReason: reason, criterion: 'allow_websockets' }
+  }
+  // Public routes never touch the store: they keep working when it is down.
+  if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined)
+  const cookie = readCookie(facts.headers.cookie, sessionCookieName(snap.config, r.scheme))
+  const known = deps.sessions.peek(cookie)
+  if (known !== undefined) return decide(deps, facts, r, sessionOf(known))
+  return deps.sessions.load(cookie).then(
+    (loaded) => decide(deps, facts, r, sessionOf(loaded)),
+    (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }),
+  )
+}
+
+function sessionOf(loaded: LoadResult): ActiveSession | undefined {
+  return loaded.kind === 'session' ? loaded.session : undefined
+}
+
+function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, session: ActiveSession | undefined): Verdict | Promise<Verdict> {
+  const input: PolicyInput = {
+    method: facts.method,
+    path: r.judgedPath,
+    sourceIp: r.fwd.clientIp,
+    isCorsPreflight: facts.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
+  }
+  const d = r.route.policy.evaluate(session, input, deps.now())
+  if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r) }
+  if (d.outcome === 'deny') return { kind: 'deny', target: r, session, reason: d.reason, publicReason: d.publicReason, criterion: d.criterion }
+  if (session === undefined) return { kind: 'allow', target: r, session, assertion: undefined }
+  const assertion = deps.signer.cached(session, r.host.hostname)
+  if (assertion !== undefined) return { kind: 'allow', target: r, session, assertion }
+  return deps.signer.assertionFor(session, r.host.hostname).then((jwt): Verdict => ({ kind: 'allow', target: r, session, assertion: jwt }))
+}
+
+/** `/.gatehouse/sign_in` on the route host, coming back to this request. */
+export function signInUrl(r: RouteTarget): string {
+  const origin = `${r.scheme}://${r.host.authority}`
+  return `${origin}${PATHS.signIn}?rd=${encodeURIComponent(origin + r.path + r.query)}`
+}

@@ -1,0 +1,70 @@
+/**
+ * Forwarding an allowed request: pick an upstream, build its URL (Pomerium's
+ * `to` path and `prefix_rewrite`), set the upstream headers, stream both ways
+ * (proxy/forwarder.ts). No retries behind the client's back; an upstream that
+ * is down or slow gets a 502/504 page, never a hang.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Allow } from '../../authorize/verdict.js'
+import { forwardRequest } from '../../proxy/forwarder.js'
+import { upstreamPath } from '../../proxy/path.js'
+import type { Gatehouse } from '../context.js'
+import { badRequest, refuse } from '../pages/respond.js'
+import type { UpstreamCall } from '../request-context.js'
+
+/** Stream the allowed request to the route's upstream. */
+export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Allow): FastifyReply {
+  const { rt, route, fwd } = v.target
+  const up = rt.upstreams.next()
+  const ctx = request.gatehouse
+  const path = upstreamPath(route, v.target.path, up.pathname)
+  if (path === undefined) {
+    ctx.outcome = 'error'
+    ctx.reason = 'rewritten path is not canonical'
+    return badRequest(request, reply, 'The request path, once rewritten for this route, would leave the rewrite base.')
+  }
+  const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
+  ctx.upstream = call
+  const headers = rt.headers.upstream(request.raw.headers, {
+    requestId: String(request.id),
+    forwardedFor: fwd.forwardedFor,
+    forwardedProto: fwd.proto,
+    forwardedHost: fwd.host,
+    host: route.preserveHostHeader ? v.target.host.authority : (route.hostRewrite ?? up.host),
+    who: v.session,
+    assertion: v.assertion,
+    cookieName: ctx.snap.config.cookie.name,
+  })
+  forwardRequest(
+    gh.dispatcher,
+    request.raw,
+    reply.raw,
+    {
+      origin: up.origin,
+      path: path + (v.target.query.length > 1 ? v.target.query : ''),
+      method: request.raw.method ?? 'GET',
+      headers,
+      timeoutMs: route.timeoutMs,
+      responseHeaders: rt.responseHeaders,
+      ownCookieName: ctx.snap.config.cookie.name,
+    },
+    {
+      onResponseStart() {
+        ctx.upstreamMs = performance.now() - call.startedMs
+      },
+      onFailure(failure) {
+        ctx.upstreamMs = performance.now() - call.startedMs
+        ctx.outcome = 'error'
+        const isTimeout = failure.kind === 'timeout'
+        ctx.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
+        gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
+        if (isTimeout) {
+          refuse(request, reply, 'upstream_timeout', {
+            message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`,
+          })
+        } else refuse(request, reply, 'upstream_unavailable')
+      },
+    },
+  )
+  return reply
+}

@@ -1,0 +1,242 @@
+/**
+ * The WebSocket front end: an upgrade request's facts go to the same
+ * authorize core as any request (only routes with `allow_websockets: true`
+ * accept one), then a tunnel to the upstream. A refused upgrade is answered
+ * by gatehouse before a single byte reaches the upstream. The log line and
+ * the metrics are the proxy's, with `upgrade: websocket`. An open tunnel
+ * follows its session (live-connections.ts): it is closed with 1008 when the
+ * session ends, when it expires, or when a periodic re-check (the core again:
+ * refresh when due, then the policy) no longer allows it.
+ */
+import http from 'node:http'
+import https from 'node:https'
+import type { Duplex } from 'node:stream'
+import { REQUEST_ID_HEADER } from '../../constants.js'
+import { authorize } from '../../authorize/decide.js'
+import type { Allow, Verdict } from '../../authorize/verdict.js'
+import { upstreamPath } from '../../proxy/path.js'
+import { setsOwnCookie } from '../../proxy/cookie-header.js'
+import type { Gatehouse } from '../context.js'
+import { newRequestContext, type RequestContext } from '../request-context.js'
+import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
+import { factsOf, noteVerdict } from './proxy.js'
+import { clientCertProblem } from './client-cert.js'
+import type { LiveOptions, Recheck } from './live-connections.js'
+import { openTunnel } from './websocket-tunnel.js'
+import { CLOSE_GOING_AWAY } from './websocket-frames.js'
+
+function refuse(socket: Duplex, status: number, reason: string, body: string): void {
+  if (socket.destroyed) return
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  )
+}
+
+export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    handleUpgrade(gh, req, socket, head).catch((err: unknown) => {
+      gh.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
+      refuse(socket, 500, 'Internal Server Error', 'gatehouse hit an unexpected error')
+    })
+  })
+}
+
+async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  const ctx = newRequestContext(gh.current())
+  const requestId = trustedRequestId(req.headers[REQUEST_ID_HEADER], req.socket.remoteAddress, ctx.snap.clientAddress.isTrusted) ?? nextRequestId()
+  const finish = (status: number): void => {
+    const route = ctx.route ?? '-'
+    gh.metrics.countRequest(route, ctx.outcome ?? 'special', status)
+    if (ctx.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: ctx.criterion ?? '' })
+    if (ctx.upstreamMs !== undefined) gh.metrics.observeUpstream(route, ctx.upstreamMs / 1000)
+    gh.accessLog({
+      reqId: requestId,
+      method: req.method,
+      upgrade: 'websocket',
+      host: req.headers.host,
+      path: (req.url ?? '').split('?')[0]?.slice(0, 512) ?? '',
+      status,
+      route: ctx.route,
+      user: ctx.user,
+      outcome: ctx.outcome,
+      reason: ctx.reason,
+      upstreamMs: ctx.upstreamMs,
+      ms: performance.now() - ctx.startedAt,
+    })
+  }
+  const certProblem = clientCertProblem(ctx.snap.config.downstreamMtls, req)
+  if (certProblem !== undefined) {
+    ctx.outcome = 'deny'
+    ctx.reason = certProblem
+    finish(495)
+    return refuse(socket, 495, 'SSL Certificate Error', 'a valid client certificate is required')
+  }
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
+    ctx.outcome = 'error'
+    finish(400)
+    return refuse(socket, 400, 'Bad Request', 'only WebSocket upgrades are supported')
+  }
+  const v = await authorize(gh, ctx.snap, factsOf(gh, req, true))
+  noteVerdict(ctx, v)
+  if (v.kind !== 'allow') return refuseVerdict(gh, ctx, socket, v, finish)
+  tunnel(gh, ctx, req, socket, head, v, requestId, finish)
+}
+
+function refuseVerdict(gh: Gatehouse, ctx: RequestContext, socket: Duplex, v: Exclude<Verdict, Allow>, finish: (status: number) => void): void {
+  switch (v.kind) {
+    case 'bad-request':
+      finish(400)
+      return refuse(socket, 400, 'Bad Request', v.message)
+    case 'not-found':
+    case 'jwks':
+    case 'endpoint':
+      // gatehouse's own endpoints and the JWKS are not WebSockets.
+      if (ctx.outcome === undefined) ctx.outcome = 'not-found'
+      finish(404)
+      return refuse(socket, 404, 'Not Found', 'no route')
+    case 'store-down':
+      ctx.outcome = 'error'
+      gh.log.error({ err: { message: v.err instanceof Error ? v.err.message : String(v.err) } }, 'session store unavailable')
+      finish(503)
+      return refuse(socket, 503, 'Service Unavailable', 'the session store is unavailable')
+    case 'sign-in':
+      finish(401)
+      return refuse(socket, 401, 'Unauthorized', 'sign in first')
+    case 'deny':
+      finish(403)
+      return refuse(socket, 403, 'Forbidden', v.publicReason)
+  }
+}
+
+function tunnel(
+  gh: Gatehouse,
+  ctx: RequestContext,
+  req: http.IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  v: Allow,
+  requestId: string,
+  finish: (status: number) => void,
+): void {
+  const { route, rt, fwd } = v.target
+  const up = rt.upstreams.next()
+  const upPath = upstreamPath(route, v.target.path, up.url.pathname)
+  if (upPath === undefined) {
+    ctx.outcome = 'error'
+    ctx.reason = 'rewritten path is not canonical'
+    finish(400)
+    return refuse(socket, 400, 'Bad Request', 'the request path, once rewritten for this route, would leave the rewrite base')
+  }
+  const headers = rt.headers.upstream(req.headers, {
+    requestId,
+    forwardedFor: fwd.forwardedFor,
+    forwardedProto: fwd.proto,
+    forwardedHost: fwd.host,
+    host: route.preserveHostHeader ? v.target.host.authority : (route.hostRewrite ?? up.url.host),
+    who: v.session,
+    assertion: v.assertion,
+    cookieName: ctx.snap.config.cookie.name,
+    websocket: true,
+  })
+  for (const h of ['sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'sec-websocket-extensions']) {
+    const value = req.headers[h]
+    if (value !== undefined) headers[h] = value
+  }
+  const isTls = up.url.protocol === 'https:'
+  const options: https.RequestOptions = {
+    host: up.url.hostname,
+    port: up.url.port === '' ? (isTls ? 443 : 80) : Number(up.url.port),
+    path: upPath + v.target.query,
+    method: 'GET',
+    headers,
+    agent: false,
+    timeout: route.timeoutMs === 0 ? undefined : route.timeoutMs,
+    ...(isTls
+      ? { rejectUnauthorized: !route.tlsSkipVerify, servername: up.url.hostname, ...(route.tlsCustomCa === undefined ? {} : { ca: route.tlsCustomCa }) }
+      : {}),
+  }
+  const startedMs = performance.now()
+  ctx.upstream = { origin: up.origin, startedMs }
+  const upReq = (isTls ? https : http).request(options)
+  upReq.on('timeout', () => upReq.destroy(new Error('upstream timeout')))
+  upReq.on('error', (err) => {
+    ctx.upstreamMs = performance.now() - startedMs
+    ctx.outcome = 'error'
+    ctx.reason = `upstream error (${(err as NodeJS.ErrnoException).code ?? err.message})`
+    finish(502)
+    refuse(socket, 502, 'Bad Gateway', 'the service behind this address is unavailable')
+  })
+  upReq.on('response', (res) => {
+    // The upstream declined the upgrade: relay its status, nothing more.
+    ctx.upstreamMs = performance.now() - startedMs
+    finish(res.statusCode ?? 502)
+    refuse(socket, res.statusCode ?? 502, res.statusMessage ?? 'Error', '')
+    res.resume()
+  })
+  upReq.on('upgrade', (res, upSocket, upHead) => {
+    ctx.upstreamMs = performance.now() - startedMs
+    finish(101)
+    upReq.setTimeout(0)
+    upSocket.setTimeout(0)
+    let response = `HTTP/1.1 101 Switching Protocols\r\n`
+    for (let i = 0; i < res.rawHeaders.length; i += 2) {
+      const name = res.rawHeaders[i] as string
+      const value = res.rawHeaders[i + 1] as string
+      if (name.toLowerCase() === 'set-cookie' && setsOwnCookie(value, ctx.snap.config.cookie.name)) continue
+      response += `${name}: ${value}\r\n`
+    }
+    socket.write(response + '\r\n')
+    const session = v.session
+    let untrack = (): void => undefined
+    const tunnel = openTunnel(socket, upSocket, { clientHead: head, upstreamHead: upHead }, () => untrack())
+    const sessionId = session?.id
+    untrack = gh.live.add(
+      {
+        sessionId,
+        close: (reason, shuttingDown) => {
+          if (shuttingDown === true) return tunnel.close(reason, CLOSE_GOING_AWAY)
+          gh.log.info({ route: route.id, user: session?.email ?? session?.sub, reason }, 'websocket closed by gatehouse')
+          tunnel.close(reason)
+        },
+      },
+      session === undefined ? {} : followSession(gh, req, v),
+    )
+    // A session that ended while the upgrade was under way: its news went out before this tunnel was listed.
+    if (sessionId !== undefined)
+      gh.sessions.exists(sessionId).then(
+        (alive) => (alive ? undefined : tunnel.close('the session ended')),
+        () => undefined,
+      )
+  })
+  upReq.end()
+}
+
+/** How often an open tunnel re-checks its session (refresh when due, then the policy) when nothing else tells it. */
+const RECHECK_EVERY_MS = 5 * 60_000
+
+/**
+ * A cookie session's tunnel closes at the session's absolute end, and is
+ * re-checked periodically: the same upgrade request goes through the core
+ * again under the current config (the session loaded again, refreshed when
+ * due, which ends it if the IdP refuses; the route's policy asked again).
+ */
+function followSession(gh: Gatehouse, req: http.IncomingMessage, first: Allow): LiveOptions {
+  const session = first.session as NonNullable<Allow['session']>
+  const every = (): number => Math.max(30_000, Math.min(gh.current().config.sessionRefreshIntervalMs ?? RECHECK_EVERY_MS, RECHECK_EVERY_MS))
+  return {
+    expiresAtMs: session.expiresAtMs,
+    recheckAtMs: gh.now() + every(),
+    async recheck(): Promise<Recheck> {
+      const again = await authorize(gh, gh.current(), factsOf(gh, req, true))
+      if (again.kind === 'store-down') throw again.err
+      if (again.kind === 'sign-in' || ((again.kind === 'allow' || again.kind === 'deny') && again.session?.id !== session.id)) {
+        return { keep: false, reason: 'the session ended' }
+      }
+      if ((again.kind !== 'allow' && again.kind !== 'deny') || again.target.route.id !== first.target.route.id)
+        return { keep: false, reason: 'the route changed' }
+      if (again.kind === 'deny') return { keep: false, reason: `no longer allowed: ${again.reason}` }
+      return { keep: true, nextAtMs: gh.now() + every() }
+    },
+  }
+}
