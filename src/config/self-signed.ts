@@ -63,7 +63,8 @@ export function generateSelfSigned(hosts: readonly string[], now: Date = new Dat
   const name = seq(tlv(0x31, seq(oid('2.5.4.3'), tlv(0x0c, Buffer.from('gatehouse self-signed', 'utf8')))))
   const ecdsaSha256 = seq(oid('1.2.840.10045.4.3.2'))
   const serial = randomBytes(16)
-  serial[0] = (serial[0] ?? 0) & 0x7f // positive
+  // DER INTEGER: positive (top bit clear) and minimal (no leading zero byte), so the first byte is 0x40-0x7f.
+  serial[0] = ((serial[0] ?? 0) & 0x3f) | 0x40
   const tbs = seq(
     tlv(0xa0, tlv(0x02, Buffer.from([2]))), // v3
     tlv(0x02, serial),

@@ -204,6 +204,21 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     expect(await checksum('sessionStore.type=redis', 'sessionStore.connectionString=redis://r:6379')).not.toBe(base)
   })
 
+  it('takes the Postgres connection string, password and all, from the Secret', async () => {
+    const objects = await render(
+      '-f',
+      `${CHART}/ci/minimal-values.yaml`,
+      ...['replicaCount=3', 'sessionStore.type=postgres', 'secretKeys.storageConnectionString=postgres_dsn'].flatMap((s) => ['--set', s]),
+    )
+    const r = await checkRenderedConfig(objects, NAME)
+    expect(r.code, r.err).toBe(0)
+    expect(r.out).toContain('session store: postgres')
+    expect(r.config).toContain('databroker_storage_type: postgres')
+    expect(r.config).not.toContain('databroker_storage_connection_string')
+    const env = (podSpec(one(objects, 'Deployment', NAME)).containers[0] as unknown as { env: unknown[] }).env
+    expect(env).toContainEqual({ name: 'DATABROKER_STORAGE_CONNECTION_STRING', valueFrom: { secretKeyRef: { name: 'gatehouse', key: 'postgres_dsn' } } })
+  })
+
   it('passes workers through to the config only when it is set', async () => {
     const config = async (...set: string[]) => {
       const objects = await render('-f', `${CHART}/ci/minimal-values.yaml`, ...set.flatMap((s) => ['--set', s]))
@@ -219,8 +234,10 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     ['a secret in the config', ['config.cookie_secret=abc'], 'config.cookie_secret: the chart sets this key'],
     ['memory sessions with two replicas', ['replicaCount=2'], 'sessionStore.type: memory keeps sessions per pod'],
     ['forward-auth with no trusted proxies', ['mode=forwardAuth'], 'trustedProxies: in forwardAuth mode'],
-    ['an unknown mode', ['mode=sidecar'], 'mode: "sidecar" is not a shape this chart knows'],
+    ['an unknown mode', ['mode=sidecar'], "at '/mode': value must be one of 'ingress', 'forwardAuth'"],
     ['redis without an address', ['sessionStore.type=redis'], 'needs sessionStore.connectionString'],
+    ['a misspelt value (values.schema.json)', ['replicaCont=2'], "additional properties 'replicaCont' not allowed"],
+    ['workers that is neither a count nor auto', ['workers=many'], "at '/workers'"],
   ])('refuses %s with a message naming the value', async (_name, set, message) => {
     const r = await helm.attempt(['template', 'gh', CHART, '-f', `${CHART}/ci/minimal-values.yaml`, ...set.flatMap((s) => ['--set', s])])
     expect(r.code).not.toBe(0)

@@ -6,7 +6,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import { run as check } from '../../src/commands/check.js'
 import type { KubeObject } from './k8s-schemas.js'
 
@@ -51,13 +51,14 @@ export function podSpec(deployment: KubeObject): PodSpec {
 }
 
 /** Plausible values for what gatehouse reads from the Secret (each must pass gatehouse's own validation). */
-function secretValues(): Record<string, string> {
+function secretValues(storeType: unknown): Record<string, string> {
   const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' })
   return {
     COOKIE_SECRET: randomBytes(32).toString('base64'),
     IDP_CLIENT_SECRET: 'client-secret-from-the-secret',
     SIGNING_KEY: Buffer.from(pem).toString('base64'),
-    DATABROKER_STORAGE_CONNECTION_STRING: 'redis://:password@redis.sessions.svc:6379',
+    DATABROKER_STORAGE_CONNECTION_STRING:
+      storeType === 'postgres' ? 'postgresql://gatehouse:password@sessions.db.svc:5432/gatehouse' : 'redis://:password@redis.sessions.svc:6379',
   }
 }
 
@@ -111,7 +112,7 @@ export async function checkRenderedConfig(objects: readonly KubeObject[], deploy
     for (const m of mounts) podView = podView.split(`${m}/`).join(`${join(root, m)}/`)
     writeFileSync(join(root, configArg), podView)
 
-    const known = secretValues()
+    const known = secretValues((parse(config) as { databroker_storage_type?: unknown } | null)?.databroker_storage_type)
     const env: Record<string, string> = {}
     for (const e of container.env ?? []) {
       if (e.value !== undefined) env[e.name] = e.value

@@ -7,12 +7,14 @@
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
+import { createSecureContext } from 'node:tls'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { main } from '../../../src/cli.js'
 import { loadConfig } from '../../../src/config/index.js'
 import { parsePostgresDsn } from '../../../src/config/postgres-dsn.js'
+import { generateSelfSigned } from '../../../src/config/self-signed.js'
 
 const DIR = 'test/fixtures/config/pomerium-compat'
 
@@ -119,6 +121,15 @@ describe('no certificate_file and no insecure_server', () => {
     expect(cert.checkHost('grafana.corp.example')).toBe('grafana.corp.example')
     expect(cert.checkHost('evil.example')).toBeUndefined()
     expect(cert.verify(cert.publicKey)).toBe(true)
+  })
+})
+
+describe('the generated certificate', () => {
+  it('is valid DER every time (a serial number with a leading zero byte was refused by OpenSSL)', () => {
+    for (let i = 0; i < 300; i++) {
+      const g = generateSelfSigned(['app.corp.example', '127.0.0.1'])
+      expect(() => createSecureContext({ cert: g.certificatePem, key: g.keyPem })).not.toThrow()
+    }
   })
 })
 
