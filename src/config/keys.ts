@@ -107,6 +107,12 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   }),
   { key: 'bearer_token', kind: 'map', status: 'not-yet', doc: 'Accepting Okta access tokens from API clients is not implemented yet; ignored with a warning.' },
   { key: 'directory', kind: 'map', status: 'not-yet', doc: 'Group look-ups through the Okta API are not implemented yet; ignored with a warning.' },
+  g(
+    'workers',
+    'string',
+    'Worker processes sharing the listeners: a number, or `auto` for one per CPU available to the process (cgroup limits included). More than 1 needs a shared session store (`redis` or `postgres`). Also `serve --workers`.',
+    { default: '1' },
+  ),
   s(
     'downstream_mtls',
     'map',

@@ -355,7 +355,21 @@ export function compileConfigText(
   }
 
   // Storage
+  const problemsBeforeStorage = r.problems.length
   const storage = compileStorage(r, values, root, str, secret, readFile)
+
+  // Workers share sessions only through a shared store (a store key already refused has said enough).
+  const workers = workerCount(r, values.get('workers'))
+  if (workers !== 1 && storage.type === 'memory' && r.problems.length === problemsBeforeStorage) {
+    const node = values.get('databroker_storage_type') ?? values.get('workers')
+    r.problem(
+      node,
+      values.has('databroker_storage_type') ? 'databroker_storage_type' : 'workers',
+      'CONFIG_CONFLICT',
+      `workers: ${String(workers)} needs a session store the workers share, but databroker_storage_type is memory (each worker would have its own sessions)`,
+      'set databroker_storage_type: redis (or postgres) with databroker_storage_connection_string, or workers: 1',
+    )
+  }
 
   // Listener
   const insecure = bool('insecure_server') ?? false
@@ -507,6 +521,7 @@ export function compileConfigText(
     sessionRefreshIntervalMs,
     storage,
     metricsAddress,
+    workers,
     logLevel,
     trustedProxies,
     xffNumTrustedHops: Number.isInteger(xffNumTrustedHops) && xffNumTrustedHops >= 0 ? xffNumTrustedHops : 0,
@@ -520,6 +535,27 @@ export function compileConfigText(
   }
   if (r.problems.length > 0) return { problems: sortProblems(r.problems), warnings: r.warnings }
   return { config: deepFreeze(config), warnings: r.warnings }
+}
+
+/** Most worker processes a config may ask for: far past any core count, short of a typo's 10000. */
+export const MAX_WORKERS = 256
+
+function workerCount(r: Reader, node: Node | undefined): number | 'auto' {
+  if (node === undefined) return 1
+  const v = isScalar(node) ? node.value : undefined
+  if (typeof v === 'string' && v.trim().toLowerCase() === 'auto') return 'auto'
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : NaN
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) {
+    r.problem(
+      node,
+      'workers',
+      'CONFIG_BAD_VALUE',
+      `workers must be a whole number from 1 to ${MAX_WORKERS}, or auto; found ${JSON.stringify(v ?? null)}`,
+      'auto starts one worker per CPU available to gatehouse',
+    )
+    return 1
+  }
+  return n
 }
 
 function sortProblems(ps: Problem[]): Problem[] {

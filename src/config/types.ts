@@ -159,6 +159,8 @@ export interface CompiledConfig {
     | { readonly type: 'postgres'; readonly connection: PostgresConnection }
 
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined
+  /** Worker processes: a count, or 'auto' (one per available CPU, resolved when serving). 1: no cluster. */
+  readonly workers: number | 'auto'
   readonly logLevel: LogLevel
   /** Parsed CIDRs; empty = believe no X-Forwarded-* header. */
   readonly trustedProxies: readonly string[]

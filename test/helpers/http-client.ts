@@ -19,6 +19,14 @@ const loopback = new Agent({
   },
 })
 
+/** One connection per request: with gatehouse's workers, each new connection may go to another worker. */
+const loopbackNoKeepAlive = new Agent({
+  pipelining: 0,
+  connect: {
+    lookup: (_host, _opts, cb) => cb(null, [{ address: '127.0.0.1', family: 4 }]),
+  },
+})
+
 export interface RequestOptions {
   method?: string
   headers?: Record<string, string>
@@ -29,6 +37,8 @@ export interface RequestOptions {
 
 export class HttpClient {
   readonly jar = new Map<string, Map<string, Cookie>>()
+
+  constructor(private readonly dispatcher: Agent = loopback) {}
 
   cookies(host: string): Map<string, Cookie> {
     let m = this.jar.get(host)
@@ -79,7 +89,7 @@ export class HttpClient {
       method: opts.method ?? 'GET',
       headers,
       redirect: 'manual',
-      dispatcher: loopback,
+      dispatcher: this.dispatcher,
       ...(opts.body === undefined ? {} : { body: opts.body as never, duplex: 'half' }),
     })
     this.store(url, res)
@@ -123,6 +133,6 @@ export class HttpClient {
   }
 }
 
-export function createHttpClient(): HttpClient {
-  return new HttpClient()
+export function createHttpClient(opts: { readonly keepAlive?: boolean } = {}): HttpClient {
+  return new HttpClient(opts.keepAlive === false ? loopbackNoKeepAlive : loopback)
 }

@@ -143,4 +143,27 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     const replay = await a.client().get(a.url('app.localhost', '/'), { headers: { ...api, cookie } })
     expect(replay.status).toBe(401)
   })
+
+  it('concurrent requests due for refresh, split over two processes (replicas, or workers), refresh once at the IdP; all succeed', async () => {
+    const { freePort } = await import('../helpers/stack.js')
+    const portA = await freePort()
+    const portB = await freePort()
+    const c = clock()
+    const cookieSecret = randomBytes(32).toString('base64')
+    const extra = `session_refresh_interval: 1m\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
+    const a = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portA, alsoPorts: [portB], now: c.now })
+    const b = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portB, sharedIdp: a.idp, now: c.now })
+    closers.push(
+      () => b.close(),
+      () => a.close(),
+    )
+    const bob = a.client()
+    await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
+    const before = a.idp.counters.refreshGrants
+    c.advance(61_000)
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => bob.get((i % 2 === 0 ? a : b).url('app.localhost', '/'), { headers: api })))
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200))
+    expect(a.idp.counters.refreshGrants - before).toBe(1)
+    expect(a.idp.counters.refreshFailures).toBe(0)
+  })
 })

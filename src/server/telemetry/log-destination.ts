@@ -19,10 +19,28 @@ export interface LogDestination extends DestinationStream {
   flushSync(): void
 }
 
-export function createLogDestination(fd = 1, opts: { batchBytes?: number; maxDelayMs?: number } = {}): LogDestination {
-  const batchBytes = opts.batchBytes ?? 16_384
+/**
+ * Largest write a pipe takes in one piece (POSIX PIPE_BUF on Linux): with
+ * several worker processes writing into one stdout pipe, a longer write may
+ * be interleaved with another process's and cut lines in half.
+ */
+export const PIPE_ATOMIC_BYTES = 4096
+
+export interface LogDestinationOptions {
+  readonly batchBytes?: number
+  readonly maxDelayMs?: number
+  /**
+   * Several processes share the file descriptor (worker processes): every
+   * write is whole lines and at most PIPE_ATOMIC_BYTES, so lines never mix.
+   */
+  readonly shared?: boolean
+}
+
+export function createLogDestination(fd = 1, opts: LogDestinationOptions = {}): LogDestination {
+  const batchBytes = opts.shared === true ? PIPE_ATOMIC_BYTES : (opts.batchBytes ?? 16_384)
   const maxDelayMs = opts.maxDelayMs ?? 200
-  const writer = pino.destination({ dest: fd, sync: false, minLength: 0 })
+  // sonic-boom groups queued writes into chunks of at most maxWrite bytes, each made of whole writes.
+  const writer = pino.destination({ dest: fd, sync: false, minLength: 0, ...(opts.shared === true ? { maxWrite: PIPE_ATOMIC_BYTES } : {}) })
   let parts: string[] = []
   let pending = 0
   let timer: NodeJS.Timeout | undefined
@@ -41,8 +59,11 @@ export function createLogDestination(fd = 1, opts: { batchBytes?: number; maxDel
 
   const dest: LogDestination = {
     write(line) {
+      // Shared: count bytes, so that a batch is never more than one atomic pipe write.
+      const size = opts.shared === true ? Buffer.byteLength(line) : line.length
+      if (opts.shared === true && pending + size > batchBytes) handOver()
       parts.push(line)
-      pending += line.length
+      pending += size
       if (pending >= batchBytes) handOver()
       else if (timer === undefined) timer = setTimeout(handOver, maxDelayMs).unref()
     },

@@ -194,7 +194,12 @@ export function createMetrics(): Metrics {
   return m
 }
 
-export async function serveMetrics(metrics: Metrics, address: { host: string; port: number }): Promise<{ url: string; close(): Promise<void> }> {
+/** What the metrics listener renders: a process's registry, or a cluster's sums. */
+export interface MetricsSource {
+  readonly registry: { metrics(): Promise<string>; readonly contentType: string }
+}
+
+export async function serveMetrics(metrics: MetricsSource, address: { host: string; port: number }): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
     if (req.url !== '/metrics' && req.url !== '/') {
       res.writeHead(404).end()

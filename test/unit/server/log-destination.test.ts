@@ -37,4 +37,14 @@ describe('log destination', () => {
     await expect.poll(() => readFileSync(file, 'utf8'), { timeout: 5000, interval: 10 }).toBe('a\nb\n')
     closeSync(fd)
   })
+
+  it('shared by worker processes: every line once, in order, multi-byte text included, in batches of whole lines', () => {
+    const { fd, file } = tempFd()
+    const dest = createLogDestination(fd, { shared: true })
+    const lines = Array.from({ length: 3000 }, (_, i) => JSON.stringify({ i, pad: 'é€'.repeat((i * 37) % 900) + 'x'.repeat((i * 53) % 1500) }) + '\n')
+    for (const l of lines) dest.write(l)
+    dest.flushSync()
+    closeSync(fd)
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''))
+  })
 })
