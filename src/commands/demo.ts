@@ -38,6 +38,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           client_secret: 'demo-client-secret-not-for-production',
           redirect_uris: [`${origin}/.gatehouse/callback`],
           post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`],
+          // Sign out of the IdP (its home page) or deactivate a user there, and gatehouse follows.
+          frontchannel_logout_uri: `${origin}/.gatehouse/frontchannel_logout`,
+          backchannel_logout_uri: `${origin}/.gatehouse/backchannel_logout`,
+          universal_logout: { endpoint: `${origin}/.gatehouse/global-token-revocation` },
         },
       ],
     })
@@ -87,6 +91,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
 ${users}
 
     local IdP   ${idp.issuer}
+                ${idp.url}/  (who is signed in at the IdP; "Sign out of the IdP" signs you out of gatehouse too)
     upstream    ${upstream.url}  (whoami: shows the headers it received)
 
   Press Ctrl+C to stop.

@@ -110,7 +110,8 @@ export async function signInForm(ctx: IdpContext, pendingId: string, req: http.I
   ctx.counters.logins++
   const session: IdpSession = { id: randomId('102'), userId: user.id, authTimeS: nowSeconds(ctx) }
   ctx.state.sessions.set(session.id, session)
-  return complete(ctx, pending, user, session, res, [`${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly; SameSite=None`])
+  // Lax, not None: browsers drop a SameSite=None cookie that is not Secure, and the local IdP speaks plain http.
+  return complete(ctx, pending, user, session, res, [`${SESSION_COOKIE}=${session.id}; Path=/; HttpOnly; SameSite=Lax`])
 }
 
 async function complete(

@@ -125,6 +125,12 @@ function buildApp(a: AppInput, unassigned: ReadonlySet<string>, allUsers: readon
     refresh: { rotation: a.refresh_token?.rotation ?? 'persistent', gracePeriodSeconds: grace, lifetimeSeconds: a.refresh_token?.lifetime_seconds },
     requirePkce: a.require_pkce ?? method === 'none',
     active: true,
+    logout: {
+      frontchannelUri: a.frontchannel_logout_uri,
+      backchannelUri: a.backchannel_logout_uri,
+      universalLogout:
+        a.universal_logout === undefined ? undefined : { endpoint: a.universal_logout.endpoint, subjectFormat: a.universal_logout.subject_format ?? 'email' },
+    },
   }
 }
 

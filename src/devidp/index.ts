@@ -30,8 +30,10 @@ import { idpErrorPage } from './pages.js'
 import { createRateLimiter } from './rate-limit.js'
 import { route } from './router.js'
 import { createState, randomId } from './state.js'
+import { createLogoutSender, type LogoutAdmin, type LogoutDelivery } from './logout-sender.js'
 
 export type { DevIdpAdmin, KeyRotation } from './admin.js'
+export type { LogoutAdmin, LogoutDelivery, Forgery } from './logout-sender.js'
 export type { AppInput as DevClient, DevIdpModelInput, DevUser, UserInput as DevUserInput } from './model.js'
 export type { EndSessionCall, IdpEvents } from './context.js'
 export { DevIdpModelError } from './build-model.js'
@@ -63,8 +65,10 @@ export interface DevIdp {
   readonly endSessions: EndSessionCall[]
   readonly users: readonly DevUser[]
   readonly model: DevIdpModel
-  readonly admin: DevIdpAdmin
+  readonly admin: DevIdpAdmin & LogoutAdmin
   readonly events: EventEmitter<IdpEvents>
+  /** Back-channel and Universal Logout calls made to apps, with what they answered. */
+  readonly logoutDeliveries: readonly LogoutDelivery[]
   issuerOf(serverId: string): string
   /** Same as `admin.rotateKeys(server, 'emergency')`: a new key signs at once. */
   rotateKeys(opts?: { server?: string }): Promise<string>
@@ -120,7 +124,9 @@ export async function startDevIdp(opts: DevIdpOptions = {}): Promise<DevIdp> {
     rate: createRateLimiter(now),
     events: new EventEmitter<IdpEvents>(),
   }
-  const admin = createAdmin(ctx)
+  const sender = createLogoutSender(ctx)
+  const { deliveries: _deliveries, ...logoutAdmin } = sender
+  const admin: DevIdpAdmin & LogoutAdmin = { ...createAdmin(ctx), ...logoutAdmin }
   let latencyMs = 0
 
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -161,6 +167,7 @@ export async function startDevIdp(opts: DevIdpOptions = {}): Promise<DevIdp> {
     model,
     admin,
     events: ctx.events,
+    logoutDeliveries: sender.deliveries,
     issuerOf: issuerFor,
     rotateKeys: (o = {}) => admin.rotateKeys(o.server ?? custom?.id ?? 'org', 'emergency'),
     currentKid: (s) => admin.currentKid(s ?? custom?.id ?? 'org'),

@@ -82,6 +82,7 @@ export async function issueTokens(ctx: IdpContext, g: GrantInput): Promise<Issue
       authTimeS: g.authTimeS,
       nonce: g.nonce,
       accessToken,
+      ...(g.sessionId === '' ? {} : { sessionId: g.sessionId }),
       claims: idc.claims,
       ttlSeconds: ctx.model.idTokenTtlSeconds,
       nowS,

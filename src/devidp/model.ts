@@ -76,6 +76,20 @@ export interface DevApp {
   /** Okta's "Require PKCE" (always on for public clients). */
   readonly requirePkce: boolean
   active: boolean
+  /** Where the IdP tells the app that someone signed out (logout-sender.ts). */
+  readonly logout: AppLogout
+}
+
+/**
+ * The app's logout settings: Okta's Single Logout "Logout request URL" with
+ * "User session details" (front channel: iss and sid, in an iframe), a
+ * back-channel logout URI (a signed logout token POSTed), and Universal
+ * Logout (a global token revocation endpoint and the subject format).
+ */
+export interface AppLogout {
+  readonly frontchannelUri: string | undefined
+  readonly backchannelUri: string | undefined
+  readonly universalLogout: { readonly endpoint: string; readonly subjectFormat: 'email' | 'iss_sub' } | undefined
 }
 
 /** A claim on a custom authorization server. Only groups-valued claims and profile-attribute claims are modelled. */
@@ -168,6 +182,9 @@ export interface AppInput {
   groups_claim?: { name?: string } & GroupsValueInput
   refresh_token?: { rotation?: 'rotate' | 'persistent'; grace_period_seconds?: number; lifetime_seconds?: number }
   require_pkce?: boolean
+  frontchannel_logout_uri?: string
+  backchannel_logout_uri?: string
+  universal_logout?: { endpoint: string; subject_format?: 'email' | 'iss_sub' }
 }
 
 export interface ClaimInput {

@@ -5,6 +5,7 @@
  *   /oauth2/{id}/.well-known/openid-configuration custom server discovery
  *   /oauth2/{id}/v1/{endpoint}                    custom server endpoints
  *   /login/{id}, /login/signed-out                the sign-in form
+ *   /, /login/sign-out                            who is signed in, and signing out of the IdP (idp-sign-out.ts)
  *   /devidp/admin/{name}                          the admin surface
  * Server endpoints are a table (`SERVER_ENDPOINTS`); other paths (Okta's
  * /api/v1, say) are added to `EXTRA_ROUTES`.
@@ -20,6 +21,7 @@ import type { DevServer } from './model.js'
 import { idpErrorPage } from './pages.js'
 import type { EndpointKind } from './rate-limit.js'
 import { logout, revoke, userinfo } from './session-endpoints.js'
+import { IDP_HOME, IDP_SIGN_OUT, idpHome, idpSignOut } from './idp-sign-out.js'
 import { token } from './token.js'
 
 export type ServerEndpoint = (ctx: IdpContext, server: DevServer, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>
@@ -70,6 +72,8 @@ export async function route(ctx: IdpContext, admin: DevIdpAdmin, req: http.Incom
     if (!ctx.rate.admit(endpoint.kind, res)) return
     return endpoint.handle(ctx, server, req, res)
   }
+  if (path === IDP_HOME) return idpHome(ctx, req, res)
+  if (path === IDP_SIGN_OUT) return idpSignOut(ctx, req, res)
   if (path === '/login/signed-out') return sendHtml(res, 200, idpErrorPage('Signed out', 'You are signed out of the local IdP.'))
   const login = /^\/login\/([A-Za-z0-9_-]+)$/.exec(path)
   if (login !== null) return signInForm(ctx, login[1] as string, req, res)

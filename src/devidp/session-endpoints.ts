@@ -11,7 +11,9 @@ import { SESSION_COOKIE } from './authorize.js'
 import { authenticateClient } from './client-auth.js'
 import { userClaims } from './claims.js'
 import { endpointBase, issuerOf, userById, type IdpContext } from './context.js'
-import { errorPage, OKTA, readBody, readCookie, sendJson } from './http.js'
+import { errorPage, OKTA, readBody, readCookie, sendHtml, sendJson } from './http.js'
+import { frontchannelUrls } from './logout-sender.js'
+import { frontchannelPage } from './pages.js'
 import type { DevServer } from './model.js'
 
 function invalidToken(res: http.ServerResponse, description: string): void {
@@ -61,6 +63,7 @@ export async function logout(ctx: IdpContext, server: DevServer, req: http.Incom
   if (call.idTokenHint === null) return refuse(OKTA.noIdTokenHint)
   let clientId: string
   let userId: string
+  let hintSid: string | undefined
   try {
     // Okta accepts an expired hint: only the signature and the issuer are checked.
     const kid = decodeProtectedHeader(call.idTokenHint).kid
@@ -71,6 +74,7 @@ export async function logout(ctx: IdpContext, server: DevServer, req: http.Incom
     if (claims.iss !== issuerOf(ctx, server)) throw new Error('other issuer')
     clientId = String(Array.isArray(claims.aud) ? claims.aud[0] : claims.aud)
     userId = String(claims.sub)
+    hintSid = typeof claims.sid === 'string' ? claims.sid : undefined
   } catch {
     return refuse("The 'id_token_hint' parameter is not a valid ID token issued by this authorization server.")
   }
@@ -81,9 +85,11 @@ export async function logout(ctx: IdpContext, server: DevServer, req: http.Incom
   ctx.endSessions.push({ ...call, accepted: true })
   const sid = readCookie(req.headers.cookie, SESSION_COOKIE)
   const session = sid === undefined ? undefined : ctx.state.sessions.get(sid)
-  if (session !== undefined) {
-    ctx.state.sessions.delete(session.id)
-    ctx.events.emit('logout', { serverId: server.id, sessionId: session.id, userId: session.userId, clientIds: [clientId] })
+  // The session the hint was issued in, when the browser's cookie is gone (Okta ends it either way).
+  const hinted = session ?? ctx.state.sessions.get(hintSid ?? '')
+  if (hinted !== undefined) {
+    ctx.state.sessions.delete(hinted.id)
+    ctx.events.emit('logout', { serverId: server.id, sessionId: hinted.id, userId: hinted.userId, clientIds: [clientId] })
   } else {
     ctx.events.emit('logout', { serverId: server.id, sessionId: '', userId, clientIds: [clientId] })
   }
@@ -94,7 +100,11 @@ export async function logout(ctx: IdpContext, server: DevServer, req: http.Incom
     if (call.state !== null) u.searchParams.set('state', call.state)
     target = u.href
   }
-  res.writeHead(302, { location: target, 'set-cookie': `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly`, 'cache-control': 'no-store' })
+  const expired = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly`
+  // Single Logout: every app with a front-channel URI is told in a frame before the browser moves on.
+  const frames = hinted === undefined ? [] : frontchannelUrls(ctx, server.id, hinted.id)
+  if (frames.length > 0) return sendHtml(res, 200, frontchannelPage({ urls: frames, next: target }), { 'set-cookie': expired, 'cache-control': 'no-store' })
+  res.writeHead(302, { location: target, 'set-cookie': expired, 'cache-control': 'no-store' })
   res.end()
 }
 

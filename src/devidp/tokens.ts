@@ -27,6 +27,8 @@ export interface IdTokenInput {
   readonly authTimeS: number
   readonly nonce: string | undefined
   readonly accessToken: string | undefined
+  /** The IdP session the token was issued in (the `sid` claim). */
+  readonly sessionId?: string | undefined
   readonly claims: ClaimSet
   readonly ttlSeconds: number
   readonly nowS: number
@@ -41,6 +43,8 @@ export async function signIdToken(keys: KeyRing, x: IdTokenInput): Promise<strin
     amr: ['pwd'],
     idp: x.orgIdpId,
     auth_time: x.authTimeS,
+    // Okta's session id, which its front- and back-channel logouts name.
+    ...(x.sessionId === undefined ? {} : { sid: x.sessionId }),
     ...(x.nonce === undefined ? {} : { nonce: x.nonce }),
     ...(x.accessToken === undefined ? {} : { at_hash: atHash(x.accessToken, k.alg) }),
   })

@@ -13,9 +13,11 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
   let browser: Browser
   let port: number
   let output = ''
+  let idpPort = 0
   beforeAll(async () => {
     port = await freePort()
-    const [idpPort, upPort] = [await freePort(), await freePort()]
+    idpPort = await freePort()
+    const upPort = await freePort()
     demo = spawn(
       process.execPath,
       ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)],
@@ -72,4 +74,16 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
     await bob.goto(`http://localhost:${port}/`)
     await expect(bob.textContent('body')).resolves.toContain('gatehouse let you through')
   })
+
+  it('signing out of the IdP on its own page signs alice out of gatehouse too (front- and back-channel logout)', async () => {
+    const alice = await signInAtAdmin('alice')
+    await alice.goto(`http://127.0.0.1:${idpPort}/`)
+    await expect(alice.textContent('#who')).resolves.toBe('alice@example.com')
+    await alice.click('#idp-sign-out')
+    await alice.waitForURL((u) => u.pathname === '/login/signed-out')
+    // Her gatehouse session is gone: the app sends her to the IdP's sign-in form again.
+    await alice.goto(`http://localhost:${port}/`)
+    await alice.waitForURL((u) => u.port === String(idpPort) && u.pathname.startsWith('/login/'))
+    expect(await alice.isVisible('#username')).toBe(true)
+  }, 90_000)
 })

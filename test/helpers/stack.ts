@@ -46,6 +46,8 @@ export interface StackOptions {
   readonly idpTimeoutMs?: number
   /** Key prefix in Redis: replicas of one test share one; tests never share theirs. */
   readonly storePrefix?: string
+  /** Register gatehouse's front-channel, back-channel and Universal Logout endpoints (on app.localhost) with the IdP's app. */
+  readonly idpLogout?: boolean
 }
 
 export interface Stack {
@@ -84,6 +86,13 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           client_secret: CLIENT_SECRET,
           redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/callback`)),
           post_logout_redirect_uris: [port, ...(o.alsoPorts ?? [])].flatMap((p) => hosts.map((h) => `http://${h}:${p}/.gatehouse/signed_out`)),
+          ...(o.idpLogout === true
+            ? {
+                frontchannel_logout_uri: `http://app.localhost:${port}/.gatehouse/frontchannel_logout`,
+                backchannel_logout_uri: `http://app.localhost:${port}/.gatehouse/backchannel_logout`,
+                universal_logout: { endpoint: `http://app.localhost:${port}/.gatehouse/global-token-revocation` },
+              }
+            : {}),
         },
       ],
       ...o.idp,
