@@ -20,6 +20,9 @@ import type { ActiveSession, LoadResult, SessionPort } from './ports.js'
 import { resolveRoute } from './resolve.js'
 import type { Snapshot } from './snapshot.js'
 import type { RouteTarget, Verdict } from './verdict.js'
+import { bearerSession, bearerTokenOf, type BearerPort } from './bearer.js'
+import type { Directory } from '../identity/directory.js'
+import { completeGroups } from '../identity/directory.js'
 
 /** The signer of the upstream assertion: a cache that answers without I/O, and the signing itself. */
 export interface AssertionSource {
@@ -32,6 +35,10 @@ export interface AuthorizeDeps {
   readonly sessions: Pick<SessionPort, 'peek' | 'load'>
   readonly signer: AssertionSource
   readonly now: () => number
+  /** Bearer-token verification (idp_access_token / idp_identity_token routes). */
+  readonly bearer?: BearerPort
+  /** Groups from Okta's API, when configured. */
+  readonly directory?: { readonly directory: Directory; readonly groupsFilter: RegExp | undefined }
 }
 
 export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFacts): Verdict | Promise<Verdict> {
@@ -43,13 +50,39 @@ export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFac
   }
   // Public routes never touch the store: they keep working when it is down.
   if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined)
+  // A bearer route with a bearer token: the token is the credential, not the cookie.
+  if (r.route.bearer.format !== 'default' && deps.bearer !== undefined) {
+    const token = bearerTokenOf(facts.headers.authorization)
+    if (token !== undefined) return identifyBearer(deps, deps.bearer, facts, r, token)
+  }
   const cookie = readCookie(facts.headers.cookie, sessionCookieName(snap.config, r.scheme))
   const known = deps.sessions.peek(cookie)
-  if (known !== undefined) return decide(deps, facts, r, sessionOf(known))
+  if (known !== undefined) return withGroups(deps, facts, r, sessionOf(known))
   return deps.sessions.load(cookie).then(
-    (loaded) => decide(deps, facts, r, sessionOf(loaded)),
+    (loaded) => withGroups(deps, facts, r, sessionOf(loaded)),
     (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }),
   )
+}
+
+function identifyBearer(deps: AuthorizeDeps, bearer: BearerPort, facts: RequestFacts, r: RouteTarget, token: string): Verdict | Promise<Verdict> {
+  const spec = r.route.bearer
+  if (spec.format === 'default') return decide(deps, facts, r, undefined)
+  const judge = (res: Awaited<ReturnType<BearerPort['verify']>>): Verdict | Promise<Verdict> =>
+    res.ok
+      ? withGroups(deps, facts, r, bearerSession(res, token, r.route, deps.now()))
+      : { kind: 'bearer-refused', target: r, status: res.status, description: res.description }
+  // A token seen before is answered from memory, without a promise.
+  const known = bearer.peek(token, spec)
+  return known !== undefined ? judge(known) : bearer.verify(token, spec).then(judge)
+}
+
+/** Groups the token may have cut short, completed from Okta's API when the directory is configured. */
+function withGroups(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: ActiveSession | undefined): Verdict | Promise<Verdict> {
+  const d = deps.directory
+  if (d === undefined || who === undefined) return decide(deps, facts, r, who)
+  if (who.unknown?.groups === undefined && d.directory.lookup !== 'always') return decide(deps, facts, r, who)
+  if (who.unknown?.user !== undefined) return decide(deps, facts, r, who)
+  return completeGroups(who, d.directory, who.sub, d.groupsFilter).then((full) => decide(deps, facts, r, full))
 }
 
 function sessionOf(loaded: LoadResult): ActiveSession | undefined {

@@ -15,6 +15,8 @@ export interface ActiveSession extends Identity {
   readonly accessToken: string
   readonly createdAtMs: number
   readonly expiresAtMs: number
+  /** Things to fix in Okta this sign-in showed, for the user page. */
+  readonly notes?: readonly string[]
   /** Changes on every refresh (invalidates cached assertions). */
   readonly version: number
   /** The IdP's session id, when the ID token had one. */
@@ -42,8 +44,8 @@ export interface SessionPort {
   isReady(): Promise<boolean>
 }
 
-/** The verified outcome of a sign-in. */
-export type SignedIn = SignedInIdentity
+/** The verified outcome of a sign-in, and what the person should know about it. */
+export type SignedIn = SignedInIdentity & { readonly notes?: readonly string[] }
 
 export interface LoginStart {
   readonly authorizationUrl: URL
@@ -63,6 +65,8 @@ export interface IdentityPort {
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   /** Short hash of a state value for the login cookie's name. */
   loginCookieSuffix(state: string): string
+  /** The scopes sign-ins request (idp_scopes, or the defaults plus groups when Okta offers it). */
+  scopes(): readonly string[]
   /** Throws IDP_LOGOUT_TOKEN_INVALID (or IDP_UNREACHABLE when the keys cannot be had). */
   verifyLogoutToken(token: string): Promise<LogoutClaims>
   /** Throws IDP_REVOCATION_AUTH_INVALID (or IDP_UNREACHABLE). */

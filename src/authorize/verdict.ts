@@ -51,6 +51,12 @@ export type Verdict =
       readonly publicReason: string
       readonly criterion: string
     }
+  /**
+   * A bearer token (bearer_token_format other than default) that was missing its
+   * mark: 401 with `WWW-Authenticate: Bearer error="invalid_token"`, or 503 when
+   * the IdP could not be asked. Never a cookie, never a redirect.
+   */
+  | { readonly kind: 'bearer-refused'; readonly target: RouteTarget; readonly status: 401 | 503; readonly description: string }
   /** Let through, as `session` (undefined on a public route); `assertion` is the signed JWT for the upstream. */
   | { readonly kind: 'allow'; readonly target: RouteTarget; readonly session: ActiveSession | undefined; readonly assertion: string | undefined }
 

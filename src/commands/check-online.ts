@@ -3,7 +3,7 @@
  * prints ok or a sentence that says what to fix; exit 0 only when all pass.
  */
 import type { CompiledConfig } from '../config/types.js'
-import { checkDiscovery, createIdentityProvider, fetchDiscovery } from '../identity/index.js'
+import { checkDiscovery, createDirectory, createIdentityProvider, fetchDiscovery } from '../identity/index.js'
 import { createPostgresStore, createStore } from '../session/index.js'
 import type { CommandIO } from './io.js'
 
@@ -36,6 +36,17 @@ export async function checkOnline(config: CompiledConfig, io: CommandIO): Promis
     for (const h of hosts) io.stdout(`    ${h}/.gatehouse/signed_out\n`)
   } catch (err) {
     fail('identity provider', (err as Error).message)
+  }
+  if (config.directory !== undefined) {
+    // One call with the directory's credential: it proves the org, the credential and the read scope.
+    const d = config.directory
+    const probe = await createDirectory(d, { cache: { get: async () => undefined, set: async () => undefined } }).probe()
+    if (probe.ok) ok(`directory: ${probe.detail}`)
+    else
+      fail(
+        'directory',
+        `${probe.reason} (${d.credential.kind === 'api_token' ? 'idp_service_account: an API token of an admin who can read users and groups' : `idp_directory_client_id ${d.credential.clientId}: grant okta.groups.read and okta.users.read on the app's Okta API Scopes tab, and a read-only admin role`})`,
+      )
   }
   if (config.storage.type === 'redis') {
     const store = createStore(config.storage, { onError: () => undefined })

@@ -9,13 +9,14 @@ import { createLogger } from '../server/telemetry/logger.js'
 import { startGatehouse } from '../server/lifecycle/start.js'
 import { loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
 
-export const usage = 'usage: gatehouse demo [--port 8000] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'
+export const usage = 'usage: gatehouse demo [--port 8000] [--org-port 8002] [--idp-port 9000] [--upstream-port 9001] [-c config/demo.yaml]'
 
 export async function run(argv: string[], io: CommandIO): Promise<number> {
   const args = parseCommand(
     argv,
     {
       port: { type: 'string', default: io.env.GATEHOUSE_DEMO_PORT ?? '8000' },
+      'org-port': { type: 'string', default: '8002' },
       'idp-port': { type: 'string', default: '9000' },
       'upstream-port': { type: 'string', default: '9001' },
       config: { type: 'string', short: 'c', default: 'config/demo.yaml' },
@@ -26,6 +27,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   if (typeof args === 'number') return args
   const port = Number(args.port)
   const origin = `http://localhost:${port}`
+  const orgPort = Number(args['org-port'])
+  const orgOrigin = `http://localhost:${orgPort}`
   let idp
   let upstream
   try {
@@ -42,6 +45,14 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           frontchannel_logout_uri: `${origin}/.gatehouse/frontchannel_logout`,
           backchannel_logout_uri: `${origin}/.gatehouse/backchannel_logout`,
           universal_logout: { endpoint: `${origin}/.gatehouse/global-token-revocation` },
+        },
+        {
+          // The org server's app, as the Pomerium guide sets it up: a groups claim filter on the app.
+          client_id: 'gatehouse-demo-org',
+          client_secret: 'demo-org-client-secret-not-for-production',
+          redirect_uris: [`${orgOrigin}/.gatehouse/callback`],
+          post_logout_redirect_uris: [`${orgOrigin}/.gatehouse/signed_out`],
+          groups_claim: { filter: { regex: '.*' } },
         },
       ],
     })
@@ -67,14 +78,28 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     await Promise.all([idp.close(), upstream.close()])
     return 1
   }
+  const orgConfig = loadConfigOrReport(resolve(io.cwd, 'config/demo-org.yaml'), io, {
+    ...io.env,
+    DEMO_ORG_PORT: String(orgPort),
+    DEMO_IDP_ORG_ISSUER: idp.orgIssuer,
+    DEMO_UPSTREAM: upstream.url,
+  })
+  if (orgConfig === undefined) {
+    await Promise.all([idp.close(), upstream.close()])
+    return 1
+  }
   const log = createLogger(config.logLevel)
   let gh
+  let orgGh
   try {
     gh = await startGatehouse({ config: config, log })
     await gh.identity.ready()
+    orgGh = await startGatehouse({ config: orgConfig, log: log.child({ server: 'org' }) })
+    await orgGh.identity.ready()
   } catch (err) {
+    await Promise.all([gh?.close(), orgGh?.close()])
     io.stderr(
-      `gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose another with --port.\n`,
+      `gatehouse demo: could not start gatehouse on port ${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); choose others with --port and --org-port.\n`,
     )
     await Promise.all([idp.close(), upstream.close()])
     return 1
@@ -90,7 +115,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     sign in as
 ${users}
 
-    local IdP   ${idp.issuer}
+    org server  ${orgOrigin}/  (the same upstream through Okta's org authorization server:
+                thin ID token, groups from /userinfo with the groups scope)
+
+    local IdP   ${idp.issuer}  (custom server; org server ${idp.orgIssuer})
                 ${idp.url}/  (who is signed in at the IdP; "Sign out of the IdP" signs you out of gatehouse too)
     upstream    ${upstream.url}  (whoami: shows the headers it received)
 
@@ -99,7 +127,7 @@ ${users}
 `)
   return new Promise<number>((done) => {
     const stop = (): void => {
-      Promise.all([gh.close(), upstream.close(), idp.close()]).then(
+      Promise.all([gh.close(), orgGh.close(), upstream.close(), idp.close()]).then(
         () => done(0),
         () => done(1),
       )

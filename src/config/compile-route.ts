@@ -5,10 +5,12 @@ import { parseDuration } from './durations.js'
 import { ROUTE_KEY_MAP } from './keys.js'
 import { compileLinearRegex, LINEAR_REGEX_HINT } from './linear-regex.js'
 import type { Reader } from './reader.js'
+import { compileRouteBearer, type BearerDefaults } from './bearer.js'
 import type { CompiledRoute, PathMatcher, Upstream } from './types.js'
 
 export interface RouteDeps {
   readonly readFile: (path: string) => string
+  readonly bearer: BearerDefaults
 }
 
 function parseFrom(r: Reader, node: Node, path: string): URL | undefined {
@@ -211,6 +213,12 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
       for (const w of warningsFor(policyAst)) r.warnings.push({ file: r.file, ...w.at, path: w.path, code: 'CONFIG_POLICY', message: w.message })
   }
   const isPublic = bool('allow_public_unauthenticated_access') === true
+  const bearer = compileRouteBearer(
+    r,
+    { map, base },
+    { format: v.get('bearer_token_format'), audiences: v.get('idp_access_token_allowed_audiences'), pass: bool('pass_bearer_token') },
+    deps.bearer,
+  )
 
   const prefixRewrite = str('prefix_rewrite')
   const hostRewrite = str('host_rewrite')
@@ -263,6 +271,7 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     tlsCustomCa,
     policy: compilePolicy(full),
     isPublic,
+    bearer,
     at: r.pos(map),
     ...flags,
   }

@@ -66,7 +66,14 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   }),
   s('idp_client_id', 'string', 'Client ID of the Okta app.', { required: true }),
   s('idp_client_secret', 'secret', 'Client secret of the Okta app.', { hasFile: true }),
-  s('idp_scopes', 'string-list', 'Scopes to request (list or comma-separated).', { default: 'openid, profile, email, offline_access' }),
+  s(
+    'idp_scopes',
+    'string-list',
+    'Scopes to request (list or comma-separated). When unset, the defaults plus `groups` if the discovery document lists it; when set, exactly these.',
+    {
+      default: 'openid, profile, email, offline_access',
+    },
+  ),
   s('cookie_name', 'string', 'Name of the session cookie (`__Host-` is prefixed on HTTPS without cookie_domain).', { default: '_gatehouse' }),
   s('cookie_secret', 'secret', '32 random bytes, base64. Absent: generated at start (sessions end at restart).', { hasFile: true }),
   s('cookie_domain', 'string', 'Domain attribute of the session cookie, to share sessions across route hosts.'),
@@ -96,7 +103,8 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     values: ['client_secret_basic', 'client_secret_post', 'private_key_jwt'],
     default: 'client_secret_basic',
   }),
-  g('idp_client_private_key_file', 'file', 'PEM key for `private_key_jwt`.'),
+  g('idp_client_private_key_file', 'file', 'PEM key for `private_key_jwt` (RSA: RS256; EC: ES256/ES384/ES512 by curve).'),
+  g('idp_client_private_key_id', 'string', "The `kid` of that key as the Okta app's public keys list it. Default: the key's RFC 7638 thumbprint."),
   g(
     'session_refresh_interval',
     'duration',
@@ -105,8 +113,42 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   g('jwt_assertion_header', 'string', 'Header that carries the signed assertion (`X-Pomerium-Jwt-Assertion` for apps written for Pomerium).', {
     default: 'X-Gatehouse-Jwt-Assertion',
   }),
-  { key: 'bearer_token', kind: 'map', status: 'not-yet', doc: 'Accepting Okta access tokens from API clients is not implemented yet; ignored with a warning.' },
-  { key: 'directory', kind: 'map', status: 'not-yet', doc: 'Group look-ups through the Okta API are not implemented yet; ignored with a warning.' },
+  s(
+    'bearer_token_format',
+    'enum',
+    "`default`: an `Authorization: Bearer` header goes upstream uninterpreted and the cookie decides. `idp_access_token`: an Okta access token is the credential (JWT checked offline against the issuer's keys; an org-server token through introspection). `idp_identity_token`: an ID token for idp_client_id is. Also per route.",
+    { values: ['default', 'idp_access_token', 'idp_identity_token'], default: 'default' },
+  ),
+  s(
+    'idp_access_token_allowed_audiences',
+    'string-list',
+    'Audiences (`aud`) an access token may carry, e.g. `api://default`. Required when bearer_token_format is idp_access_token. Also per route.',
+  ),
+  s(
+    'idp_service_account',
+    'secret',
+    "Okta directory (Pomerium's legacy form): base64 of JSON with `api_key`, an Okta API token (sent as `SSWS`). Reads each user's groups from Okta's API when the token's list may be incomplete.",
+    { hasFile: true },
+  ),
+  s('idp_refresh_directory_interval', 'duration', "How long a user's groups read from Okta's API are used before they are read again (in the background).", {
+    default: '10m',
+  }),
+  s('idp_refresh_directory_timeout', 'duration', 'How long one directory read may take, rate-limit waits included; past it the groups are unknown.', {
+    default: '1m',
+  }),
+  g(
+    'idp_directory_client_id',
+    'string',
+    'Okta directory through an OAuth service app (API Services, Public key / Private key, scopes okta.groups.read okta.users.read): its client id. Instead of idp_service_account.',
+  ),
+  g('idp_directory_private_key_file', 'file', "PEM private key of the directory's service app (RSA or EC); its public key is registered on the app."),
+  g('idp_directory_key_id', 'string', "The key's `kid` as Okta shows it on the service app (sent in the client assertion's header)."),
+  g(
+    'idp_directory_groups',
+    'enum',
+    '`when_incomplete`: read groups from the directory when the token has no groups claim or a list at the cap of 100. `always`: for every user.',
+    { values: ['when_incomplete', 'always'], default: 'when_incomplete' },
+  ),
   g(
     'workers',
     'string',
@@ -166,9 +208,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'timeout_read',
     'timeout_write',
     'timeout_idle',
-    'idp_service_account',
-    'idp_refresh_directory_timeout',
-    'idp_refresh_directory_interval',
     'http_redirect_address',
     'dns_lookup_family',
     'tracing_provider',
@@ -194,7 +233,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'google_cloud_serverless_authentication_service_account',
     'jwt_issuer_format',
     'jwt_groups_filter',
-    'bearer_token_format',
     'pass_identity_headers_enforce',
     'policy',
     'authenticate_callback_path',
@@ -244,6 +282,16 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
   s('allowed_users', 'string-list', 'Legacy: user ids or emails allowed.'),
   s('allowed_domains', 'string-list', 'Legacy: email domains allowed.'),
   g('name', 'string', 'A name for logs and metrics.'),
+  s('bearer_token_format', 'enum', 'Overrides the global bearer_token_format for this route.', {
+    values: ['default', 'idp_access_token', 'idp_identity_token'],
+  }),
+  s('idp_access_token_allowed_audiences', 'string-list', 'Overrides the global idp_access_token_allowed_audiences for this route.'),
+  g(
+    'pass_bearer_token',
+    'bool',
+    'Keep the `Authorization` header that carried a token gatehouse verified (bearer_token_format other than default); by default it is removed, as it was meant for gatehouse.',
+    { default: 'false' },
+  ),
   s(
     'tls_downstream_client_ca',
     'string',
@@ -311,7 +359,6 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
     'depends_on',
     'jwt_groups_filter',
     'jwt_issuer_format',
-    'bearer_token_format',
     'mcp',
     'upstream_tunnel',
   ].map((k) => n(k)),

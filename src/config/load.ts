@@ -10,6 +10,8 @@ import { isIP } from 'node:net'
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node, type Pair, type Scalar } from 'yaml'
 import { didYouMean } from '../policy/index.js'
 import { compileRoute } from './compile-route.js'
+import { readAudiences, readBearerFormat, type BearerDefaults } from './bearer.js'
+import { compileDirectory } from './directory.js'
 import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
@@ -395,6 +397,23 @@ export function compileConfigText(
     }
   }
 
+  // The Okta directory (groups from Okta's API)
+  const directory = compileDirectory(r, {
+    serviceAccount: { text: secret('idp_service_account'), node: values.get('idp_service_account') ?? values.get('idp_service_account_file') },
+    clientId: { text: str('idp_directory_client_id'), node: values.get('idp_directory_client_id') },
+    privateKeyPem: { text: fileContents('idp_directory_private_key_file'), node: values.get('idp_directory_private_key_file') },
+    keyId: str('idp_directory_key_id'),
+    providerUrl,
+    refreshIntervalMs: duration('idp_refresh_directory_interval', 10 * 60_000) ?? 10 * 60_000,
+    timeoutMs: duration('idp_refresh_directory_timeout', 60_000) ?? 60_000,
+    lookup: oneOf<'when_incomplete' | 'always'>('idp_directory_groups', 'when_incomplete'),
+  })
+
+  // Bearer tokens: the global values every route starts from.
+  const bearerDefaults: BearerDefaults = {
+    format: readBearerFormat(r, values.get('bearer_token_format'), 'bearer_token_format') ?? 'default',
+    audiences: readAudiences(r, values.get('idp_access_token_allowed_audiences'), 'idp_access_token_allowed_audiences'),
+  }
   const hopsText = str('xff_num_trusted_hops')
   const xffNumTrustedHops = hopsText === undefined ? 0 : Number(hopsText)
   if (!Number.isInteger(xffNumTrustedHops) || xffNumTrustedHops < 0 || xffNumTrustedHops > 16)
@@ -412,7 +431,7 @@ export function compileConfigText(
     if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
     else
       routesNode.items.forEach((item, i) => {
-        const route = compileRoute(r, item as Node, i, { readFile })
+        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults })
         if (route !== undefined) routes.push(route)
       })
   }
@@ -502,7 +521,9 @@ export function compileConfigText(
       clientSecret,
       clientAuthMethod,
       clientPrivateKeyPem,
+      ...(values.has('idp_client_private_key_id') ? { clientPrivateKeyId: str('idp_client_private_key_id') } : {}),
       scopes,
+      scopesExplicit: values.has('idp_scopes'),
       groupsClaim: str('idp_groups_claim') ?? 'groups',
       groupsFilter,
     },
@@ -526,9 +547,7 @@ export function compileConfigText(
     trustedProxies,
     xffNumTrustedHops: Number.isInteger(xffNumTrustedHops) && xffNumTrustedHops >= 0 ? xffNumTrustedHops : 0,
     downstreamMtls,
-    // Not implemented yet: the keys load with a warning (keys.ts) and have no effect.
-    bearerToken: undefined,
-    directory: undefined,
+    directory,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),
     warnings: r.warnings,

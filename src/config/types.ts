@@ -81,6 +81,8 @@ export interface CompiledRoute {
   readonly policy: CompiledPolicy
   /** True for `allow_public_unauthenticated_access` alone: no session lookup at all. */
   readonly isPublic: boolean
+  /** `bearer_token_format`, `idp_access_token_allowed_audiences` (route over global) and `pass_bearer_token`. */
+  readonly bearer: RouteBearer
   readonly at: SourcePosition
 }
 
@@ -101,15 +103,33 @@ export interface RouteTable {
   readonly size: number
 }
 
-export interface BearerTokenConfig {
-  readonly audience: string
-  readonly issuer: string | undefined
-}
+/** Pomerium's `bearer_token_format`. */
+export type BearerTokenFormat = 'default' | 'idp_access_token' | 'idp_identity_token'
 
+/**
+ * What a route does with `Authorization: Bearer …`. `default` (Pomerium's):
+ * the header goes upstream uninterpreted and the cookie decides. The other
+ * formats make the token the credential; verifying access tokens always has an
+ * audience list (the config refuses the format without one).
+ */
+export type RouteBearer =
+  | { readonly format: 'default' }
+  | { readonly format: 'idp_access_token'; readonly allowedAudiences: readonly string[]; readonly passToken: boolean }
+  | { readonly format: 'idp_identity_token'; readonly passToken: boolean }
+
+/** How gatehouse authenticates to Okta's management API. */
+export type DirectoryCredential =
+  | { readonly kind: 'api_token'; readonly apiToken: string }
+  | { readonly kind: 'service_app'; readonly clientId: string; readonly privateKeyPem: string; readonly keyId: string | undefined }
+
+/** Groups from Okta's API (`idp_service_account`, or gatehouse's service-app keys). */
 export interface DirectoryConfig {
-  readonly apiToken: string | undefined
-  readonly clientId: string | undefined
-  readonly privateKeyPem: string | undefined
+  /** The Okta org, `https://acme.okta.com`: the origin of idp_provider_url. */
+  readonly orgUrl: string
+  readonly credential: DirectoryCredential
+  readonly refreshIntervalMs: number
+  readonly timeoutMs: number
+  readonly lookup: 'when_incomplete' | 'always'
 }
 
 export interface CompiledConfig {
@@ -129,7 +149,11 @@ export interface CompiledConfig {
     readonly clientSecret: string | undefined
     readonly clientAuthMethod: ClientAuthMethod
     readonly clientPrivateKeyPem: string | undefined
+    /** The assertion's `kid`; undefined: the key's RFC 7638 thumbprint. */
+    readonly clientPrivateKeyId?: string | undefined
     readonly scopes: readonly string[]
+    /** idp_scopes was set: request exactly these (no `groups` added from discovery). */
+    readonly scopesExplicit?: boolean
     readonly groupsClaim: string
     readonly groupsFilter: RegExp | undefined
   }
@@ -168,7 +192,6 @@ export interface CompiledConfig {
   readonly xffNumTrustedHops: number
   /** Client certificates required of every request (HTTPS only); undefined: none asked for. */
   readonly downstreamMtls: DownstreamMtls | undefined
-  readonly bearerToken: BearerTokenConfig | undefined
   readonly directory: DirectoryConfig | undefined
 
   readonly routes: readonly CompiledRoute[]

@@ -124,6 +124,7 @@ function buildApp(a: AppInput, unassigned: ReadonlySet<string>, allUsers: readon
         : { name: a.groups_claim.name ?? 'groups', value: parseGroupsValue(a.groups_claim, `${at}.groups_claim`, problems) },
     refresh: { rotation: a.refresh_token?.rotation ?? 'persistent', gracePeriodSeconds: grace, lifetimeSeconds: a.refresh_token?.lifetime_seconds },
     requirePkce: a.require_pkce ?? method === 'none',
+    oktaApiScopes: new Set(a.okta_api_scopes ?? []),
     active: true,
     logout: {
       frontchannelUri: a.frontchannel_logout_uri,
@@ -196,7 +197,8 @@ export function buildModel(input: DevIdpModelInput): DevIdpModel {
     logins.add(u.username)
   }
   if (problems.length > 0) throw new DevIdpModelError(problems)
-  return { users, groups, apps, servers, idTokenTtlSeconds: input.id_token_ttl_seconds ?? 3600 }
+  const apiTokens = new Map((input.api_tokens ?? []).map((t, i) => [t.token, { name: t.name ?? `token ${i}` }] as const))
+  return { users, groups, apps, servers, idTokenTtlSeconds: input.id_token_ttl_seconds ?? 3600, apiTokens }
 }
 
 export function readModelFile(path: string): DevIdpModelInput {

@@ -5,7 +5,7 @@
  * `jti`, an `exp` within the hour and no `iat` in the future.
  */
 import type http from 'node:http'
-import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from 'jose'
+import { calculateJwkThumbprint, createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet, type JWK } from 'jose'
 import type { IdpContext } from './context.js'
 import { basicCredentials, OKTA } from './http.js'
 import type { DevApp } from './model.js'
@@ -52,9 +52,11 @@ export async function authenticateClient(ctx: IdpContext, req: http.IncomingMess
 
 async function checkAssertion(ctx: IdpContext, app: DevApp, form: URLSearchParams, assertion: string | null, endpointUrl: string): Promise<ClientAuthResult> {
   if (assertion === null || form.get('client_assertion_type') !== ASSERTION_TYPE || app.jwks === undefined) return fail(OKTA.clientAuthFailed)
+  // A public key registered without a kid is known by its RFC 7638 thumbprint.
+  const keys = await Promise.all(app.jwks.keys.map(async (k) => (typeof k.kid === 'string' ? k : { ...k, kid: await calculateJwkThumbprint(k as JWK) })))
   let payload
   try {
-    ;({ payload } = await jwtVerify(assertion, createLocalJWKSet(app.jwks as unknown as JSONWebKeySet), {
+    ;({ payload } = await jwtVerify(assertion, createLocalJWKSet({ keys } as unknown as JSONWebKeySet), {
       audience: endpointUrl,
       issuer: app.clientId,
       subject: app.clientId,

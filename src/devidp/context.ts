@@ -18,6 +18,10 @@ export interface Counters {
   logins: number
   userinfoCalls: number
   tokenRequests: number
+  clientCredentialsGrants: number
+  introspections: number
+  /** Calls to /api/v1 (the management API), answered or refused. */
+  apiCalls: number
 }
 
 export interface EndSessionCall {

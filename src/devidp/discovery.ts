@@ -22,6 +22,8 @@ export function discoveryDocument(ctx: IdpContext, server: DevServer): Record<st
     jwks_uri: `${base}/keys`,
     end_session_endpoint: `${base}/logout`,
     revocation_endpoint: `${base}/revoke`,
+    introspection_endpoint: `${base}/introspect`,
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt', 'none'],
     response_types_supported: ['code', 'id_token', 'code id_token', 'code token', 'id_token token', 'code id_token token'],
     response_modes_supported: ['query', 'fragment', 'form_post'],
     grant_types_supported: ['authorization_code', 'implicit', 'refresh_token', 'client_credentials'],

@@ -75,6 +75,8 @@ export interface DevApp {
   refresh: RefreshSettings
   /** Okta's "Require PKCE" (always on for public clients). */
   readonly requirePkce: boolean
+  /** Okta API scopes granted to the app (its "Okta API Scopes" tab): `okta.groups.read`, `okta.users.read`. */
+  readonly oktaApiScopes: Set<string>
   active: boolean
   /** Where the IdP tells the app that someone signed out (logout-sender.ts). */
   readonly logout: AppLogout
@@ -143,6 +145,8 @@ export interface DevIdpModel {
   readonly servers: Map<string, DevServer>
   /** ID-token lifetime (Okta: fixed at 1 h; tests may shorten it). */
   readonly idTokenTtlSeconds: number
+  /** Okta API tokens (Security → API → Tokens): `Authorization: SSWS {token}` on /api/v1. */
+  readonly apiTokens: Map<string, { readonly name: string }>
 }
 
 // ——— the input form (YAML, or given directly) ———
@@ -182,6 +186,8 @@ export interface AppInput {
   groups_claim?: { name?: string } & GroupsValueInput
   refresh_token?: { rotation?: 'rotate' | 'persistent'; grace_period_seconds?: number; lifetime_seconds?: number }
   require_pkce?: boolean
+  /** Okta API scopes granted to a service app, for client credentials at the org server. */
+  okta_api_scopes?: string[]
   frontchannel_logout_uri?: string
   backchannel_logout_uri?: string
   universal_logout?: { endpoint: string; subject_format?: 'email' | 'iss_sub' }
@@ -224,4 +230,6 @@ export interface DevIdpModelInput {
   /** Settings of the org server (its signing algorithm). */
   org?: { signing_alg?: SigningAlg }
   id_token_ttl_seconds?: number
+  /** Okta API tokens for the management API (`SSWS`). */
+  api_tokens?: Array<{ token: string; name?: string }>
 }

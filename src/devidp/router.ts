@@ -23,6 +23,8 @@ import type { EndpointKind } from './rate-limit.js'
 import { logout, revoke, userinfo } from './session-endpoints.js'
 import { IDP_HOME, IDP_SIGN_OUT, idpHome, idpSignOut } from './idp-sign-out.js'
 import { token } from './token.js'
+import { introspect } from './introspect.js'
+import { managementApi } from './management-api.js'
 
 export type ServerEndpoint = (ctx: IdpContext, server: DevServer, req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>
 
@@ -41,12 +43,13 @@ export const SERVER_ENDPOINTS = new Map<string, { kind: EndpointKind; handle: Se
   ['userinfo', { kind: 'userinfo', handle: userinfo }],
   ['logout', { kind: 'logout', handle: logout }],
   ['revoke', { kind: 'token', handle: revoke }],
+  ['introspect', { kind: 'token', handle: introspect }],
 ])
 
 export type ExtraRoute = (ctx: IdpContext, req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<boolean>
 
 /** Handlers tried, in order, for paths the table above does not know; each returns true when it answered. */
-export const EXTRA_ROUTES: ExtraRoute[] = []
+export const EXTRA_ROUTES: ExtraRoute[] = [managementApi]
 
 function notFound(res: http.ServerResponse, what: string): void {
   sendJson(res, 404, { errorCode: 'E0000007', errorSummary: `Not found: Resource not found: ${what}`, errorLink: 'E0000007', errorCauses: [] })
@@ -55,6 +58,8 @@ function notFound(res: http.ServerResponse, what: string): void {
 export async function route(ctx: IdpContext, admin: DevIdpAdmin, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', ctx.url)
   const path = url.pathname
+  // The IdP's own clock, as a relying party sees it (client assertions are judged by it).
+  res.setHeader('date', new Date(ctx.now()).toUTCString())
   if (path === '/.well-known/openid-configuration' || path === '/.well-known/oauth-authorization-server') {
     if (!ctx.rate.admit('discovery', res)) return
     return sendJson(res, 200, discoveryDocument(ctx, ctx.model.servers.get('org') as DevServer), { 'cache-control': 'max-age=86400' })

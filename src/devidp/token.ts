@@ -15,6 +15,7 @@ import { OKTA, oauthError, readBody, sendJson } from './http.js'
 import { issueTokens } from './issue.js'
 import type { DevApp, DevServer, GrantType } from './model.js'
 import { revokeUserTokens } from './state.js'
+import { clientCredentials } from './client-credentials.js'
 
 export type GrantAnswer = { readonly status: number; readonly body: Record<string, unknown> }
 
@@ -106,6 +107,7 @@ async function refreshToken(ctx: IdpContext, server: DevServer, app: DevApp, for
 export const GRANT_HANDLERS = new Map<GrantType, GrantHandler>([
   ['authorization_code', authorizationCode],
   ['refresh_token', refreshToken],
+  ['client_credentials', clientCredentials],
 ])
 
 export async function token(ctx: IdpContext, server: DevServer, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -20,8 +20,14 @@ export interface KeySetOptions {
 }
 
 export interface KeySet {
-  /** For jose's jwtVerify. */
+  /** For jose's jwtVerify: tokens that arrive from clients (an unknown kid refetches at most once per cooldown). */
   getKey(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>
+  /**
+   * For tokens that came straight from the IdP's token endpoint: an unknown kid
+   * means the IdP rotated (perhaps urgently), so refetch now whatever the
+   * cooldown, but at most once per kid, so a bad kid cannot cause a flood.
+   */
+  getKeyFromIdp(header: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey>
   /** Fetch now unless cooling down (used at startup and for readiness). */
   refresh(): Promise<void>
   readonly loaded: boolean
@@ -33,6 +39,8 @@ export function createKeySet(opts: KeySetOptions): KeySet {
   let local: ReturnType<typeof createLocalJWKSet> | undefined
   let lastAttemptMs = -Infinity
   let pending: Promise<void> | undefined
+  /** Kids an IdP-issued token made us refetch for (bounded). */
+  const refetchedFor = new Set<string>()
 
   async function fetchKeys(): Promise<void> {
     lastAttemptMs = opts.now()
@@ -75,6 +83,22 @@ export function createKeySet(opts: KeySetOptions): KeySet {
         await reload().catch(() => undefined)
         return local(header, token)
       }
+    },
+    async getKeyFromIdp(header, token) {
+      if (local !== undefined) {
+        try {
+          return await local(header, token)
+        } catch (err) {
+          if (!(err instanceof joseErrors.JWKSNoMatchingKey)) throw err
+        }
+      }
+      const kid = header.kid ?? ''
+      if (refetchedFor.has(kid)) throw new joseErrors.JWKSNoMatchingKey('no key in the IdP signing keys matches the token (already refetched for this kid)')
+      if (refetchedFor.size >= 1000) refetchedFor.clear()
+      refetchedFor.add(kid)
+      await reload().catch(() => undefined)
+      if (local === undefined) throw new joseErrors.JWKSNoMatchingKey('the IdP signing keys are not available')
+      return local(header, token)
     },
   }
 }

@@ -3,16 +3,17 @@
  * its keys and the client authentication, and runs sign-in, refresh and
  * sign-out. It returns values and typed errors; it never writes a response.
  */
-import { createPrivateKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import * as oidc from 'openid-client'
-import { importPKCS8 } from 'jose'
+import { calculateJwkThumbprint, exportJWK, importPKCS8, type CryptoKey } from 'jose'
 import type { CompiledConfig } from '../config/types.js'
 import type { Identity } from '../policy/types.js'
 import { callbackError, IdentityError, translateError } from './errors.js'
 import { checkDiscovery, fetchDiscovery, isLoopback } from './discovery.js'
 import { createKeySet, type FetchLike, type KeySet } from './key-set.js'
 import { loginCookieSuffix, loginStateKey, openLoginState, sealLoginState, type LoginState } from './login-state.js'
-import { NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
+import { ID_TOKEN_ALGORITHMS, NO_NONCE, verifyIdToken, type IdTokenClaims } from './verify-id-token.js'
+import type { BearerServer } from './bearer.js'
 import { verifyLogoutToken, type LogoutClaims } from './verify-logout-token.js'
 import { verifyRevocationCall, type RevocationCall } from './verify-revocation-request.js'
 
@@ -24,8 +25,12 @@ export interface SignedInIdentity extends Identity {
   /** The IdP's session id (`sid`), which front- and back-channel logout name. */
   readonly idpSid: string | undefined
   readonly idTokenExpiresAtMs: number
-  /** Okta caps the groups claim; 100 or more groups may be a truncated list. */
+  /** From the token response's `expires_in`, when it had one. */
+  readonly accessTokenExpiresAtMs: number | undefined
+  /** A list at a round cap (Okta's 100) or marked incomplete may be cut: `unknown.groups` says so. */
   readonly groupsIncomplete: boolean
+  /** Where the groups claim came from; `none`: neither the ID token nor /userinfo had it. */
+  readonly groupsSource: 'id_token' | 'userinfo' | 'none'
 }
 
 export interface IdentityDeps {
@@ -59,15 +64,26 @@ export interface IdentityProvider {
   verifyRevocationCall(token: string, endpointUrl: string): Promise<RevocationCall>
   /** Revoke a refresh token at the IdP's revocation endpoint (RFC 7009); a no-op when the IdP has none. */
   revokeRefreshToken(refreshToken: string): Promise<void>
+  /** The scopes sign-ins request: idp_scopes, or the defaults plus `groups` when discovery lists it. Known once ready. */
+  scopes(): readonly string[]
+  /** The discovery document, once ready. */
+  metadata(): Readonly<Record<string, unknown>> | undefined
   /** For `check --online`: a code grant with a dummy code. invalid_grant proves the credentials. */
   probeClientAuth(redirectUri: string): Promise<IdentityError>
+  /** The discovered issuer, its keys and introspection, for bearer tokens (bearer.ts). */
+  bearerServer(): Promise<BearerServer>
   readonly keys: KeySet | undefined
 }
 
 /** Claims that describe the token, not the user: not kept in the session. */
 const TOKEN_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'nonce', 'at_hash', 'c_hash', 'auth_time', 'jti', 'azp', 'sid', 'amr', 'idp', 'ver', 'acr'])
 const MAX_CLAIM_BYTES = 2048
-const GROUPS_LIMIT = 100
+/** Okta's groups claim stops at 100 in most flows and claim expressions take a limit of at most 100. */
+const GROUPS_CAPS = new Set([100])
+export const GROUPS_INCOMPLETE_REASON = "the groups from Okta may be incomplete (100 groups, the claim's cap)"
+const GROUPS_MARKED_INCOMPLETE = 'the groups from Okta are marked incomplete (the claim points elsewhere for the rest)'
+/** An IdP clock further off than this is corrected for in client assertions. */
+const MAX_CLOCK_SKEW_S = 5
 const UNVERIFIED_EMAIL = 'the identity provider says this email address is not verified (email_verified: false)'
 const MAX_SID_CHARS = 256
 
@@ -82,6 +98,10 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
   let lastFailureMs = -Infinity
   let lastFailure: IdentityError | undefined
   let orgKeys: KeySet | undefined
+  let scopes: readonly string[] = idp.scopes
+  let algorithms: readonly string[] = ['RS256']
+  /** The IdP's clock minus ours, in seconds (from its Date header): client assertions use the IdP's time. */
+  let skewS = 0
 
   async function clientAuth(tokenEndpoint: string): Promise<oidc.ClientAuth> {
     switch (idp.clientAuthMethod) {
@@ -90,11 +110,21 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       case 'private_key_jwt': {
         if (idp.clientPrivateKeyPem === undefined)
           throw new IdentityError('IDP_CONFIG_INVALID', 'idp_client_auth_method private_key_jwt needs idp_client_private_key_file')
-        const keyObject = createPrivateKey(idp.clientPrivateKeyPem)
-        const alg = keyObject.asymmetricKeyType === 'ec' ? 'ES256' : 'RS256'
-        const key = await importPKCS8(keyObject.export({ format: 'pem', type: 'pkcs8' }).toString(), alg)
-        // Okta requires the client assertion's audience to be the token endpoint itself.
-        return oidc.PrivateKeyJwt(key, { [oidc.modifyAssertion]: (_header, payload) => void (payload.aud = tokenEndpoint) })
+        const { key, kid } = await assertionKey(idp.clientPrivateKeyPem, idp.clientPrivateKeyId)
+        return oidc.PrivateKeyJwt(
+          { key, kid },
+          {
+            [oidc.modifyAssertion]: (_header, payload) => {
+              // Okta requires the client assertion's audience to be the token endpoint itself,
+              // and refuses an iat in its future: use its clock, a few seconds early.
+              payload.aud = tokenEndpoint
+              const nowS = Math.floor(now() / 1000) + skewS - MAX_CLOCK_SKEW_S
+              payload.iat = nowS
+              payload.nbf = nowS
+              payload.exp = nowS + 300
+            },
+          },
+        )
       }
       default:
         return oidc.ClientSecretBasic(idp.clientSecret)
@@ -102,7 +132,25 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
   }
 
   async function discover(): Promise<void> {
-    const metadata = checkDiscovery(idp.providerUrl, await fetchDiscovery(idp.providerUrl, fetchImpl, timeoutMs))
+    const startedMs = now()
+    const metadata = checkDiscovery(
+      idp.providerUrl,
+      await fetchDiscovery(
+        idp.providerUrl,
+        async (input, init) => {
+          const res = await fetchImpl(input, init)
+          const date = Date.parse(res.headers.get('date') ?? '')
+          if (Number.isFinite(date)) {
+            const off = Math.round((date - (startedMs + now()) / 2) / 1000)
+            skewS = Math.abs(off) > MAX_CLOCK_SKEW_S ? off : 0
+          }
+          return res
+        },
+        timeoutMs,
+      ),
+    )
+    scopes = effectiveScopes(idp, metadata)
+    algorithms = idTokenAlgorithms(metadata)
     const c = new oidc.Configuration(metadata, idp.clientId, { [oidc.clockTolerance]: 60 }, await clientAuth(String(metadata.token_endpoint)))
     c[oidc.customFetch] = (url, options) => fetchImpl(url, { ...(options as RequestInit), signal: AbortSignal.timeout(timeoutMs) })
     if (new URL(idp.providerUrl).protocol === 'http:' && isLoopback(new URL(idp.providerUrl))) oidc.allowInsecureRequests(c)
@@ -149,19 +197,22 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
   ): Promise<SignedInIdentity> {
     if (typeof tokens.id_token !== 'string')
       throw new IdentityError('IDP_TOKEN_INVALID', 'the IdP returned no ID token; include the openid scope in idp_scopes')
-    const claims = await verifyIdToken(tokens.id_token, k, { issuer: idp.providerUrl, clientId: idp.clientId, expectedNonce, now })
+    // Straight from the token endpoint: an unknown kid means Okta rotated, refetch at once.
+    const claims = await verifyIdToken(tokens.id_token, k, { issuer: idp.providerUrl, clientId: idp.clientId, expectedNonce, now, algorithms, fromIdp: true })
     if (previous !== undefined && claims.sub !== previous.sub) throw new IdentityError('IDP_TOKEN_INVALID', 'the refreshed ID token is for a different user')
     let source: Record<string, unknown> = claims
+    let groupsSource: SignedInIdentity['groupsSource'] = claims[idp.groupsClaim] === undefined ? 'none' : 'id_token'
     // Okta's org authorization server issues thin ID tokens: groups and profile come from /userinfo.
     if (claims[idp.groupsClaim] === undefined && c.serverMetadata().userinfo_endpoint !== undefined) {
       try {
         const info = await oidc.fetchUserInfo(c, tokens.access_token, claims.sub)
         source = { ...info, ...claims, [idp.groupsClaim]: info[idp.groupsClaim], email: claims.email ?? info.email, name: claims.name ?? info.name }
+        if (info[idp.groupsClaim] !== undefined) groupsSource = 'userinfo'
       } catch (err) {
         throw translateError(err, 'the userinfo request')
       }
     }
-    return toIdentity(claims, source, tokens, previous?.refreshToken)
+    return toIdentity(claims, source, tokens, previous?.refreshToken, groupsSource)
   }
 
   function toIdentity(
@@ -169,11 +220,19 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     source: Record<string, unknown>,
     tokens: oidc.TokenEndpointResponse,
     previousRefresh: string | undefined,
+    groupsSource: SignedInIdentity['groupsSource'],
   ): SignedInIdentity {
     const raw = source[idp.groupsClaim]
     const all = Array.isArray(raw) ? raw.filter((g): g is string => typeof g === 'string') : typeof raw === 'string' ? [raw] : []
     const filter = idp.groupsFilter
     const groups = filter === undefined ? all : all.filter((g) => filter.test(g))
+    // A list exactly at a cap may have been cut there; OIDC's _claim_names marks a claim whose rest lives elsewhere.
+    const names = source._claim_names
+    const incomplete = GROUPS_CAPS.has(all.length)
+      ? GROUPS_INCOMPLETE_REASON
+      : typeof names === 'object' && names !== null && idp.groupsClaim in names
+        ? GROUPS_MARKED_INCOMPLETE
+        : undefined
     const kept: Record<string, unknown> = {}
     let bytes = 0
     for (const [name, value] of Object.entries(source)) {
@@ -191,7 +250,6 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     return {
       sub: claims.sub,
       email,
-      ...(emailUnverified ? { unknown: { email: UNVERIFIED_EMAIL } } : {}),
       name: typeof source.name === 'string' ? source.name : typeof source.preferred_username === 'string' ? source.preferred_username : undefined,
       groups,
       claims: kept,
@@ -200,15 +258,46 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       refreshToken: tokens.refresh_token ?? previousRefresh,
       idpSid: typeof claims.sid === 'string' && claims.sid.length > 0 && claims.sid.length <= MAX_SID_CHARS ? claims.sid : undefined,
       idTokenExpiresAtMs: claims.exp * 1000,
-      groupsIncomplete: all.length >= GROUPS_LIMIT || raw === undefined,
+      accessTokenExpiresAtMs: typeof tokens.expires_in === 'number' && tokens.expires_in > 0 ? now() + tokens.expires_in * 1000 : undefined,
+      groupsIncomplete: incomplete !== undefined,
+      groupsSource,
+      // What gatehouse cannot establish: an unverified email, a groups list that may be cut.
+      ...(emailUnverified || incomplete !== undefined
+        ? { unknown: { ...(emailUnverified ? { email: UNVERIFIED_EMAIL } : {}), ...(incomplete === undefined ? {} : { groups: incomplete }) } }
+        : {}),
+    }
+  }
+
+  // Okta's org authorization server (no /oauth2/{id} in the issuer): its access tokens are for Okta, checked only by introspection.
+  const isOrgServer = idp.provider === 'okta' && !new URL(idp.providerUrl).pathname.startsWith('/oauth2/')
+
+  async function bearerServer(): Promise<BearerServer> {
+    const { config: c, keys: k } = await ensure()
+    const hasIntrospection = typeof c.serverMetadata().introspection_endpoint === 'string'
+    return {
+      issuer: idp.providerUrl,
+      keys: k,
+      isOrgServer,
+      introspect: hasIntrospection
+        ? async (token) => {
+            try {
+              return await oidc.tokenIntrospection(c, token, { token_type_hint: 'access_token' })
+            } catch (err) {
+              throw translateError(err, 'token introspection')
+            }
+          }
+        : undefined,
     }
   }
 
   return {
+    bearerServer,
     get keys() {
       return keys
     },
     ready: async () => void (await ensure()),
+    scopes: () => scopes,
+    metadata: () => config?.serverMetadata(),
     isReady: () => config !== undefined && keys !== undefined,
     loginCookieSuffix,
 
@@ -225,7 +314,7 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       const authorizationUrl = oidc.buildAuthorizationUrl(c, {
         redirect_uri: redirectUri,
         response_type: 'code',
-        scope: idp.scopes.join(' '),
+        scope: scopes.join(' '),
         state: state.state,
         nonce: state.nonce,
         code_challenge: await oidc.calculatePKCECodeChallenge(state.codeVerifier),
@@ -237,9 +326,11 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
     async completeLogin(callbackUrl, sealed, consume) {
       const params = callbackUrl.searchParams
       const error = params.get('error')
-      if (error !== null) throw callbackError(error, params.get('error_description'))
       const states = params.getAll('state')
       const login = openLoginState(sealed, stateKey, now())
+      // Okta's words reach the page only for a sign-in this browser started: the state is checked first.
+      if (error !== null && states.length === 1 && login !== undefined && login.state === states[0])
+        throw callbackError(error, params.get('error_description'), idp.providerUrl)
       if (states.length !== 1 || login === undefined || login.state !== states[0]) {
         throw new IdentityError(
           'IDP_STATE_INVALID',
@@ -331,4 +422,37 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       }
     },
   }
+}
+
+/** idp_scopes as written; otherwise the defaults, plus `groups` when the server lists it (Okta's org server always does). */
+function effectiveScopes(idp: CompiledConfig['idp'], metadata: oidc.ServerMetadata): readonly string[] {
+  if (idp.scopesExplicit === true) return idp.scopes
+  const supported = Array.isArray(metadata.scopes_supported) ? metadata.scopes_supported : []
+  return supported.includes('groups') && !idp.scopes.includes('groups') ? [...idp.scopes, 'groups'] : idp.scopes
+}
+
+/** The ID-token algorithms the server says it uses, among the asymmetric ones we accept (RS256 when it does not say). */
+function idTokenAlgorithms(metadata: oidc.ServerMetadata): readonly string[] {
+  const listed = Array.isArray(metadata.id_token_signing_alg_values_supported) ? metadata.id_token_signing_alg_values_supported : []
+  const ok = listed.filter((a): a is string => (ID_TOKEN_ALGORITHMS as readonly string[]).includes(a))
+  return ok.length > 0 ? ok : ['RS256']
+}
+
+/**
+ * The client-assertion key: `alg` from the key (RS256 for RSA, ES256/384/512
+ * by curve) and `kid`: idp_client_private_key_id, else the key's RFC 7638
+ * thumbprint (give the same kid to the public key in the Okta app).
+ */
+async function assertionKey(pem: string, configuredKid: string | undefined): Promise<{ key: CryptoKey; kid: string }> {
+  const keyObject = createPrivateKey(pem)
+  let alg = 'RS256'
+  if (keyObject.asymmetricKeyType === 'ec') {
+    const curve = keyObject.asymmetricKeyDetails?.namedCurve
+    alg = curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : 'ES256'
+  } else if (keyObject.asymmetricKeyType !== 'rsa') {
+    throw new IdentityError('IDP_CONFIG_INVALID', 'idp_client_private_key_file must hold an RSA or EC private key')
+  }
+  const key = await importPKCS8(keyObject.export({ format: 'pem', type: 'pkcs8' }).toString(), alg)
+  if (configuredKid !== undefined) return { key, kid: configuredKid }
+  return { key, kid: await calculateJwkThumbprint(await exportJWK(createPublicKey(keyObject))) }
 }

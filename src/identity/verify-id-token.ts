@@ -17,7 +17,12 @@ export interface IdTokenExpectations {
   readonly algorithms?: readonly string[]
   readonly clockToleranceSeconds?: number
   readonly now: () => number
+  /** The token came straight from the IdP's token endpoint: an unknown kid refetches the keys at once. */
+  readonly fromIdp?: boolean
 }
+
+/** Asymmetric algorithms an ID token may use (the discovery document narrows this). */
+export const ID_TOKEN_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const
 
 export interface IdTokenClaims extends JWTPayload {
   readonly sub: string
@@ -32,7 +37,7 @@ export async function verifyIdToken(token: string, keys: KeySet, x: IdTokenExpec
   const algorithms = [...(x.algorithms ?? ['RS256'])].filter((a) => a !== 'none' && !a.startsWith('HS'))
   let payload: JWTPayload
   try {
-    ;({ payload } = await jwtVerify(token, keys.getKey, {
+    ;({ payload } = await jwtVerify(token, x.fromIdp === true ? keys.getKeyFromIdp : keys.getKey, {
       issuer: x.issuer,
       audience: x.clientId,
       algorithms,

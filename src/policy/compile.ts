@@ -197,6 +197,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
   const allows = rules.filter((r) => r.action === 'allow')
   const denies = rules.filter((r) => r.action === 'deny')
   const needsSession = rules.some((r) => r.clauses.some((cl) => cl.criteria.some((c) => c.needsSession)))
+  const readsFacts = new Set(rules.flatMap((r) => r.clauses.flatMap((cl) => cl.criteria.flatMap((c) => (c.fact === undefined ? [] : [c.fact])))))
   const noAllowRule: Decision = Object.freeze({
     outcome: 'deny',
     because: 'not-allowed',
@@ -292,7 +293,7 @@ export function compilePolicy(ast: PolicyAst): CompiledPolicy {
     return { decision: evaluate(who, req, now), trace }
   }
 
-  return { evaluate, explain, needsSession }
+  return { evaluate, explain, needsSession, readsFacts }
 }
 
 /** Surprising but valid constructs, for `gatehouse check`. */

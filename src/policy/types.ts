@@ -112,4 +112,6 @@ export interface CompiledPolicy {
   explain(who: Identity | undefined, req: RequestFacts, nowMs: number): { decision: Decision; trace: readonly RuleTrace[] }
   /** True when some criterion reads the session (the route needs a session lookup). */
   readonly needsSession: boolean
+  /** The user facts some criterion reads (`groups` when a rule names groups). */
+  readonly readsFacts: ReadonlySet<UserFact>
 }

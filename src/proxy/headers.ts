@@ -179,6 +179,8 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
   const claimHeaders = Object.entries(config.jwtClaimsHeaders).map(([claim, header]) => [claim, header.toLowerCase()] as const)
   const setHeaders = Object.entries(route.setRequestHeaders).map(([name, value]) => [name.toLowerCase(), parseHeaderTemplate(value)] as const)
 
+  // The Authorization header that carried a token gatehouse verified was meant for gatehouse.
+  const stripBearer = route.bearer.format !== 'default' && !route.bearer.passToken
   const owned = new Set<string>([...OWNED_NAMES, canonicalName(assertionHeader)])
   for (const [, h] of claimHeaders) owned.add(canonicalName(h))
   for (const [h] of setHeaders) owned.add(canonicalName(h))
@@ -199,6 +201,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
       for (const name in incoming) {
         const v = incoming[name]
         if (v === undefined || HOP_BY_HOP.has(name) || isOwned(name) || listed?.has(name) === true) continue
+        if (stripBearer && name === 'authorization' && typeof v === 'string' && /^bearer /i.test(v)) continue
         if (name === 'cookie') {
           const kept = dropOwnCookies(Array.isArray(v) ? v.join('; ') : v, f.cookieName)
           if (kept !== undefined) out.cookie = kept

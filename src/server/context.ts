@@ -8,6 +8,9 @@ import type { Snapshot } from './lifecycle/snapshot.js'
 import type { Metrics } from './telemetry/metrics.js'
 import type { AccessLog } from './telemetry/access-log.js'
 import type { LiveConnections } from './frontends/live-connections.js'
+import type { BearerPort } from '../authorize/bearer.js'
+import type { Directory } from '../identity/directory.js'
+import type { RateLimiter } from './rate-limiter.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -25,9 +28,15 @@ export interface Gatehouse {
   /** One line per request, into the same destination as `log`. */
   readonly accessLog: AccessLog
   readonly csrf: CsrfTokens
+  /** Sign-in callbacks per client address: each may cost a token-endpoint call at the IdP. */
+  readonly callbackLimiter: RateLimiter
   readonly metrics: Metrics
   /** Open WebSockets and streams, closed when their session ends. */
   readonly live: LiveConnections
+  /** Verifies bearer tokens on routes with bearer_token_format other than default. */
+  readonly bearer: BearerPort
+  /** Groups from Okta's API (idp_service_account or the directory service app), when configured. */
+  readonly directory?: { readonly directory: Directory; readonly groupsFilter: RegExp | undefined }
 }
 
 export interface CsrfTokens {

@@ -16,6 +16,10 @@ export interface SessionRecord extends Identity {
   /** The IdP's session id (the ID token's `sid`), which back- and front-channel logout name. */
   readonly idpSid?: string | undefined
   readonly idTokenExpiresAtMs: number
+  /** From the token response's `expires_in` (absent in records written before it was kept). */
+  readonly accessTokenExpiresAtMs?: number | undefined
+  /** Things a person should know about this sign-in (a missing groups claim), shown on the user page. */
+  readonly notes?: readonly string[]
   readonly createdAtMs: number
   /** Sign-in or last successful refresh. */
   readonly refreshedAtMs: number

@@ -18,9 +18,23 @@ describe.skipIf(!hasBrowser)('the demo (gatehouse demo / npm start)', () => {
     port = await freePort()
     idpPort = await freePort()
     const upPort = await freePort()
+    const orgPort = await freePort()
     demo = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'demo', '--port', String(port), '--idp-port', String(idpPort), '--upstream-port', String(upPort)],
+      [
+        '--import',
+        'tsx',
+        'src/cli.ts',
+        'demo',
+        '--port',
+        String(port),
+        '--idp-port',
+        String(idpPort),
+        '--upstream-port',
+        String(upPort),
+        '--org-port',
+        String(orgPort),
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     )
     demo.stdout?.on('data', (d) => (output += d))

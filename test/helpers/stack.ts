@@ -7,7 +7,7 @@ import net from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import { compileConfigText, type CompiledConfig } from '../../src/config/index.js'
-import { startDevIdp, type DevIdp, type DevIdpOptions } from '../../src/devidp/index.js'
+import { startDevIdp, type DevClient, type DevIdp, type DevIdpOptions } from '../../src/devidp/index.js'
 import { startWhoami, type Whoami } from '../../src/demo/whoami.js'
 import { createLogger } from '../../src/server/telemetry/logger.js'
 import { startGatehouse, type RunningGatehouse } from '../../src/server/lifecycle/start.js'
@@ -44,6 +44,10 @@ export interface StackOptions {
   readonly alsoPorts?: readonly number[]
   readonly headersTimeoutMs?: number
   readonly idpTimeoutMs?: number
+  /** Sign in through this authorization server of the IdP (`org`, `default`, `aus…`); default: `default`. */
+  readonly server?: string
+  /** More settings of the test app at the IdP (a groups claim filter, refresh-token rotation, …). */
+  readonly app?: Partial<DevClient>
   /** Key prefix in Redis: replicas of one test share one; tests never share theirs. */
   readonly storePrefix?: string
   /** Register gatehouse's front-channel, back-channel and Universal Logout endpoints (on app.localhost) with the IdP's app. */
@@ -93,6 +97,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
                 universal_logout: { endpoint: `http://app.localhost:${port}/.gatehouse/global-token-revocation` },
               }
             : {}),
+          ...o.app,
         },
       ],
       ...o.idp,
@@ -102,7 +107,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
 address: 127.0.0.1:${port}
 insecure_server: true
 idp_provider: okta
-idp_provider_url: ${idp.issuer}
+idp_provider_url: ${o.server === undefined ? idp.issuer : idp.issuerOf(o.server)}
 idp_client_id: ${CLIENT_ID}
 idp_client_secret: ${CLIENT_SECRET}
 cookie_secret: ${cookieSecret}

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { generateKeyPairSync } from 'node:crypto'
-import { decodeJwt, exportJWK } from 'jose'
+import { calculateJwkThumbprint, decodeJwt, decodeProtectedHeader, exportJWK } from 'jose'
 import { createIdentityProvider } from '../../src/identity/index.js'
 import { startDevIdp, type DevIdp } from '../../src/devidp/index.js'
 import { createHttpClient } from '../helpers/http-client.js'
@@ -59,6 +59,51 @@ describe('identity against the Okta-shaped IdP', () => {
     expect(signedIn.groups).toEqual(['admin'])
     expect(assertions.length).toBeGreaterThan(0)
     expect(decodeJwt(assertions[0] as string).aud).toBe(`${idp.issuer}/v1/token`)
+  })
+
+  it('private_key_jwt: kid in the header, alg from the key’s curve, and iat not in the future by the IdP’s clock', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-384' })
+    const idp = await startDevIdp({
+      // The IdP's clock runs five minutes behind ours.
+      now: () => Date.now() - 300_000,
+      users: [{ username: 'alice', password: 'alice', email: 'alice@example.com', groups: ['admin'] }],
+      clients: [
+        {
+          client_id: 'pk384',
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks: { keys: [await exportJWK(publicKey)] },
+          redirect_uris: ['http://app.localhost/cb'],
+        },
+      ],
+    })
+    closers.push(() => idp.close())
+    const assertions: string[] = []
+    const rp = createIdentityProvider(
+      {
+        provider: 'okta',
+        providerUrl: idp.issuer,
+        clientId: 'pk384',
+        clientSecret: undefined,
+        clientAuthMethod: 'private_key_jwt',
+        clientPrivateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+        scopes: ['openid', 'email', 'profile'],
+        groupsClaim: 'groups',
+        groupsFilter: undefined,
+      },
+      Buffer.alloc(32, 3),
+      {
+        fetch: async (input, init) => {
+          const body = init?.body
+          if (body instanceof URLSearchParams && body.has('client_assertion')) assertions.push(body.get('client_assertion') as string)
+          return fetch(input, init)
+        },
+      },
+    )
+    const { signedIn } = await codeFlow(idp, rp, 'http://app.localhost/cb')
+    expect(signedIn.groups).toEqual(['admin'])
+    const header = decodeProtectedHeader(assertions[0] as string)
+    expect(header).toEqual({ alg: 'ES384', kid: await calculateJwkThumbprint(await exportJWK(publicKey)) })
+    expect((decodeJwt(assertions[0] as string).iat as number) * 1000).toBeLessThanOrEqual(Date.now() - 300_000 + 1000)
   })
 
   it("thin ID tokens (Okta's org server): groups and profile come from userinfo", async () => {

@@ -12,17 +12,9 @@ import { checkReturnUrl } from './return-url.js'
 import { cookieOpts } from './sign-in.js'
 import { createHash } from 'node:crypto'
 import { LOGIN_STATE_TTL_MS } from '../../identity/login-state.js'
-import { createRateLimiter, type RateLimiter } from '../rate-limiter.js'
 
 /** Callbacks per client address per minute: each may cost a token-endpoint call at the IdP, whose rate limit is the org's. */
 export const CALLBACKS_PER_MINUTE = 60
-const limiters = new WeakMap<Gatehouse, RateLimiter>()
-function callbackLimiter(gh: Gatehouse): RateLimiter {
-  let l = limiters.get(gh)
-  if (l === undefined) limiters.set(gh, (l = createRateLimiter({ limit: CALLBACKS_PER_MINUTE, windowMs: 60_000, now: gh.now })))
-  return l
-}
-
 function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   request.gatehouse.outcome = 'error'
   request.gatehouse.reason = 'sign-in callbacks rate-limited'
@@ -30,6 +22,8 @@ function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: Fastify
   reply.header('retry-after', '60')
   return refuse(request, reply, 'too_many_requests')
 }
+import { missingGroupsAdvice } from '../../identity/index.js'
+import type { SignedIn } from '../../authorize/ports.js'
 
 export async function finishLogin(
   gh: Gatehouse,
@@ -48,7 +42,7 @@ export async function finishLogin(
   const sealed = loginCookieName === undefined ? undefined : readCookie(request.raw.headers.cookie, loginCookieName)
 
   const peer = snap.clientAddress.resolve(request.raw.socket.remoteAddress, request.raw.headers, gh.listenerProto, host.authority).clientIp
-  if (!callbackLimiter(gh).take(peer)) return tooManyCallbacks(gh, request, reply)
+  if (!gh.callbackLimiter.take(peer)) return tooManyCallbacks(gh, request, reply)
   const consume = (state: string): Promise<boolean> =>
     gh.sessions.claimOnce('login-state:' + createHash('sha256').update(state).digest('base64url'), LOGIN_STATE_TTL_MS)
   let result
@@ -59,12 +53,13 @@ export async function finishLogin(
     if (err.code.startsWith('SESSION_')) return storeUnavailable(gh, request, reply, err)
     return callbackFailed(gh, request, reply, origin, err)
   }
+  const signedIn = withNotes(gh, result.signedIn)
   let session
   try {
     // A sign-in replaces the browser's previous session (if any) rather than leaving it alive beside the new one.
     const previous = await gh.sessions.load(readCookie(request.raw.headers.cookie, sessionCookieName(config, scheme)))
     if (previous.kind === 'session') await gh.sessions.revoke(previous.session)
-    session = await gh.sessions.create(result.signedIn)
+    session = await gh.sessions.create(signedIn)
   } catch (err) {
     return storeUnavailable(gh, request, reply, err)
   }
@@ -79,7 +74,39 @@ export async function finishLogin(
   if (loginCookieName !== undefined) cookies.push(expireCookie(loginCookieName, { ...cookieOpts(config, scheme), sameSite: 'lax' }))
   request.gatehouse.user = session.session.email ?? session.session.sub
   gh.log.info({ reqId: request.id, user: request.gatehouse.user, sid: session.session.id.slice(0, 8) }, 'signed in')
+  if (signedIn.refreshToken === undefined) {
+    gh.log.warn(
+      { reqId: request.id, user: request.gatehouse.user, scopes: gh.identity.scopes() },
+      'Okta returned no refresh token: this session ends when its ID token expires and the browser signs in again (request offline_access in idp_scopes and enable the Refresh Token grant on the Okta app to re-check the user with Okta instead)',
+    )
+  }
   return reply.code(302).header('set-cookie', cookies).header('cache-control', 'no-store').header('location', returnTo.href).send()
+}
+
+/** Users warned about a missing groups claim, and when: at most once per user per hour. */
+const groupsWarned = new Map<string, number>()
+const GROUPS_WARNING_EVERY_MS = 3_600_000
+
+/**
+ * A sign-in that brought no groups claim while some route decides on groups:
+ * every groups rule would deny this person and nothing would say why. Log what
+ * to change in Okta (rate-limited per user) and keep it for the user page.
+ */
+function withNotes(gh: Gatehouse, signedIn: SignedIn): SignedIn {
+  const config = gh.current().config
+  if (signedIn.groupsSource !== 'none' || !config.routes.some((r) => r.policy.readsFacts.has('groups'))) return signedIn
+  const advice = missingGroupsAdvice(config.idp.providerUrl, gh.identity.scopes(), config.idp.groupsClaim)
+  const now = gh.now()
+  const last = groupsWarned.get(signedIn.sub)
+  if (last === undefined || now - last >= GROUPS_WARNING_EVERY_MS) {
+    if (groupsWarned.size >= 10_000) groupsWarned.clear()
+    groupsWarned.set(signedIn.sub, now)
+    gh.log.warn(
+      { user: signedIn.email ?? signedIn.sub, groupsClaim: config.idp.groupsClaim },
+      `no groups claim from Okta, so groups rules deny this user: ${advice}`,
+    )
+  }
+  return { ...signedIn, notes: [`Okta sent no groups for you, so pages that need a group will refuse you. ${advice}`] }
 }
 
 interface CallbackAdvice {
@@ -89,7 +116,7 @@ interface CallbackAdvice {
   readonly hint?: string
 }
 
-function adviceFor(code: string, message: string): CallbackAdvice {
+function adviceFor(code: string, message: string, retryAt: number | undefined): CallbackAdvice {
   switch (code) {
     case 'IDP_STATE_INVALID':
       return {
@@ -100,6 +127,20 @@ function adviceFor(code: string, message: string): CallbackAdvice {
       }
     case 'IDP_CALLBACK_ERROR':
       return { status: 403, title: 'Okta did not sign you in', message }
+    case 'IDP_RATE_LIMITED':
+      return {
+        status: 503,
+        title: 'Okta is busy',
+        message: `Okta is rate limiting sign-ins to this application${retryAt === undefined ? '' : ` until ${new Date(retryAt).toISOString()}`}.`,
+        hint: 'Try again after that time. Operators: see Reports → Rate Limits in the Okta admin console.',
+      }
+    case 'IDP_CLIENT_AUTH_FAILED':
+      return {
+        status: 502,
+        title: 'Sign-in is misconfigured',
+        message: "Okta rejected gatehouse's own credentials, so no one can sign in.",
+        hint: 'Operators: check idp_client_id, idp_client_secret and idp_client_auth_method against the Okta app (a rotated client secret, say); the log has the details.',
+      }
     case 'IDP_UNREACHABLE':
     case 'IDP_DISCOVERY_FAILED':
       return {
@@ -118,9 +159,19 @@ function adviceFor(code: string, message: string): CallbackAdvice {
   }
 }
 
-function callbackFailed(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, origin: string, err: { code: string; message: string }): FastifyReply {
+function callbackFailed(
+  gh: Gatehouse,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  origin: string,
+  err: { code: string; message: string; retryAtMs?: number | undefined },
+): FastifyReply {
   gh.log.warn({ reqId: request.id, err: { code: err.code, message: err.message } }, 'sign-in callback refused')
   request.gatehouse.outcome = 'error'
   request.gatehouse.reason = err.code
-  return refuse(request, reply, 'sign_in_failed', { ...adviceFor(err.code, err.message), code: err.code, action: { href: `${origin}/`, label: 'Start again' } })
+  return refuse(request, reply, 'sign_in_failed', {
+    ...adviceFor(err.code, err.message, err.retryAtMs),
+    code: err.code,
+    action: { href: `${origin}/`, label: 'Start again' },
+  })
 }

@@ -47,6 +47,8 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
       csrfToken: gh.csrf.tokenFor(session.id),
       signOutAction: PATHS.signOut,
       requestId: String(request.id),
+      ...(session.notes === undefined ? {} : { notes: session.notes }),
+      ...(session.unknown === undefined ? {} : { unknown: session.unknown }),
     }),
   )
 }

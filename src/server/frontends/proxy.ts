@@ -18,6 +18,7 @@ import { handleEndpoint } from '../endpoints/index.js'
 import { startLogin } from '../endpoints/sign-in.js'
 import type { RequestContext } from '../request-context.js'
 import { forward } from './forward.js'
+import { wwwAuthenticate } from '../../authorize/bearer.js'
 
 /** The facts of a request as it reached gatehouse's listener. */
 export function factsOf(gh: Gatehouse, raw: IncomingMessage, isWebSocket: boolean): RequestFacts {
@@ -51,6 +52,11 @@ export function noteVerdict(ctx: RequestContext, v: Verdict): void {
       ctx.route = v.target.route.id
       ctx.outcome = 'login'
       ctx.reason = v.reason
+      return
+    case 'bearer-refused':
+      ctx.route = v.target.route.id
+      ctx.outcome = 'deny'
+      ctx.reason = v.description
       return
     case 'deny':
       ctx.route = v.target.route.id
@@ -109,6 +115,14 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: 
         request_id: String(request.id),
       })
     }
+    case 'bearer-refused':
+      // RFC 6750: the challenge names the problem; no cookie, no redirect.
+      if (v.status === 401) reply.header('www-authenticate', wwwAuthenticate(v.description))
+      return sendJson(reply, v.status, {
+        error: 'invalid_token',
+        message: v.description,
+        request_id: String(request.id),
+      })
     case 'deny':
       return denied(request, reply, v)
     case 'allow':

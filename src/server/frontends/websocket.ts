@@ -103,6 +103,9 @@ function refuseVerdict(gh: Gatehouse, ctx: RequestContext, socket: Duplex, v: Ex
     case 'sign-in':
       finish(401)
       return refuse(socket, 401, 'Unauthorized', 'sign in first')
+    case 'bearer-refused':
+      finish(v.status)
+      return refuse(socket, v.status, v.status === 401 ? 'Unauthorized' : 'Service Unavailable', v.description)
     case 'deny':
       finish(403)
       return refuse(socket, 403, 'Forbidden', v.publicReason)

@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net'
 import type { Logger } from 'pino'
 import type { CompiledConfig } from '../../config/types.js'
-import { createIdentityProvider, type IdentityProvider } from '../../identity/index.js'
+import { createBearerVerifier, createDirectory, createIdentityProvider, type IdentityProvider } from '../../identity/index.js'
 import { createAssertionSigner } from '../../proxy/assertion.js'
 import { createUpstreamDispatcher, tlsByOrigin } from '../../proxy/dispatcher.js'
 import { loadSigningKey } from '../../proxy/signing-key.js'
@@ -20,6 +20,8 @@ import type { IdentityPort } from '../../authorize/ports.js'
 import { createSessionPort } from '../session-port.js'
 import { createLiveConnections } from '../frontends/live-connections.js'
 import { buildSnapshot, type Snapshot } from './snapshot.js'
+import { createRateLimiter } from '../rate-limiter.js'
+import { CALLBACKS_PER_MINUTE } from '../endpoints/callback.js'
 
 export interface StartOptions {
   readonly config: CompiledConfig
@@ -58,6 +60,7 @@ function identityPort(idp: IdentityProvider): IdentityPort {
     completeLogin: (url, sealed, consume) => idp.completeLogin(url, sealed, consume),
     endSessionUrl: (hint, post, state) => idp.endSessionUrl(hint, post, state),
     loginCookieSuffix: (state) => idp.loginCookieSuffix(state),
+    scopes: () => idp.scopes(),
     verifyLogoutToken: (token) => idp.verifyLogoutToken(token),
     verifyRevocationCall: (token, endpointUrl) => idp.verifyRevocationCall(token, endpointUrl),
     revokeRefreshToken: (token) => idp.revokeRefreshToken(token),
@@ -99,6 +102,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     metrics,
     refreshIntervalMs: () => snapshot.config.sessionRefreshIntervalMs,
+    forwardsAccessToken: () => forwardsAccessToken(snapshot.config),
     isStoreReady: async () => {
       if (store.kind === 'memory') return true
       try {
@@ -116,6 +120,25 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     onClosed: (reason) => metrics.connectionsClosed.inc({ reason }),
   })
+  // Bearer tokens and the directory belong to the IdP, which a reload does not change.
+  const bearer = createBearerVerifier({
+    server: () => identity.bearerServer(),
+    now,
+    clientId: first.idp.clientId,
+    identity: { groupsClaim: first.idp.groupsClaim, groupsFilter: first.idp.groupsFilter },
+  })
+  const directory =
+    first.directory === undefined
+      ? undefined
+      : {
+          directory: createDirectory(first.directory, {
+            cache: store,
+            now,
+            ...(opts.fetch === undefined ? {} : { fetch: opts.fetch }),
+            log,
+          }),
+          groupsFilter: first.idp.groupsFilter,
+        }
   const dispatcher = createUpstreamDispatcher({ tls: () => tlsByOrigin(snapshot.config.routes) })
 
   const gh: Gatehouse = {
@@ -130,8 +153,11 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     accessLog: createAccessLog(log),
     csrf: createCsrfTokens(first.cookie.secret),
+    callbackLimiter: createRateLimiter({ limit: CALLBACKS_PER_MINUTE, windowMs: 60_000, now }),
     metrics,
     live,
+    bearer,
+    ...(directory === undefined ? {} : { directory }),
   }
 
   const app = await buildApp(gh, {
@@ -227,4 +253,17 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
 function isErr(err: unknown): { code?: string; message: string } {
   if (err instanceof Error) return { ...((err as { code?: string }).code === undefined ? {} : { code: (err as { code?: string }).code }), message: err.message }
   return { message: String(err) }
+}
+
+const ACCESS_TOKEN_TEMPLATE = /\$\{(?:gatehouse|pomerium)\.access_token\}/
+const forwardsCache = new WeakMap<CompiledConfig, boolean>()
+
+/** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers). */
+function forwardsAccessToken(config: CompiledConfig): boolean {
+  let v = forwardsCache.get(config)
+  if (v === undefined) {
+    v = config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h)))
+    forwardsCache.set(config, v)
+  }
+  return v
 }

@@ -38,7 +38,7 @@ const STYLE = `
   .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:28px 32px }
   h1 { font-size: 22px; margin: 0 0 6px }
   .status { color:var(--muted); font-size:13px; letter-spacing:.04em; text-transform:uppercase; margin-bottom:14px }
-  .status.bad { color:var(--bad) } .status.ok { color:var(--ok) }
+  .status.bad { color:var(--bad) } .status.ok { color:var(--ok) } .status.warn { color:var(--bad); text-transform:none; letter-spacing:0; margin:12px 0 }
   p { margin: 10px 0 } .muted { color:var(--muted) }
   dl { display:grid; grid-template-columns: max-content 1fr; gap:6px 16px; margin:18px 0 }
   dt { color:var(--muted) } dd { margin:0; word-break: break-word }

@@ -74,6 +74,10 @@ export interface UserPageInput {
   readonly csrfToken: string
   readonly signOutAction: string
   readonly requestId: string
+  /** Things to fix in Okta that this sign-in showed (a missing groups claim). */
+  readonly notes?: readonly string[]
+  /** Facts gatehouse could not establish, with why (groups possibly cut at Okta's cap). */
+  readonly unknown?: Readonly<Record<string, string>>
 }
 
 export function userPage(p: UserPageInput): string {
@@ -88,11 +92,17 @@ export function userPage(p: UserPageInput): string {
         <dd><code>${p.sub}</code></dd>
         <dt>Groups</dt>
         <dd class="groups">${groupChips(p.groups)}</dd>
+        ${Object.entries(p.unknown ?? {}).map(
+          ([fact, why]) =>
+            html`<dt>Unknown</dt>
+              <dd class="unknown">${fact}: ${why}</dd>`,
+        )}
         <dt>Signed in</dt>
         <dd>${p.signedInAt.toISOString()}</dd>
         <dt>Session ends</dt>
         <dd>${p.expiresAt.toISOString()}</dd>
       </dl>
+      ${(p.notes ?? []).map((n) => html`<div class="status warn" role="note">${n}</div>`)}
       <form method="post" action="${p.signOutAction}"><input type="hidden" name="csrf" value="${p.csrfToken}" /><button type="submit">Sign out</button></form>`,
     p.requestId,
   )

@@ -25,6 +25,13 @@ export const REFUSALS = {
   not_found: { status: 404, title: 'Not found', message: 'No route is configured for this address.' },
   method_not_allowed: { status: 405, title: 'Method not allowed', message: 'This gatehouse endpoint does not accept that method.' },
   login_required: { status: 401, title: 'Sign in first', message: 'Sign in first.' },
+  invalid_token: {
+    status: 401,
+    title: 'Invalid token',
+    message: 'The bearer token was not accepted.',
+    statusNote:
+      '401 a missing, malformed, expired or foreign token (with WWW-Authenticate: Bearer error="invalid_token"); 503 when the IdP could not be asked to check it',
+  },
   forbidden: { status: 403, title: 'Access denied', message: "This route's policy does not let you in." },
   csrf: { status: 403, title: 'Sign-out was not confirmed', message: 'The sign-out form had expired or did not come from this site.' },
   forward_auth_untrusted: {
