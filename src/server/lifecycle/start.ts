@@ -102,7 +102,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     metrics,
     refreshIntervalMs: () => snapshot.config.sessionRefreshIntervalMs,
-    forwardsAccessToken: () => forwardsAccessToken(snapshot.config),
+    forwardsAccessToken: () => snapshot.forwardsAccessToken,
     isStoreReady: async () => {
       if (store.kind === 'memory') return true
       try {
@@ -253,17 +253,4 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
 function isErr(err: unknown): { code?: string; message: string } {
   if (err instanceof Error) return { ...((err as { code?: string }).code === undefined ? {} : { code: (err as { code?: string }).code }), message: err.message }
   return { message: String(err) }
-}
-
-const ACCESS_TOKEN_TEMPLATE = /\$\{(?:gatehouse|pomerium)\.access_token\}/
-const forwardsCache = new WeakMap<CompiledConfig, boolean>()
-
-/** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers). */
-function forwardsAccessToken(config: CompiledConfig): boolean {
-  let v = forwardsCache.get(config)
-  if (v === undefined) {
-    v = config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h)))
-    forwardsCache.set(config, v)
-  }
-  return v
 }
