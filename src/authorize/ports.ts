@@ -60,7 +60,7 @@ export interface IdentityPort {
   /** Throws IDP_UNREACHABLE when discovery has not succeeded and cannot now. */
   beginLogin(returnTo: URL, redirectUri: string): Promise<LoginStart>
   /** `sealed`: the login cookie for the callback's `state`, if any. Throws IdentityError on any failure. */
-  completeLogin(callbackUrl: URL, sealed: string | undefined): Promise<{ signedIn: SignedIn; returnTo: URL }>
+  completeLogin(callbackUrl: URL, sealed: string | undefined, consume?: (state: string) => Promise<boolean>): Promise<{ signedIn: SignedIn; returnTo: URL }>
   /** Okta's end-session URL, or undefined when the IdP has none. */
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   /** Short hash of a state value for the login cookie's name. */

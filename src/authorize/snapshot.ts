@@ -46,6 +46,8 @@ export interface Snapshot {
   readonly clientAddress: ClientAddressResolver
   /** Host header text → parsed route host, one map per scheme the request came in on (it decides the default port); bounded, belongs to this config. */
   readonly hostCache: { readonly http: Map<string, KnownHost>; readonly https: Map<string, KnownHost> }
+  /** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers), so sessions keep it fresh. */
+  readonly forwardsAccessToken: boolean
 }
 
 /** The scheme a browser uses for this host: the route's declared `from` scheme. */

@@ -103,6 +103,16 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
       r.problem(pair.key as Node, `${base}.${k}`, 'CONFIG_UNKNOWN_KEY', `unknown route key "${k}"`, hint)
       continue
     }
+    if (spec.status === 'refused') {
+      r.problem(
+        pair.key as Node,
+        `${base}.${k}`,
+        'CONFIG_UNSUPPORTED_RESTRICTION',
+        `route key "${k}" restricts access or decides what the upstream serves in Pomerium, and gatehouse does not support it yet: it cannot be ignored`,
+        spec.doc,
+      )
+      continue
+    }
     if (spec.status === 'not-yet') {
       r.warn(pair.key as Node, `${base}.${k}`, 'CONFIG_UNSUPPORTED_KEY', `route key "${k}" is a Pomerium option gatehouse does not support yet; it is ignored`)
       continue

@@ -25,8 +25,13 @@ export type KeyKind =
   | 'upstreams'
   | 'any'
 
-/** `supported`: implemented. `not-yet`: a Pomerium key gatehouse accepts and ignores, with a warning. `gatehouse`: gatehouse's own. */
-export type KeyStatus = 'supported' | 'not-yet' | 'gatehouse'
+/**
+ * `supported`: implemented. `gatehouse`: gatehouse's own.
+ * `not-yet`: a Pomerium key gatehouse does not implement and that restricts nothing: ignored, with a warning.
+ * `refused`: a Pomerium key gatehouse does not implement that restricts access (or decides which resource the
+ * upstream serves): ignoring it would open a door, so it is a config error with its position and what to do.
+ */
+export type KeyStatus = 'supported' | 'not-yet' | 'refused' | 'gatehouse'
 
 export interface KeySpec {
   readonly key: string
@@ -43,6 +48,8 @@ export interface KeySpec {
 const s = (key: string, kind: KeyKind, doc: string, extra: Partial<KeySpec> = {}): KeySpec => ({ key, kind, status: 'supported', doc, ...extra })
 const g = (key: string, kind: KeyKind, doc: string, extra: Partial<KeySpec> = {}): KeySpec => ({ key, kind, status: 'gatehouse', doc, ...extra })
 const n = (key: string, doc = 'Pomerium option not supported yet; ignored.'): KeySpec => ({ key, kind: 'any', status: 'not-yet', doc })
+/** `doc` says what the key would have restricted and what to do instead. */
+const x = (key: string, doc: string): KeySpec => ({ key, kind: 'any', status: 'refused', doc })
 
 export const GLOBAL_KEYS: readonly KeySpec[] = [
   s('address', 'address', 'Where to listen, `host:port` or `:port`.', { default: ':443' }),
@@ -160,6 +167,23 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'Proxies in front that each append to X-Forwarded-For: the client is that many entries from the right. Trusts by count: only where nothing else can reach gatehouse (trusted_proxies names the proxies instead).',
     { default: '0' },
   ),
+  x(
+    'idp_request_params',
+    "Extra sign-in parameters such as `acr_values` or `prompt=login` can demand MFA or a fresh login; gatehouse does not send them, so it refuses to start rather than drop the requirement. Enforce MFA in the Okta app's sign-on policy instead, and remove the key.",
+  ),
+  x(
+    'metrics_basic_auth',
+    'Would protect the metrics endpoint with a password; gatehouse serves metrics without one. Bind metrics_address to a private interface (or leave it out), and remove the key.',
+  ),
+  x(
+    'metrics_client_ca',
+    'Would require client certificates on the metrics endpoint; gatehouse does not. Bind metrics_address to a private interface, and remove the key.',
+  ),
+  x(
+    'metrics_certificate',
+    'Would serve metrics over TLS; gatehouse serves them over plain HTTP. Bind metrics_address to a private interface, and remove the key.',
+  ),
+  x('metrics_certificate_key', 'Key for metrics_certificate; see there.'),
   g('trusted_proxies', 'cidr-list', 'CIDRs whose X-Forwarded-* headers are believed. Empty: none.', { default: '[]' }),
   ...[
     'authorize_service_url',
@@ -184,7 +208,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'timeout_read',
     'timeout_write',
     'timeout_idle',
-    'idp_request_params',
     'http_redirect_address',
     'dns_lookup_family',
     'tracing_provider',
@@ -207,10 +230,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'cookie_secure',
     'cookie_http_only',
     'programmatic_redirect_domain_whitelist',
-    'metrics_basic_auth',
-    'metrics_certificate',
-    'metrics_certificate_key',
-    'metrics_client_ca',
     'google_cloud_serverless_authentication_service_account',
     'jwt_issuer_format',
     'jwt_groups_filter',
@@ -283,6 +302,33 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
     'Base64 PEM CA bundle added to the downstream mTLS bundle (as Pomerium; every route then needs a client certificate).',
   ),
   s('tls_downstream_client_ca_file', 'file', 'File form of tls_downstream_client_ca.'),
+  x(
+    'regex_rewrite_pattern',
+    'Rewrites the path the upstream receives; without it the upstream would get paths the route did not mean to send. Use prefix_rewrite, or remove the key.',
+  ),
+  x('regex_rewrite_substitution', 'See regex_rewrite_pattern.'),
+  x(
+    'host_path_regex_rewrite_pattern',
+    'Rewrites the path by host and path; without it the upstream would get paths the route did not mean to send. Use prefix_rewrite, or remove the key.',
+  ),
+  x('host_path_regex_rewrite_substitution', 'See host_path_regex_rewrite_pattern.'),
+  x(
+    'host_rewrite_header',
+    'Would take the upstream Host from a request header; without it a virtual-host upstream may serve another site. Use host_rewrite or preserve_host_header, or remove the key.',
+  ),
+  x(
+    'regex_priority_order',
+    'Changes which route (and so which policy) judges a path; without it routes match in file order. Order the routes in the file, and remove the key.',
+  ),
+  x(
+    'allowed_idp_claims',
+    'An allow-list of IdP claims; ignoring it would let in users the route meant to keep out. Write it as policy criteria (claim/<name>), and remove the key.',
+  ),
+  x(
+    'idp_client_id',
+    'A per-route Okta app (its own user assignments); without it the route would accept everyone the global app signs in. Give the route a policy that admits only those users (groups), and remove the key.',
+  ),
+  x('idp_client_secret', 'See idp_client_id.'),
   g(
     'allow_path_parameters',
     'bool',
@@ -310,19 +356,10 @@ export const ROUTE_KEYS: readonly KeySpec[] = [
     'redirect',
     'response',
     'rewrite_response_headers',
-    'regex_rewrite_pattern',
-    'regex_rewrite_substitution',
     'load_balancing_policy',
     'health_checks',
-    'host_path_regex_rewrite_pattern',
-    'host_path_regex_rewrite_substitution',
-    'host_rewrite_header',
-    'regex_priority_order',
     'show_error_details',
     'outlier_detection',
-    'allowed_idp_claims',
-    'idp_client_id',
-    'idp_client_secret',
     'depends_on',
     'jwt_groups_filter',
     'jwt_issuer_format',

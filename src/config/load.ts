@@ -127,6 +127,16 @@ export function compileConfigText(
         r.problem((pair as Pair).key as Node, k, 'CONFIG_UNKNOWN_KEY', `unknown key "${k}"`, didYouMean(k, GLOBAL_KEY_MAP.keys()))
         continue
       }
+      if (spec.status === 'refused') {
+        r.problem(
+          (pair as Pair).key as Node,
+          k,
+          'CONFIG_UNSUPPORTED_RESTRICTION',
+          `"${k}" restricts access in Pomerium, and gatehouse does not support it yet: it cannot be ignored`,
+          spec.doc,
+        )
+        continue
+      }
       if (spec.status === 'not-yet') {
         r.warn(
           (pair as Pair).key as Node,
@@ -141,7 +151,7 @@ export function compileConfigText(
     }
   }
   for (const spec of GLOBAL_KEY_MAP.values()) {
-    if (spec.status === 'not-yet' || spec.kind === 'routes') continue
+    if (spec.status === 'not-yet' || spec.status === 'refused' || spec.kind === 'routes') continue
     for (const key of spec.hasFile === true ? [spec.key, `${spec.key}_file`] : [spec.key]) {
       const name = envNameOf(key)
       const value = env[name]

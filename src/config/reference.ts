@@ -10,7 +10,8 @@ function row(k: KeySpec, withEnv: boolean): string {
 }
 
 export function renderConfigReference(): string {
-  const supported = (ks: readonly KeySpec[]) => ks.filter((k) => k.status !== 'not-yet')
+  const supported = (ks: readonly KeySpec[]) => ks.filter((k) => k.status === 'supported' || k.status === 'gatehouse')
+  const refused = (ks: readonly KeySpec[]) => ks.filter((k) => k.status === 'refused').map((k) => `| \`${k.key}\` | ${k.doc.replace(/\|/g, '\\|')} |`)
   const notYet = (ks: readonly KeySpec[]) =>
     ks
       .filter((k) => k.status === 'not-yet')
@@ -40,7 +41,23 @@ export function renderConfigReference(): string {
     '',
     '## Keys not supported yet',
     '',
-    'These load with a warning that names them, and are ignored:',
+    'Every Pomerium key gatehouse does not implement is in one of two classes.',
+    '',
+    '### Refused: they restrict access',
+    '',
+    'A key that restricts access (or decides which route judges a request, or which resource the upstream serves)',
+    'is never ignored: it is a config error (`CONFIG_UNSUPPORTED_RESTRICTION`) with its position and what to do.',
+    '',
+    '| key | what it would restrict, and what to do |',
+    '|---|---|',
+    ...refused(GLOBAL_KEYS),
+    ...refused(ROUTE_KEYS).map((row) => row.replace(/^\| `/, '| route `')),
+    '',
+    '### Ignored: they restrict nothing',
+    '',
+    'These load with a warning that names them, and are ignored: without them gatehouse lets no one in that the',
+    'key would have kept out (a missing upstream certificate or server name makes the upstream connection fail, not',
+    'open).',
     '',
     `Global: ${notYet(GLOBAL_KEYS)}.`,
     '',

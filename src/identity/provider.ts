@@ -46,7 +46,15 @@ export interface IdentityProvider {
   ready(): Promise<void>
   isReady(): boolean
   beginLogin(returnTo: URL, redirectUri: string): Promise<{ authorizationUrl: URL; state: string; sealed: string }>
-  completeLogin(callbackUrl: URL, sealed: string | undefined): Promise<{ signedIn: SignedInIdentity; returnTo: URL }>
+  /**
+   * `consume(state)` marks the login state used (true) or reports it already used (false); it runs after the
+   * state is checked and before the code exchange, so one login state costs at most one token-endpoint call.
+   */
+  completeLogin(
+    callbackUrl: URL,
+    sealed: string | undefined,
+    consume?: (state: string) => Promise<boolean>,
+  ): Promise<{ signedIn: SignedInIdentity; returnTo: URL }>
   refresh(refreshToken: string, expectedSub: string): Promise<SignedInIdentity>
   endSessionUrl(idTokenHint: string, postLogoutRedirectUri: string, state: string): URL | undefined
   loginCookieSuffix(state: string): string
@@ -315,7 +323,7 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       return { authorizationUrl, state: state.state, sealed: sealLoginState(state, stateKey) }
     },
 
-    async completeLogin(callbackUrl, sealed) {
+    async completeLogin(callbackUrl, sealed, consume) {
       const params = callbackUrl.searchParams
       const error = params.get('error')
       const states = params.getAll('state')
@@ -334,6 +342,8 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
         )
       }
       if (params.getAll('code').length !== 1) throw new IdentityError('IDP_STATE_INVALID', 'the callback has no single authorization code')
+      // Single use, before the code exchange: a replayed state never reaches the token endpoint.
+      if (consume !== undefined && !(await consume(login.state))) throw new IdentityError('IDP_STATE_INVALID', 'this sign-in attempt was already used')
       const { config: c, keys: k } = await ensure()
       // openid-client checks the redirect against the URL it is given: hand it the registered redirect URI plus the query.
       const current = new URL(login.redirectUri)

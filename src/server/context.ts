@@ -10,6 +10,7 @@ import type { AccessLog } from './telemetry/access-log.js'
 import type { LiveConnections } from './frontends/live-connections.js'
 import type { BearerPort } from '../authorize/bearer.js'
 import type { Directory } from '../identity/directory.js'
+import type { RateLimiter } from './rate-limiter.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -27,6 +28,8 @@ export interface Gatehouse {
   /** One line per request, into the same destination as `log`. */
   readonly accessLog: AccessLog
   readonly csrf: CsrfTokens
+  /** Sign-in callbacks per client address: each may cost a token-endpoint call at the IdP. */
+  readonly callbackLimiter: RateLimiter
   readonly metrics: Metrics
   /** Open WebSockets and streams, closed when their session ends. */
   readonly live: LiveConnections

@@ -10,6 +10,18 @@ import { storeUnavailable } from '../pages/failures.js'
 import { refuse } from '../pages/respond.js'
 import { checkReturnUrl } from './return-url.js'
 import { cookieOpts } from './sign-in.js'
+import { createHash } from 'node:crypto'
+import { LOGIN_STATE_TTL_MS } from '../../identity/login-state.js'
+
+/** Callbacks per client address per minute: each may cost a token-endpoint call at the IdP, whose rate limit is the org's. */
+export const CALLBACKS_PER_MINUTE = 60
+function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  request.gatehouse.outcome = 'error'
+  request.gatehouse.reason = 'sign-in callbacks rate-limited'
+  gh.log.warn({ reqId: request.id }, 'sign-in callbacks from one address over the limit')
+  reply.header('retry-after', '60')
+  return refuse(request, reply, 'too_many_requests')
+}
 import { missingGroupsAdvice } from '../../identity/index.js'
 import type { SignedIn } from '../../authorize/ports.js'
 
@@ -29,11 +41,16 @@ export async function finishLogin(
   const loginCookieName = states.length === 1 && (states[0] as string).length <= 512 ? prefix + gh.identity.loginCookieSuffix(states[0] as string) : undefined
   const sealed = loginCookieName === undefined ? undefined : readCookie(request.raw.headers.cookie, loginCookieName)
 
+  const peer = snap.clientAddress.resolve(request.raw.socket.remoteAddress, request.raw.headers, gh.listenerProto, host.authority).clientIp
+  if (!gh.callbackLimiter.take(peer)) return tooManyCallbacks(gh, request, reply)
+  const consume = (state: string): Promise<boolean> =>
+    gh.sessions.claimOnce('login-state:' + createHash('sha256').update(state).digest('base64url'), LOGIN_STATE_TTL_MS)
   let result
   try {
-    result = await gh.identity.completeLogin(url, sealed)
+    result = await gh.identity.completeLogin(url, sealed, consume)
   } catch (err) {
     if (!isGatehouseError(err)) throw err
+    if (err.code.startsWith('SESSION_')) return storeUnavailable(gh, request, reply, err)
     return callbackFailed(gh, request, reply, origin, err)
   }
   const signedIn = withNotes(gh, result.signedIn)

@@ -43,5 +43,8 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     knownHosts,
     clientAddress: createClientAddressResolver(config.trustedProxies, config.xffNumTrustedHops),
     hostCache: { http: new Map(), https: new Map() },
+    forwardsAccessToken: config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h))),
   })
 }
+
+const ACCESS_TOKEN_TEMPLATE = /\$\{(?:gatehouse|pomerium)\.access_token\}/

@@ -20,6 +20,8 @@ import type { IdentityPort } from '../../authorize/ports.js'
 import { createSessionPort } from '../session-port.js'
 import { createLiveConnections } from '../frontends/live-connections.js'
 import { buildSnapshot, type Snapshot } from './snapshot.js'
+import { createRateLimiter } from '../rate-limiter.js'
+import { CALLBACKS_PER_MINUTE } from '../endpoints/callback.js'
 
 export interface StartOptions {
   readonly config: CompiledConfig
@@ -55,7 +57,7 @@ function identityPort(idp: IdentityProvider): IdentityPort {
   return {
     isReady: () => idp.isReady(),
     beginLogin: (returnTo, redirectUri) => idp.beginLogin(returnTo, redirectUri),
-    completeLogin: (url, sealed) => idp.completeLogin(url, sealed),
+    completeLogin: (url, sealed, consume) => idp.completeLogin(url, sealed, consume),
     endSessionUrl: (hint, post, state) => idp.endSessionUrl(hint, post, state),
     loginCookieSuffix: (state) => idp.loginCookieSuffix(state),
     scopes: () => idp.scopes(),
@@ -93,7 +95,6 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     cacheTtlMs: store.kind === 'memory' ? 2_000 : 0,
     operatorIndex: store.kind !== 'memory',
   })
-  let forwards: { readonly config: CompiledConfig; readonly value: boolean } | undefined
   const sessions = createSessionPort({
     manager,
     identity,
@@ -101,12 +102,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     metrics,
     refreshIntervalMs: () => snapshot.config.sessionRefreshIntervalMs,
-    // Worked out once per config (a reload brings a new one), not per refresh.
-    forwardsAccessToken: () => {
-      const config = snapshot.config
-      if (forwards?.config !== config) forwards = { config, value: forwardsAccessToken(config) }
-      return forwards.value
-    },
+    forwardsAccessToken: () => snapshot.forwardsAccessToken,
     isStoreReady: async () => {
       if (store.kind === 'memory') return true
       try {
@@ -157,6 +153,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     accessLog: createAccessLog(log),
     csrf: createCsrfTokens(first.cookie.secret),
+    callbackLimiter: createRateLimiter({ limit: CALLBACKS_PER_MINUTE, windowMs: 60_000, now }),
     metrics,
     live,
     bearer,
@@ -256,11 +253,4 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
 function isErr(err: unknown): { code?: string; message: string } {
   if (err instanceof Error) return { ...((err as { code?: string }).code === undefined ? {} : { code: (err as { code?: string }).code }), message: err.message }
   return { message: String(err) }
-}
-
-const ACCESS_TOKEN_TEMPLATE = /\$\{(?:gatehouse|pomerium)\.access_token\}/
-
-/** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers). */
-function forwardsAccessToken(config: CompiledConfig): boolean {
-  return config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h)))
 }

@@ -76,6 +76,12 @@ export const REFUSALS = {
     message: 'The service behind this address did not answer in time.',
     hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.',
   },
+  too_many_requests: {
+    status: 429,
+    title: 'Too many sign-in attempts',
+    message: 'Too many sign-in attempts came from your address in the last minute.',
+    hint: 'Wait a minute, then start again from the page you wanted to open.',
+  },
   internal_error: {
     status: 500,
     title: 'Something went wrong',
