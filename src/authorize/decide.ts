@@ -91,10 +91,10 @@ function sessionOf(loaded: LoadResult): ActiveSession | undefined {
 
 function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, session: ActiveSession | undefined): Verdict | Promise<Verdict> {
   const input: PolicyInput = {
-    method: facts.method,
+    method: r.method,
     path: r.judgedPath,
     sourceIp: r.fwd.clientIp,
-    isCorsPreflight: facts.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
+    isCorsPreflight: r.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
   }
   const d = r.route.policy.evaluate(session, input, deps.now())
   if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r) }
