@@ -97,10 +97,10 @@ type Roles = Snapshot['config']['roles']
 function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: ActiveSession | undefined, roles: Roles): Verdict | Promise<Verdict> {
   const session = who === undefined ? undefined : withRoles(who, roles)
   const input: PolicyInput = {
-    method: facts.method,
+    method: r.method,
     path: r.judgedPath,
     sourceIp: r.fwd.clientIp,
-    isCorsPreflight: facts.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
+    isCorsPreflight: r.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
   }
   const d = r.route.policy.evaluate(session, input, deps.now())
   if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r) }

@@ -12,14 +12,12 @@
  * Both answer on any Host, and only to peers in `trusted_proxies`.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { wwwAuthenticate } from '../../authorize/bearer.js'
 import { authorize } from '../../authorize/decide.js'
 import type { RequestFacts } from '../../authorize/facts.js'
 import type { Allow, Verdict } from '../../authorize/verdict.js'
 import { encodeHeaderList } from '../../proxy/headers.js'
 import type { Gatehouse } from '../context.js'
-import { badRequest, notFound, refuse, sendJson, wantsHtml } from '../pages/respond.js'
-import { REFUSALS } from '../pages/refusals.js'
+import { badRequest, bearerRefused, loginRequired, notFound, refuse, wantsHtml } from '../pages/respond.js'
 import { storeUnavailable } from '../pages/failures.js'
 import { denied, noteVerdict } from './proxy.js'
 
@@ -163,17 +161,10 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, mod
       return storeUnavailable(gh, request, reply, v.err)
     case 'sign-in':
       if (mode === 'forward_auth' && wantsHtml(request)) return reply.code(302).header('location', v.signInUrl).send()
-      reply.header('www-authenticate', 'Bearer realm="gatehouse"')
-      return sendJson(reply, REFUSALS.login_required.status, {
-        error: 'login_required',
-        message: REFUSALS.login_required.message,
-        sign_in_url: v.signInUrl,
-        request_id: String(request.id),
-      })
+      return loginRequired(request, reply, v.signInUrl)
     case 'bearer-refused':
       // The same RFC 6750 answer as the proxy: no redirect for a token.
-      if (v.status === 401) reply.header('www-authenticate', wwwAuthenticate(v.description))
-      return sendJson(reply, v.status, { error: 'invalid_token', message: v.description, request_id: String(request.id) })
+      return bearerRefused(request, reply, v.status, v.description)
     case 'deny':
       return denied(request, reply, v)
     case 'allow':
