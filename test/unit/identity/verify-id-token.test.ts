@@ -11,12 +11,11 @@ import type { FetchLike } from '../../../src/identity/key-set.js'
 let server: http.Server
 let local: LocalServer
 let jwksUrl: URL
-let fetches = 0
 let published: JWK[] = []
 let up = true
 let key1: import('jose').CryptoKey
 let key2: import('jose').CryptoKey
-let now = Date.now()
+const now = Date.now()
 
 const ISS = 'https://acme.okta.com/oauth2/default'
 const AUD = '0oa-client'
@@ -29,7 +28,6 @@ beforeAll(async () => {
   published = [{ ...(await exportJWK(a.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }]
   ;(globalThis as { pub2?: JWK }).pub2 = { ...(await exportJWK(b.publicKey)), kid: 'k2', alg: 'RS256', use: 'sig' }
   server = http.createServer((_req, res) => {
-    fetches++
     if (!up) {
       res.writeHead(503).end()
       return
