@@ -34,7 +34,12 @@ export function sendHtml(reply: FastifyReply, status: number, body: string): Fas
 }
 
 export function sendJson(reply: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('content-type', 'application/json; charset=utf-8')
+    .header('x-content-type-options', 'nosniff')
+    .send(JSON.stringify(body))
 }
 
 /** What a refusal may say beyond its table entry. */
