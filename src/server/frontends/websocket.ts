@@ -10,6 +10,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { REQUEST_ID_HEADER } from '../../constants.js'
 import { authorize } from '../../authorize/decide.js'
@@ -22,6 +23,7 @@ import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
 import { clientCertProblem } from './client-cert.js'
 import { followSession } from './follow-session.js'
+import { forwardAuthTarget } from './forward-auth.js'
 import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 import { refuseSocket } from '../pages/socket-refusal.js'
@@ -36,12 +38,29 @@ function relayStatus(socket: Duplex, status: number, reason: string): void {
 export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
+    if (forwardAuthTarget(req.url ?? '') !== undefined) return answerAsRequest(server, req, socket)
     const requestId = { value: nextRequestId() }
     handleUpgrade(gh, req, socket, head, requestId).catch((err: unknown) => {
       gh.log.error({ reqId: requestId.value, err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
       refuseSocket(socket, 'internal_error', requestId.value)
     })
   })
+}
+
+/**
+ * A forward-auth check that carries the client's Upgrade header (Caddy's forward_auth copies the
+ * WebSocket handshake's headers into its check): answered as the ordinary HTTP request it is, by
+ * the same app, on this socket, which then closes.
+ */
+function answerAsRequest(server: http.Server, req: http.IncomingMessage, socket: Duplex): void {
+  const res = new http.ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket as Socket)
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket)
+    socket.end()
+  })
+  server.emit('request', req, res)
 }
 
 async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer, id: { value: string }): Promise<void> {
