@@ -8,6 +8,7 @@ import { REFUSALS } from '../pages/refusals.js'
 import { currentSession } from './current-session.js'
 import type { EndpointInput } from './index.js'
 import { startLogin } from './sign-in.js'
+import { storeUnavailable } from '../pages/failures.js'
 
 export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: EndpointInput): Promise<FastifyReply> {
   const found = await currentSession(gh, request, reply, input.scheme)
@@ -24,8 +25,17 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
     }
     return startLogin(gh, request, reply, input.host, input.scheme, new URL(`${input.scheme}://${input.host.authority}${PATHS.userPage}`))
   }
+  let hosts: string[] | undefined
+  if (input.on === 'authenticate') {
+    try {
+      hosts = (await gh.handoffs.hostsOf(session.id)).sort()
+    } catch (err) {
+      return storeUnavailable(gh, request, reply, err)
+    }
+  }
   if (asJson) {
     return sendJson(reply, 200, {
+      ...(hosts === undefined ? {} : { hosts }),
       sub: session.sub,
       email: session.email ?? null,
       name: session.name ?? null,
@@ -49,6 +59,7 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
       requestId: String(request.id),
       ...(session.notes === undefined ? {} : { notes: session.notes }),
       ...(session.unknown === undefined ? {} : { unknown: session.unknown }),
+      ...(hosts === undefined ? {} : { hosts }),
     }),
   )
 }
