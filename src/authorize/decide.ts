@@ -23,6 +23,7 @@ import type { RouteTarget, Verdict } from './verdict.js'
 import { bearerSession, bearerTokenOf, type BearerPort } from './bearer.js'
 import type { Directory } from '../identity/directory.js'
 import { completeGroups } from '../identity/directory.js'
+import { withRoles } from './roles.js'
 import { startHandoff, type HandoffStart } from './authenticate.js'
 import { openProgrammaticToken, programmaticTokenOf } from './programmatic-token.js'
 
@@ -51,27 +52,35 @@ export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFac
     return { kind: 'deny', target: r, session: undefined, reason, publicReason: reason, criterion: 'allow_websockets' }
   }
   // Public routes never touch the store: they keep working when it is down.
-  if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined)
+  if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined, undefined)
   // A programmatic sign-in's token (with a sign-in host) stands in for this host's cookie.
   if (r.authenticate !== undefined) {
     const token = programmaticTokenOf(facts.headers.authorization)
-    if (token !== undefined) return identifyProgrammatic(deps, facts, r, r.authenticate.tokenKey, token)
+    if (token !== undefined) return identifyProgrammatic(deps, facts, r, r.authenticate.tokenKey, token, snap.config.roles)
   }
   // A bearer route with a bearer token: the token is the credential, not the cookie.
   if (r.route.bearer.format !== 'default' && deps.bearer !== undefined) {
     const token = bearerTokenOf(facts.headers.authorization)
-    if (token !== undefined) return identifyBearer(deps, deps.bearer, facts, r, token)
+    if (token !== undefined) return identifyBearer(deps, deps.bearer, facts, r, token, snap.config.roles)
   }
   const cookie = readCookie(facts.headers.cookie, sessionCookieName(snap.config, r.scheme))
   const known = deps.sessions.peek(cookie)
-  if (known !== undefined) return withGroups(deps, facts, r, sessionOf(known))
+  const roles = snap.config.roles
+  if (known !== undefined) return withGroups(deps, facts, r, sessionOf(known), roles)
   return deps.sessions.load(cookie).then(
-    (loaded) => withGroups(deps, facts, r, sessionOf(loaded)),
+    (loaded) => withGroups(deps, facts, r, sessionOf(loaded), roles),
     (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }),
   )
 }
 
-function identifyProgrammatic(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, key: Uint8Array, token: string): Verdict | Promise<Verdict> {
+function identifyProgrammatic(
+  deps: AuthorizeDeps,
+  facts: RequestFacts,
+  r: RouteTarget,
+  key: Uint8Array,
+  token: string,
+  roles: Roles,
+): Verdict | Promise<Verdict> {
   const cookieValue = openProgrammaticToken(key, r.host.authority, token)
   const refused: Verdict = {
     kind: 'bearer-refused',
@@ -80,18 +89,18 @@ function identifyProgrammatic(deps: AuthorizeDeps, facts: RequestFacts, r: Route
     description: 'the sign-in token is not valid for this host, or its session has ended',
   }
   if (cookieValue === undefined) return refused
-  const judge = (loaded: LoadResult): Verdict | Promise<Verdict> => (loaded.kind === 'session' ? withGroups(deps, facts, r, loaded.session) : refused)
+  const judge = (loaded: LoadResult): Verdict | Promise<Verdict> => (loaded.kind === 'session' ? withGroups(deps, facts, r, loaded.session, roles) : refused)
   const known = deps.sessions.peek(cookieValue)
   if (known !== undefined) return judge(known)
   return deps.sessions.load(cookieValue).then(judge, (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }))
 }
 
-function identifyBearer(deps: AuthorizeDeps, bearer: BearerPort, facts: RequestFacts, r: RouteTarget, token: string): Verdict | Promise<Verdict> {
+function identifyBearer(deps: AuthorizeDeps, bearer: BearerPort, facts: RequestFacts, r: RouteTarget, token: string, roles: Roles): Verdict | Promise<Verdict> {
   const spec = r.route.bearer
-  if (spec.format === 'default') return decide(deps, facts, r, undefined)
+  if (spec.format === 'default') return decide(deps, facts, r, undefined, roles)
   const judge = (res: Awaited<ReturnType<BearerPort['verify']>>): Verdict | Promise<Verdict> =>
     res.ok
-      ? withGroups(deps, facts, r, bearerSession(res, token, r.route, deps.now()))
+      ? withGroups(deps, facts, r, bearerSession(res, token, r.route, deps.now()), roles)
       : { kind: 'bearer-refused', target: r, status: res.status, description: res.description }
   // A token seen before is answered from memory, without a promise.
   const known = bearer.peek(token, spec)
@@ -99,24 +108,28 @@ function identifyBearer(deps: AuthorizeDeps, bearer: BearerPort, facts: RequestF
 }
 
 /** Groups the token may have cut short, completed from Okta's API when the directory is configured. */
-function withGroups(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: ActiveSession | undefined): Verdict | Promise<Verdict> {
+function withGroups(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: ActiveSession | undefined, roles: Roles): Verdict | Promise<Verdict> {
   const d = deps.directory
-  if (d === undefined || who === undefined) return decide(deps, facts, r, who)
-  if (who.unknown?.groups === undefined && d.directory.lookup !== 'always') return decide(deps, facts, r, who)
-  if (who.unknown?.user !== undefined) return decide(deps, facts, r, who)
-  return completeGroups(who, d.directory, who.sub, d.groupsFilter).then((full) => decide(deps, facts, r, full))
+  if (d === undefined || who === undefined) return decide(deps, facts, r, who, roles)
+  if (who.unknown?.groups === undefined && d.directory.lookup !== 'always') return decide(deps, facts, r, who, roles)
+  if (who.unknown?.user !== undefined) return decide(deps, facts, r, who, roles)
+  return completeGroups(who, d.directory, who.sub, d.groupsFilter).then((full) => decide(deps, facts, r, full, roles))
 }
 
 function sessionOf(loaded: LoadResult): ActiveSession | undefined {
   return loaded.kind === 'session' ? loaded.session : undefined
 }
 
-function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, session: ActiveSession | undefined): Verdict | Promise<Verdict> {
+/** The config's idp_roles, applied once the groups are final. */
+type Roles = Snapshot['config']['roles']
+
+function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: ActiveSession | undefined, roles: Roles): Verdict | Promise<Verdict> {
+  const session = who === undefined ? undefined : withRoles(who, roles)
   const input: PolicyInput = {
-    method: facts.method,
+    method: r.method,
     path: r.judgedPath,
     sourceIp: r.fwd.clientIp,
-    isCorsPreflight: facts.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
+    isCorsPreflight: r.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
   }
   const d = r.route.policy.evaluate(session, input, deps.now())
   if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r), handoff: handoffFor(r, deps.now()) }

@@ -65,6 +65,7 @@ export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget |
     kind: 'route',
     host,
     scheme,
+    method: facts.method,
     path: target.path,
     judgedPath: found.judgedPath,
     query: target.query,

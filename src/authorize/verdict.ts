@@ -16,6 +16,8 @@ export interface RouteTarget {
   readonly host: HostPort
   /** The route host's scheme as a browser uses it (the route's `from`). */
   readonly scheme: 'http' | 'https'
+  /** The method the policy judges, and the one the upstream receives (front ends forward this, never their own copy). */
+  readonly method: string
   /** The canonical path: what the upstream receives (before prefix_rewrite). */
   readonly path: string
   /** What the policy judges: `path`, or with `allow_path_parameters` the path without its `;…` parameters. */

@@ -4,6 +4,7 @@
  * config error, 2 usage error.
  */
 import type { Identity, UnknownFacts, UserFact } from '../policy/types.js'
+import { withRoles } from '../authorize/roles.js'
 import { normalizeRequestPath } from '../proxy/path.js'
 import { routeForPath } from '../proxy/route-for-path.js'
 import { configPath, loadConfigOrReport, parseCommand, type CommandIO } from './io.js'
@@ -89,7 +90,7 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           .split(',')
           .map((g) => g.trim())
           .filter(Boolean)
-  const who: Identity | undefined =
+  let who: Identity | undefined =
     v.anonymous === true
       ? undefined
       : {
@@ -100,10 +101,13 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
           claims: { ...claims, ...(v.email === undefined ? {} : { email: v.email }) },
           ...(unknown === undefined ? {} : { unknown }),
         }
+  if (who !== undefined) who = withRoles(who, config.roles)
   const method = v.method.toUpperCase()
   const { decision, trace } = route.policy.explain(who, { method, path: found.judgedPath, sourceIp: v['source-ip'], isCorsPreflight: false }, now)
   io.stdout(`route: ${route.id} (routes[${route.index}], ${config.file}:${route.at.line})\n`)
-  io.stdout(`user: ${who === undefined ? 'anonymous (no session)' : `${who.email ?? who.sub} groups [${who.groups.join(', ')}]`}\n`)
+  io.stdout(
+    `user: ${who === undefined ? 'anonymous (no session)' : `${who.email ?? who.sub} groups [${who.groups.join(', ')}]${who.roles === undefined ? '' : ` roles [${who.roles.join(', ')}]`}`}\n`,
+  )
   for (const [fact, why] of Object.entries(who?.unknown ?? {})) io.stdout(`unknown: ${fact} (${why})\n`)
   io.stdout(`request: ${method} ${found.judgedPath} from ${v['source-ip']}\n`)
   io.stdout(`outcome: ${decision.outcome}${decision.outcome === 'login' ? ' (sign-in required)' : ''}\n`)
@@ -116,13 +120,15 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   return decision.outcome === 'allow' ? 0 : decision.outcome === 'deny' ? 3 : 4
 }
 
-const FACTS: readonly UserFact[] = ['groups', 'email', 'user']
+const FACTS: readonly UserFact[] = ['groups', 'email', 'user', 'roles']
 const DEFAULT_REASON: Record<UserFact, string> = {
   groups: "the groups from Okta may be incomplete (100 groups, the claim's cap)",
+  roles: 'the roles are not known',
   email: 'the email is not known',
   user: 'the user is not known',
 }
-const MACHINE_REASON: Record<UserFact, string> = {
+// Roles follow from groups (withRoles), so a machine's are unknown only where idp_roles grants them.
+const MACHINE_REASON: { readonly [F in UserFact]?: string } = {
   groups: 'a machine token has no groups',
   email: 'a machine token has no email',
   user: 'a machine token has no user',

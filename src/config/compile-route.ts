@@ -6,11 +6,14 @@ import { ROUTE_KEY_MAP } from './keys.js'
 import { compileLinearRegex, LINEAR_REGEX_HINT } from './linear-regex.js'
 import type { Reader } from './reader.js'
 import { compileRouteBearer, type BearerDefaults } from './bearer.js'
-import type { CompiledRoute, PathMatcher, Upstream } from './types.js'
+import { unknownRolesIn } from './roles.js'
+import type { CompiledRoute, PathMatcher, RoleGrant, Upstream } from './types.js'
 
 export interface RouteDeps {
   readonly readFile: (path: string) => string
   readonly bearer: BearerDefaults
+  /** idp_roles, when set: a `claim/roles` naming no role is worth a warning. */
+  readonly roles?: readonly RoleGrant[] | undefined
 }
 
 function parseFrom(r: Reader, node: Node, path: string): URL | undefined {
@@ -211,8 +214,10 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
       positionOf: (n) => r.pos(n),
       report: (p) => r.problem(p.node, p.path, 'CONFIG_POLICY', p.message, p.hint),
     })
-    if (policyAst !== undefined)
-      for (const w of warningsFor(policyAst)) r.warnings.push({ file: r.file, ...w.at, path: w.path, code: 'CONFIG_POLICY', message: w.message })
+    if (policyAst !== undefined) {
+      const found = [...warningsFor(policyAst), ...(deps.roles === undefined ? [] : unknownRolesIn(policyAst, deps.roles))]
+      for (const w of found) r.warnings.push({ file: r.file, ...w.at, path: w.path, code: 'CONFIG_POLICY', message: w.message })
+    }
   }
   const isPublic = bool('allow_public_unauthenticated_access') === true
   const bearer = compileRouteBearer(

@@ -151,6 +151,11 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     { values: ['when_incomplete', 'always'], default: 'when_incomplete' },
   ),
   g(
+    'idp_roles',
+    'map',
+    "The application's roles and the IdP groups that grant them: `role: group` or `role: [group, …]`. A user holds every role one of whose groups they are in; the roles go into the assertion's `roles` claim, the `X-Gatehouse-Claim-Roles` header and the policy's `claim/roles`.",
+  ),
+  g(
     'workers',
     'string',
     'Worker processes sharing the listeners: a number, or `auto` for one per CPU available to the process (cgroup limits included). More than 1 needs a shared session store (`redis` or `postgres`). Also `serve --workers`.',

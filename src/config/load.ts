@@ -19,6 +19,7 @@ import { Reader } from './reader.js'
 import { buildRouteTable } from './route-table.js'
 import { compileDownstreamMtls } from './downstream-mtls.js'
 import { generateSelfSigned } from './self-signed.js'
+import { compileRoles } from './roles.js'
 import { compileStorage } from './storage.js'
 import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
 
@@ -290,6 +291,8 @@ export function compileConfigText(
     }
   }
 
+  const roles = compileRoles(r, values.get('idp_roles'), groupsFilter)
+
   // Cookie and keys
   let cookieSecret: Uint8Array | undefined
   let secretGenerated = false
@@ -432,7 +435,7 @@ export function compileConfigText(
     if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
     else
       routesNode.items.forEach((item, i) => {
-        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults })
+        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults, roles })
         if (route !== undefined) routes.push(route)
       })
   }
@@ -562,6 +565,7 @@ export function compileConfigText(
     xffNumTrustedHops: Number.isInteger(xffNumTrustedHops) && xffNumTrustedHops >= 0 ? xffNumTrustedHops : 0,
     downstreamMtls,
     directory,
+    roles,
     routes: uniqueRoutes,
     routeTable: buildRouteTable(uniqueRoutes),
     warnings: r.warnings,

@@ -206,9 +206,17 @@ export interface CompiledConfig {
   /** Client certificates required of every request (HTTPS only); undefined: none asked for. */
   readonly downstreamMtls: DownstreamMtls | undefined
   readonly directory: DirectoryConfig | undefined
+  /** idp_roles: each role with the groups that grant it, in file order; undefined when not configured. */
+  readonly roles: readonly RoleGrant[] | undefined
 
   readonly routes: readonly CompiledRoute[]
   readonly routeTable: RouteTable
   /** Non-fatal findings (unsupported Pomerium keys, generated secrets, surprising `nor`). */
   readonly warnings: readonly Problem[]
+}
+
+/** One idp_roles entry: membership in any of `groups` grants `role`. */
+export interface RoleGrant {
+  readonly role: string
+  readonly groups: readonly string[]
 }

@@ -16,7 +16,7 @@
 import { createHmac, createPublicKey, randomBytes } from 'node:crypto'
 import dns from 'node:dns'
 import { Agent, fetch as undiciFetch } from 'undici'
-import { generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose'
+import { decodeJwt, generateKeyPair, SignJWT, UnsecuredJWT, type CryptoKey } from 'jose'
 import { issuerOf, findUser, userById, type IdpContext } from './context.js'
 import type { DevApp, DevServer, DevUser } from './model.js'
 
@@ -49,6 +49,12 @@ export interface LogoutAdmin {
   forgeLogoutToken(opts: { clientId: string; user?: string; sid?: string; server?: string } & Forgery): Promise<string>
   /** A Universal Logout JWT for an app's endpoint, bent as asked. */
   forgeUniversalLogoutJwt(opts: { clientId: string; endpoint?: string } & Forgery): Promise<string>
+  /**
+   * An access token with the claims of `like` (a token this IdP issued), bent as asked and signed
+   * by `server`'s current key (default: the server that issued `like`): for tests of a resource
+   * server's checks (an expired token, another issuer, a key never published, alg none, …).
+   */
+  forgeAccessToken(opts: { like: string; server?: string } & Forgery): Promise<string>
 }
 
 export interface LogoutSender extends LogoutAdmin {
@@ -199,6 +205,12 @@ export function createLogoutSender(ctx: IdpContext, fetchImpl: PostFetch = defau
       const endpoint = o.endpoint ?? ctx.model.apps.get(o.clientId)?.logout.universalLogout?.endpoint
       if (endpoint === undefined) throw new Error(`app ${o.clientId} has no Universal Logout endpoint`)
       return sign(serverFor('org'), revocationClaims(o.clientId, endpoint), 'global-token-revocation+jwt', o)
+    },
+    async forgeAccessToken(o) {
+      const claims = decodeJwt(o.like) as Record<string, unknown>
+      const issuedBy = [...ctx.model.servers.values()].find((s) => issuerOf(ctx, s) === claims.iss)
+      // Okta's access tokens carry no typ: the header is alg and kid, as this IdP issues them.
+      return sign(serverFor(o.server ?? issuedBy?.id), claims, 'JWT', { ...o, header: { typ: undefined, ...o.header } })
     },
   }
 }

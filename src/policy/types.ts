@@ -12,10 +12,11 @@ export interface SourcePosition {
 
 /**
  * The facts about a user that a criterion can depend on and that gatehouse may
- * be unable to establish: `email` (and so `domain`), `user` and `groups`.
- * `claim/<name>` reads what the token says and is always known.
+ * be unable to establish: `email` (and so `domain`), `user`, `groups`, and
+ * `roles` (what `idp_roles` grants from the groups, read by `claim/roles`).
+ * Any other `claim/<name>` reads what the token says and is always known.
  */
-export type UserFact = 'email' | 'user' | 'groups'
+export type UserFact = 'email' | 'user' | 'groups' | 'roles'
 
 /**
  * The facts gatehouse could not establish, each with the sentence a person
@@ -36,8 +37,10 @@ export interface Identity {
   readonly name: string | undefined
   /** Group names after `idp_groups_filter` (and the directory, when configured). */
   readonly groups: readonly string[]
-  /** Every claim of the ID token / userinfo / access token, for `claim/<name>`. */
+  /** Every claim of the ID token / userinfo / access token, for `claim/<name>` (with idp_roles, `roles` is the granted roles). */
   readonly claims: Readonly<Record<string, unknown>>
+  /** The roles idp_roles grants from `groups`; absent when idp_roles is not configured. */
+  readonly roles?: readonly string[]
   /** Absent (the usual case): every fact is known. */
   readonly unknown?: UnknownFacts
 }

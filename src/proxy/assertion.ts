@@ -15,6 +15,8 @@ export interface AssertionSubject {
   readonly email: string | undefined
   readonly name: string | undefined
   readonly groups: readonly string[]
+  /** The roles idp_roles grants (the `roles` claim); absent when it is not configured. */
+  readonly roles?: readonly string[] | undefined
   /** The session record's version: a refresh changes it and so invalidates the cache. */
   readonly version: number
 }
@@ -33,6 +35,8 @@ interface Entry {
   readonly jwt: string
   readonly version: number
   readonly renewAtMs: number
+  /** The roles signed in: a reload that changes idp_roles must not serve the old ones. */
+  readonly roles: readonly string[] | undefined
 }
 
 export interface AssertionSignerOptions {
@@ -79,6 +83,7 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       email: subject.email ?? '',
       groups: [...subject.groups],
       name: subject.name ?? '',
+      ...(subject.roles === undefined ? {} : { roles: [...subject.roles] }),
       // Not the session id itself (the store's key): a digest that identifies the session to the app.
       sid: createHash('sha256').update(subject.id).digest('base64url').slice(0, 22),
     })
@@ -89,13 +94,13 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       .setIssuedAt(iat)
       .setExpirationTime(iat + ttlSeconds)
       .sign(opts.key.privateKey)
-    put(subject.id, audience, { jwt, version: subject.version, renewAtMs: nowMs + renewAfterMs })
+    put(subject.id, audience, { jwt, version: subject.version, renewAtMs: nowMs + renewAfterMs, roles: subject.roles })
     return jwt
   }
 
   function cached(subject: AssertionSubject, audience: string): string | undefined {
     const hit = cache.get(subject.id)?.get(audience)
-    return hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now() ? hit.jwt : undefined
+    return hit !== undefined && hit.version === subject.version && hit.renewAtMs > opts.now() && sameList(hit.roles, subject.roles) ? hit.jwt : undefined
   }
 
   return {
@@ -120,4 +125,11 @@ export function createAssertionSigner(opts: AssertionSignerOptions): AssertionSi
       return size
     },
   }
+}
+
+function sameList(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === b) return true
+  if (a === undefined || b === undefined || a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }

@@ -139,6 +139,8 @@ function claimOf(who: IdentityForHeaders, claim: string): string | undefined {
   switch (claim) {
     case 'groups':
       return encodeHeaderList(who.groups)
+    case 'roles':
+      return who.roles === undefined ? claimText(who.claims.roles) : encodeHeaderList(who.roles)
     case 'email':
       return who.email
     case 'name':
@@ -231,6 +233,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
           if (who.email !== undefined) out[CLAIM_HEADER_PREFIX + 'email'] = safeHeaderValue(who.email)
           if (who.name !== undefined) out[CLAIM_HEADER_PREFIX + 'name'] = safeHeaderValue(who.name)
           out[CLAIM_HEADER_PREFIX + 'groups'] = encodeHeaderList(who.groups)
+          if (who.roles !== undefined) out[CLAIM_HEADER_PREFIX + 'roles'] = encodeHeaderList(who.roles)
           for (const [claim, header] of claimHeaders) {
             const v = claimOf(who, claim)
             if (v !== undefined) out[header] = safeHeaderValue(v)

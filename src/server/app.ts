@@ -3,7 +3,7 @@
  * then one catch-all handler that runs the pipeline. Bodies are never parsed:
  * they stream to the upstream untouched.
  */
-import fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
@@ -15,6 +15,37 @@ import { forwardAuthTarget, handleForwardAuth } from './frontends/forward-auth.j
 import { newRequestContext, type RequestContext } from './request-context.js'
 import { refuse } from './pages/respond.js'
 import { nextRequestId, trustedRequestId } from './telemetry/request-id.js'
+import type { Duplex } from 'node:stream'
+import type { RefusalCode } from './pages/refusals.js'
+import { refuseSocket, type SocketRefusalDetail } from './pages/socket-refusal.js'
+
+/** Answer a request fastify never routes (CONNECT, an unreadable head) from the refusal table, and log it. */
+function answerRaw(
+  gh: Gatehouse,
+  method: string | undefined,
+  host: string | undefined,
+  code: RefusalCode,
+  socket: Duplex,
+  detail: SocketRefusalDetail = {},
+  reason = `method ${method ?? ''} is not forwarded`,
+): void {
+  const startedAt = performance.now()
+  const reqId = nextRequestId()
+  const status = refuseSocket(socket, code, reqId, detail)
+  gh.accessLog({
+    reqId,
+    method,
+    host,
+    path: '',
+    status,
+    route: undefined,
+    user: undefined,
+    outcome: code === 'method_not_allowed' ? 'deny' : 'error',
+    reason,
+    upstreamMs: undefined,
+    ms: performance.now() - startedAt,
+  })
+}
 
 export interface AppOptions {
   /** For HTTPS listeners. */
@@ -25,24 +56,15 @@ export interface AppOptions {
   readonly headersTimeoutMs?: number
 }
 
-const METHODS = [
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'DELETE',
-  'PATCH',
-  'OPTIONS',
-  'PROPFIND',
-  'PROPPATCH',
-  'MKCOL',
-  'COPY',
-  'MOVE',
-  'LOCK',
-  'UNLOCK',
-  'SEARCH',
-  'REPORT',
-]
+/**
+ * Every method node's HTTP parser reads, so that each one goes through the pipeline and the refusal table
+ * (WebDAV, PURGE and other extension methods are proxied like any other). CONNECT never reaches a route:
+ * node hands it to the server's 'connect' event, answered below.
+ */
+const METHODS = http.METHODS.filter((m) => m !== 'CONNECT')
+
+/** TRACE would echo back the request as the upstream received it: gatehouse's assertion and identity headers included. */
+const REFUSED_METHODS = new Set(['TRACE', 'TRACK'])
 
 function pathOf(url: string | undefined): string {
   if (url === undefined) return ''
@@ -78,7 +100,26 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
           ? http.createServer(base, handler)
           : (https.createServer({ ...base, cert: tls.cert, key: tls.key, ...clientCertTlsOptions(tls.clientCerts) }, handler) as unknown as http.Server)
       // Slow-loris: a client must finish sending its headers within this time.
+      // CONNECT asks for a tunnel to anywhere: refused, from the refusal table, logged.
+      server.on('connect', (req: http.IncomingMessage, socket: Duplex) =>
+        answerRaw(gh, req.method, req.headers.host, 'method_not_allowed', socket, { message: 'gatehouse does not open CONNECT tunnels.' }),
+      )
       return server
+    },
+    // A request the HTTP parser could not read (an unknown method, a malformed head, headers too large):
+    // answered from the refusal table and logged, instead of the framework's own text.
+    clientErrorHandler: (err: Error & { code?: string }, socket: Duplex) => {
+      if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy()
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+      answerRaw(
+        gh,
+        undefined,
+        undefined,
+        'bad_request',
+        socket,
+        { status, message: 'The request could not be read as HTTP.' },
+        `unreadable request (${err.code ?? 'parse error'})`,
+      )
     },
   }
   const app = fastify(base)
@@ -87,8 +128,9 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   // Hooks are callback-style: an async hook costs a promise and a tick per request.
   app.decorateRequest('gatehouse', null as never)
   app.addHook('onResponse', (request, reply, done) => {
-    const n = request.gatehouse as RequestContext | null
-    if (n === null) return done()
+    // A request the framework refused before the pipeline ran (a body it could not frame, a QUERY without
+    // a Content-Type) is logged too, as an error.
+    const n = (request.gatehouse as RequestContext | null) ?? { ...newRequestContext(gh.current()), outcome: 'error' as const }
     const route = n.route ?? '-'
     gh.metrics.countRequest(route, n.outcome ?? 'special', reply.statusCode)
     if (n.outcome === 'deny') gh.metrics.denials.inc({ route, criterion: n.criterion ?? '' })
@@ -124,41 +166,46 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
 
   // WebDAV and other extension methods are proxied like any other.
   for (const m of METHODS) if (!app.supportedMethods.includes(m)) app.addHttpMethod(m, { hasBody: true })
-  app.route({
-    method: METHODS,
-    url: '*',
-    // Not async: a request answered from memory runs start to finish without a promise.
-    // A handler that returns a promise resolves it to the reply.
-    handler: (request, reply) => {
-      const ctx = (request.gatehouse = newRequestContext(gh.current()))
-      const sentId = trustedRequestId(request.raw.headers[REQUEST_ID_HEADER], request.raw.socket.remoteAddress, ctx.snap.clientAddress.isTrusted)
-      if (sentId !== undefined) request.id = sentId
-      const url = request.raw.url ?? ''
-      if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) {
-        request.gatehouse.outcome = 'special'
-        reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
-        return undefined
-      }
-      if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
-        return opts.isReady().then((r) =>
-          reply
-            .code(r.ready ? 200 : 503)
-            .header('cache-control', 'no-store')
-            .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }),
-        )
-      }
-      // The current config decides (a reload that adds client certificates fails closed until a restart asks for them).
-      const certProblem = clientCertProblem(ctx.snap.config.downstreamMtls, request.raw)
-      if (certProblem !== undefined) {
-        ctx.outcome = 'deny'
-        ctx.reason = certProblem
-        return refuse(request, reply, 'invalid_client_certificate')
-      }
-      // Forward-auth checks answer on any Host, like /healthz: the ingress calls gatehouse's own address.
-      const check = forwardAuthTarget(url)
-      if (check !== undefined) return handleForwardAuth(gh, request, reply, check)
-      return handleRequest(gh, request, reply)
-    },
-  })
+  // Not async: a request answered from memory runs start to finish without a promise.
+  // A handler that returns a promise resolves it to the reply.
+  const pipeline = (request: FastifyRequest, reply: FastifyReply): FastifyReply | Promise<FastifyReply> | undefined => {
+    const ctx = (request.gatehouse = newRequestContext(gh.current()))
+    const sentId = trustedRequestId(request.raw.headers[REQUEST_ID_HEADER], request.raw.socket.remoteAddress, ctx.snap.clientAddress.isTrusted)
+    if (sentId !== undefined) request.id = sentId
+    if (REFUSED_METHODS.has(request.raw.method ?? '')) {
+      ctx.outcome = 'deny'
+      ctx.reason = `method ${request.raw.method ?? ''} is not forwarded`
+      return refuse(request, reply, 'method_not_allowed', { message: 'gatehouse does not forward TRACE requests.' })
+    }
+    const url = request.raw.url ?? ''
+    if (url === PATHS.healthz || url.startsWith(PATHS.healthz + '?')) {
+      request.gatehouse.outcome = 'special'
+      reply.code(200).header('cache-control', 'no-store').send({ status: 'ok' })
+      return undefined
+    }
+    if (url === PATHS.readyz || url.startsWith(PATHS.readyz + '?')) {
+      return opts.isReady().then((r) =>
+        reply
+          .code(r.ready ? 200 : 503)
+          .header('cache-control', 'no-store')
+          .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }),
+      )
+    }
+    // The current config decides (a reload that adds client certificates fails closed until a restart asks for them).
+    const certProblem = clientCertProblem(ctx.snap.config.downstreamMtls, request.raw)
+    if (certProblem !== undefined) {
+      ctx.outcome = 'deny'
+      ctx.reason = certProblem
+      return refuse(request, reply, 'invalid_client_certificate')
+    }
+    // Forward-auth checks answer on any Host, like /healthz: the ingress calls gatehouse's own address.
+    const check = forwardAuthTarget(url)
+    if (check !== undefined) return handleForwardAuth(gh, request, reply, check)
+    return handleRequest(gh, request, reply)
+  }
+  app.route({ method: METHODS, url: '*', handler: pipeline })
+  // What the catch-all route does not match (a request target that is not a path: `*`, an absolute URL)
+  // goes through the same pipeline, which refuses it: never the framework's 404, which echoed the URL.
+  app.setNotFoundHandler(pipeline)
   return app
 }

@@ -4,7 +4,7 @@
  */
 import net from 'node:net'
 
-/** Send `text` and collect the response: until its Content-Length is in, the server closes, or 5 s pass. */
+/** Send `text` and collect the response: until its Content-Length is in, a 101 head is in, the server closes, or 5 s pass. */
 export function sendRaw(port: number, text: string): Promise<string> {
   return new Promise((resolve) => {
     // write, not end: a half-closed socket may be torn down before an asynchronous answer.
@@ -16,6 +16,8 @@ export function sendRaw(port: number, text: string): Promise<string> {
       // Stop once the whole response is in: keep-alive would hold the socket open.
       const end = out.indexOf('\r\n\r\n')
       if (end === -1) return
+      // A 101 opens a tunnel that stays open: its head is the whole answer.
+      if (out.startsWith('HTTP/1.1 101 ')) return void sock.destroy()
       const len = /\r\ncontent-length: *(\d+)/i.exec(out.slice(0, end))
       if (len === null || out.length - end - 4 >= Number(len[1]) || text.startsWith('HEAD ')) sock.destroy()
     })

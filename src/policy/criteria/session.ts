@@ -109,8 +109,9 @@ export const claim: CriterionDef = {
     return {
       name,
       needsSession: true,
-      // What the token says: known whenever there is a token.
-      fact: undefined,
+      // What the token says: known whenever there is a token. `roles` is the
+      // exception: with idp_roles it comes from the groups, and is unknown when they are.
+      fact: claimName === 'roles' ? 'roles' : undefined,
       test: (who) => m.test(claimValues(who$(who).claims[claimName])),
       describe: (who, _r, _n, ok) => `${name}: ${list(claimValues(who?.claims[claimName]))} ${ok ? '' : 'does not satisfy '}${m.text}`,
       own: (who) => list(claimValues(who?.claims[claimName])),

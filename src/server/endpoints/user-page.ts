@@ -3,8 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { PATHS } from '../../constants.js'
 import type { Gatehouse } from '../context.js'
 import { userPage as renderUserPage } from '../pages/index.js'
-import { sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
-import { REFUSALS } from '../pages/refusals.js'
+import { loginRequired, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
 import { currentSession } from './current-session.js'
 import type { EndpointInput } from './index.js'
 import { startLogin } from './sign-in.js'
@@ -17,11 +16,7 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
   const asJson = input.path === PATHS.userJson
   if (session === undefined) {
     if (asJson || !wantsHtml(request)) {
-      return sendJson(reply, REFUSALS.login_required.status, {
-        error: 'login_required',
-        message: REFUSALS.login_required.message,
-        request_id: String(request.id),
-      })
+      return loginRequired(request, reply)
     }
     return startLogin(gh, request, reply, input.host, input.scheme, new URL(`${input.scheme}://${input.host.authority}${PATHS.userPage}`))
   }

@@ -47,7 +47,8 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
     {
       origin: up.origin,
       path: path + (v.target.query.length > 1 ? v.target.query : ''),
-      method: request.raw.method ?? 'GET',
+      // Exactly the method the policy judged.
+      method: v.target.method,
       headers,
       timeoutMs: route.timeoutMs,
       responseHeaders: rt.responseHeaders,

@@ -11,7 +11,7 @@ import type { RequestFacts } from '../../authorize/facts.js'
 import type { Verdict } from '../../authorize/verdict.js'
 import type { Gatehouse } from '../context.js'
 import { forbiddenPage } from '../pages/index.js'
-import { badRequest, notFound, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
+import { badRequest, bearerRefused, loginRequired, notFound, sendHtml, sendJson, wantsHtml } from '../pages/respond.js'
 import { REFUSALS } from '../pages/refusals.js'
 import { storeUnavailable } from '../pages/failures.js'
 import { handleEndpoint } from '../endpoints/index.js'
@@ -19,7 +19,6 @@ import { startLogin } from '../endpoints/sign-in.js'
 import { sendToSignInHost } from '../endpoints/authenticate/handoff.js'
 import type { RequestContext } from '../request-context.js'
 import { forward } from './forward.js'
-import { wwwAuthenticate } from '../../authorize/bearer.js'
 
 /** The facts of a request as it reached gatehouse's listener. */
 export function factsOf(gh: Gatehouse, raw: IncomingMessage, isWebSocket: boolean): RequestFacts {
@@ -110,22 +109,11 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: 
           v.target.scheme,
           new URL(v.target.scheme + '://' + v.target.host.authority + v.target.path + v.target.query),
         )
-      reply.header('www-authenticate', 'Bearer realm="gatehouse"')
-      return sendJson(reply, REFUSALS.login_required.status, {
-        error: 'login_required',
-        message: REFUSALS.login_required.message,
-        sign_in_url: v.signInUrl,
-        request_id: String(request.id),
-      })
+      return loginRequired(request, reply, v.signInUrl)
     }
     case 'bearer-refused':
       // RFC 6750: the challenge names the problem; no cookie, no redirect.
-      if (v.status === 401) reply.header('www-authenticate', wwwAuthenticate(v.description))
-      return sendJson(reply, v.status, {
-        error: 'invalid_token',
-        message: v.description,
-        request_id: String(request.id),
-      })
+      return bearerRefused(request, reply, v.status, v.description)
     case 'deny':
       return denied(request, reply, v)
     case 'allow':

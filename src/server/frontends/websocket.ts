@@ -10,6 +10,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { REQUEST_ID_HEADER } from '../../constants.js'
 import { authorize } from '../../authorize/decide.js'
@@ -21,30 +22,51 @@ import { newRequestContext, type RequestContext } from '../request-context.js'
 import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
 import { clientCertProblem } from './client-cert.js'
+import { forwardAuthTarget } from './forward-auth.js'
 import type { LiveOptions, Recheck } from './live-connections.js'
 import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
+import { refuseSocket } from '../pages/socket-refusal.js'
+import { wwwAuthenticate } from '../../authorize/bearer.js'
 
-function refuse(socket: Duplex, status: number, reason: string, body: string): void {
+/** The upstream declined the upgrade: its status goes back, nothing more. */
+function relayStatus(socket: Duplex, status: number, reason: string): void {
   if (socket.destroyed) return
-  socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  )
+  socket.end(`HTTP/1.1 ${status} ${reason.replace(/[^\t\x20-\x7e]/g, ' ')}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
 }
 
 export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
-    handleUpgrade(gh, req, socket, head).catch((err: unknown) => {
-      gh.log.error({ err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
-      refuse(socket, 500, 'Internal Server Error', 'gatehouse hit an unexpected error')
+    if (forwardAuthTarget(req.url ?? '') !== undefined) return answerAsRequest(server, req, socket)
+    const requestId = { value: nextRequestId() }
+    handleUpgrade(gh, req, socket, head, requestId).catch((err: unknown) => {
+      gh.log.error({ reqId: requestId.value, err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
+      refuseSocket(socket, 'internal_error', requestId.value)
     })
   })
 }
 
-async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+/**
+ * A forward-auth check that carries the client's Upgrade header (Caddy's forward_auth copies the
+ * WebSocket handshake's headers into its check): answered as the ordinary HTTP request it is, by
+ * the same app, on this socket, which then closes.
+ */
+function answerAsRequest(server: http.Server, req: http.IncomingMessage, socket: Duplex): void {
+  const res = new http.ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket as Socket)
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket)
+    socket.end()
+  })
+  server.emit('request', req, res)
+}
+
+async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer, id: { value: string }): Promise<void> {
   const ctx = newRequestContext(gh.current())
-  const requestId = trustedRequestId(req.headers[REQUEST_ID_HEADER], req.socket.remoteAddress, ctx.snap.clientAddress.isTrusted) ?? nextRequestId()
+  const requestId = trustedRequestId(req.headers[REQUEST_ID_HEADER], req.socket.remoteAddress, ctx.snap.clientAddress.isTrusted) ?? id.value
+  id.value = requestId
   const finish = (status: number): void => {
     const route = ctx.route ?? '-'
     gh.metrics.countRequest(route, ctx.outcome ?? 'special', status)
@@ -69,46 +91,59 @@ async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: D
   if (certProblem !== undefined) {
     ctx.outcome = 'deny'
     ctx.reason = certProblem
-    finish(495)
-    return refuse(socket, 495, 'SSL Certificate Error', 'a valid client certificate is required')
+    return finish(refuseSocket(socket, 'invalid_client_certificate', requestId))
   }
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
     ctx.outcome = 'error'
-    finish(400)
-    return refuse(socket, 400, 'Bad Request', 'only WebSocket upgrades are supported')
+    ctx.reason = 'an upgrade to something other than WebSocket'
+    return finish(refuseSocket(socket, 'bad_request', requestId, { message: 'Only WebSocket upgrades are supported.' }))
+  }
+  // RFC 6455 §4.1: the opening handshake is a GET. Any other method is refused here, before the policy
+  // judges it: the policy must judge the request the upstream receives, and that is always a GET.
+  if (req.method !== 'GET') {
+    ctx.outcome = 'error'
+    ctx.reason = `a WebSocket upgrade with method ${req.method ?? '?'}`
+    return finish(refuseSocket(socket, 'bad_request', requestId, { message: 'A WebSocket upgrade must be a GET request.' }))
   }
   const v = await authorize(gh, ctx.snap, factsOf(gh, req, true))
   noteVerdict(ctx, v)
-  if (v.kind !== 'allow') return refuseVerdict(gh, ctx, socket, v, finish)
+  if (v.kind !== 'allow') return refuseVerdict(gh, ctx, socket, v, requestId, finish)
   tunnel(gh, ctx, req, socket, head, v, requestId, finish)
 }
 
-function refuseVerdict(gh: Gatehouse, ctx: RequestContext, socket: Duplex, v: Exclude<Verdict, Allow>, finish: (status: number) => void): void {
+function refuseVerdict(
+  gh: Gatehouse,
+  ctx: RequestContext,
+  socket: Duplex,
+  v: Exclude<Verdict, Allow>,
+  requestId: string,
+  finish: (status: number) => void,
+): void {
   switch (v.kind) {
     case 'bad-request':
-      finish(400)
-      return refuse(socket, 400, 'Bad Request', v.message)
+      return finish(refuseSocket(socket, 'bad_request', requestId, { message: v.message }))
     case 'not-found':
     case 'jwks':
     case 'endpoint':
       // gatehouse's own endpoints and the JWKS are not WebSockets.
       if (ctx.outcome === undefined) ctx.outcome = 'not-found'
-      finish(404)
-      return refuse(socket, 404, 'Not Found', 'no route')
+      return finish(refuseSocket(socket, 'not_found', requestId))
     case 'store-down':
       ctx.outcome = 'error'
-      gh.log.error({ err: { message: v.err instanceof Error ? v.err.message : String(v.err) } }, 'session store unavailable')
-      finish(503)
-      return refuse(socket, 503, 'Service Unavailable', 'the session store is unavailable')
+      gh.log.error({ reqId: requestId, err: { message: v.err instanceof Error ? v.err.message : String(v.err) } }, 'session store unavailable')
+      return finish(refuseSocket(socket, 'session_store_unavailable', requestId))
     case 'sign-in':
-      finish(401)
-      return refuse(socket, 401, 'Unauthorized', 'sign in first')
+      return finish(refuseSocket(socket, 'login_required', requestId, { headers: { 'WWW-Authenticate': 'Bearer realm="gatehouse"' } }))
     case 'bearer-refused':
-      finish(v.status)
-      return refuse(socket, v.status, v.status === 401 ? 'Unauthorized' : 'Service Unavailable', v.description)
+      return finish(
+        refuseSocket(socket, 'invalid_token', requestId, {
+          status: v.status,
+          message: v.description,
+          ...(v.status === 401 ? { headers: { 'WWW-Authenticate': wwwAuthenticate(v.description) } } : {}),
+        }),
+      )
     case 'deny':
-      finish(403)
-      return refuse(socket, 403, 'Forbidden', v.publicReason)
+      return finish(refuseSocket(socket, 'forbidden', requestId, { message: v.publicReason }))
   }
 }
 
@@ -126,16 +161,14 @@ function tunnel(
   // A route without `to` answers forward-auth checks only.
   if (rt.upstreams === undefined) {
     ctx.outcome = 'not-found'
-    finish(404)
-    return refuse(socket, 404, 'Not Found', 'this route answers forward-auth checks only')
+    return finish(refuseSocket(socket, 'not_found', requestId))
   }
   const up = rt.upstreams.next()
   const upPath = upstreamPath(route, v.target.path, up.url.pathname)
   if (upPath === undefined) {
     ctx.outcome = 'error'
     ctx.reason = 'rewritten path is not canonical'
-    finish(400)
-    return refuse(socket, 400, 'Bad Request', 'the request path, once rewritten for this route, would leave the rewrite base')
+    return finish(refuseSocket(socket, 'bad_request', requestId, { message: 'The request path, once rewritten for this route, would leave the rewrite base.' }))
   }
   const headers = rt.headers.upstream(req.headers, {
     requestId,
@@ -157,7 +190,8 @@ function tunnel(
     host: up.url.hostname,
     port: up.url.port === '' ? (isTls ? 443 : 80) : Number(up.url.port),
     path: upPath + v.target.query,
-    method: 'GET',
+    // The method the policy judged (always GET: anything else was refused before the core).
+    method: v.target.method,
     headers,
     agent: false,
     timeout: route.timeoutMs === 0 ? undefined : route.timeoutMs,
@@ -173,14 +207,13 @@ function tunnel(
     ctx.upstreamMs = performance.now() - startedMs
     ctx.outcome = 'error'
     ctx.reason = `upstream error (${(err as NodeJS.ErrnoException).code ?? err.message})`
-    finish(502)
-    refuse(socket, 502, 'Bad Gateway', 'the service behind this address is unavailable')
+    finish(refuseSocket(socket, 'upstream_unavailable', requestId))
   })
   upReq.on('response', (res) => {
     // The upstream declined the upgrade: relay its status, nothing more.
     ctx.upstreamMs = performance.now() - startedMs
     finish(res.statusCode ?? 502)
-    refuse(socket, res.statusCode ?? 502, res.statusMessage ?? 'Error', '')
+    relayStatus(socket, res.statusCode ?? 502, res.statusMessage ?? 'Error')
     res.resume()
   })
   upReq.on('upgrade', (res, upSocket, upHead) => {

@@ -4,6 +4,7 @@
  * bytes or a stack trace.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { wwwAuthenticate } from '../../authorize/bearer.js'
 import type { Headers } from '../../authorize/facts.js'
 import { errorPage } from './index.js'
 import { REFUSALS, type RefusalCode } from './refusals.js'
@@ -33,7 +34,12 @@ export function sendHtml(reply: FastifyReply, status: number, body: string): Fas
 }
 
 export function sendJson(reply: FastifyReply, status: number, body: Record<string, unknown>): FastifyReply {
-  return reply.code(status).header('cache-control', 'no-store').header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(body))
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('content-type', 'application/json; charset=utf-8')
+    .header('x-content-type-options', 'nosniff')
+    .send(JSON.stringify(body))
 }
 
 /** What a refusal may say beyond its table entry. */
@@ -81,3 +87,23 @@ export function refuse(request: FastifyRequest, reply: FastifyReply, error: Refu
 export const notFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => refuse(request, reply, 'not_found')
 
 export const badRequest = (request: FastifyRequest, reply: FastifyReply, message: string): FastifyReply => refuse(request, reply, 'bad_request', { message })
+
+/**
+ * 401 `login_required` for a caller that cannot be sent through a sign-in redirect (an API client,
+ * nginx's auth_request, a refused WebSocket's JSON twin). `signInUrl` is where a browser would start.
+ */
+export function loginRequired(request: FastifyRequest, reply: FastifyReply, signInUrl?: string): FastifyReply {
+  reply.header('www-authenticate', 'Bearer realm="gatehouse"')
+  return sendJson(reply, REFUSALS.login_required.status, {
+    error: 'login_required',
+    message: REFUSALS.login_required.message,
+    ...(signInUrl === undefined ? {} : { sign_in_url: signInUrl }),
+    request_id: String(request.id),
+  })
+}
+
+/** A bearer token that was refused (RFC 6750): the challenge names the problem; no cookie, no redirect. */
+export function bearerRefused(request: FastifyRequest, reply: FastifyReply, status: 401 | 503, description: string): FastifyReply {
+  if (status === 401) reply.header('www-authenticate', wwwAuthenticate(description))
+  return sendJson(reply, status, { error: 'invalid_token', message: description, request_id: String(request.id) })
+}
