@@ -40,8 +40,8 @@ export interface UpstreamFailure {
 }
 
 export interface ForwardEvents {
-  /** The upstream's response headers arrived and are about to be written. */
-  onResponseStart(): void
+  /** The upstream's response headers arrived and are about to be written (as given: lower-case names, hop-by-hop ones removed). */
+  onResponseStart(statusCode: number, headers: Readonly<Record<string, string | string[]>>): void
   /** The upstream failed before any response byte went to the client: answer with an error page. */
   onFailure(failure: UpstreamFailure): void
 }
@@ -113,7 +113,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const headers = responseHeaders(rawHeaders, this.spec.ownCookieName)
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
     this.resumeUpstream = resume
-    this.events.onResponseStart()
+    this.events.onResponseStart(statusCode, headers)
     // If node refuses what the upstream sent, this throws, undici reports it to
     // onError, and the client still gets a 502 page: nothing was written yet.
     this.res.writeHead(statusCode, headers)
