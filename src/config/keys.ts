@@ -61,6 +61,11 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'url',
     "One sign-in host for every route host (Pomerium's authenticate service, served by the same process): `https://authenticate.corp.example`, no path. The Okta app then needs one sign-in redirect URI, `{url}/oauth2/callback`, and one sign-out redirect URI, `{url}/.gatehouse/signed_out`. Absent: each route host signs in on its own `/.gatehouse/callback`.",
   ),
+  s(
+    'forward_auth_url',
+    'url',
+    "Pomerium's forward-auth address (`https://forwardauth.corp.example`): requests whose Host is this URL's host are forward-auth checks in Pomerium's shape, `/?uri=…` (like `/.gatehouse/forward_auth`) and `/verify?uri=…` (like `/.gatehouse/verify`), from `trusted_proxies` only. Not needed for `/.gatehouse/verify` and `/.gatehouse/forward_auth`, which answer on any Host.",
+  ),
   s('idp_provider', 'enum', '`okta`, or `oidc` for any other OpenID Connect issuer.', { values: ['okta', 'oidc'], default: 'okta' }),
   s('idp_provider_url', 'string', 'Issuer URL exactly as the IdP states it: `https://acme.okta.com` (org server) or `https://acme.okta.com/oauth2/default`.', {
     required: true,
@@ -208,7 +213,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'shared_secret',
     'shared_secret_file',
     'services',
-    'forward_auth_url',
     'headers',
     'set_response_headers',
     'timeout_read',

@@ -10,6 +10,7 @@ import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
 import type { LinearRegex } from './linear-regex.js'
 import type { DownstreamMtls } from './downstream-mtls.js'
 import type { PostgresConnection } from './postgres-dsn.js'
+import type { ForwardAuthHost } from './forward-auth-url.js'
 
 export type IdpProvider = 'okta' | 'oidc'
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -153,6 +154,8 @@ export interface CompiledConfig {
   readonly certificateKeyPem: string | undefined
   /** `authenticate_service_url`: one sign-in host for every route host; undefined: each route host signs in on its own. */
   readonly authenticate: AuthenticateService | undefined
+  /** Pomerium's forward_auth_url: requests to this host are forward-auth checks (`/?uri=…`, `/verify?uri=…`). */
+  readonly forwardAuthHost: ForwardAuthHost | undefined
 
   readonly idp: {
     readonly provider: IdpProvider

@@ -25,9 +25,12 @@ const routes = ({ upstream, port }: { upstream: string; port: number }): string 
             - groups: admin
 `
 
+/** Pomerium's forward_auth_url: its host's `/?uri=` and `/verify?uri=` are checks. */
+const FA_URL = 'forward_auth_url: http://forwardauth.localhost\n'
+
 beforeAll(async () => {
-  s = await startStack({ hosts: ['app.localhost', 'admin.localhost'], extra: 'trusted_proxies: [127.0.0.1/32]\n', routes })
-  untrusted = await startStack({ hosts: ['app.localhost', 'admin.localhost'], sharedIdp: s.idp, routes })
+  s = await startStack({ hosts: ['app.localhost', 'admin.localhost'], extra: 'trusted_proxies: [127.0.0.1/32]\n' + FA_URL, routes })
+  untrusted = await startStack({ hosts: ['app.localhost', 'admin.localhost'], sharedIdp: s.idp, extra: FA_URL, routes })
   alice = s.client()
   await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
   bob = s.client()
@@ -215,5 +218,62 @@ describe('forward-auth', () => {
     expect(res.status).toBe(200)
     const direct = await alsoAdmin.get(s.url('admin.localhost', '/'))
     expect(direct.status).toBe(404)
+  })
+})
+
+describe("forward_auth_url: Pomerium's forward-auth host", () => {
+  /** A check sent to the forward-auth host, as Pomerium's nginx and Traefik snippets send it. */
+  function atFaHost(c: HttpClient | undefined, path: string, headers: Record<string, string> = {}, cookieHost = 'app.localhost') {
+    return s.client().get(s.url('forwardauth.localhost', path), {
+      headers: { ...(c === undefined ? {} : { cookie: cookieOf(c, cookieHost) }), ...headers },
+      noCookies: true,
+    })
+  }
+  const uri = (host: string, path: string): string => encodeURIComponent(s.url(host, path))
+
+  it('/verify?uri= (nginx auth-url): 200 with the identity, 401 without a session, never a redirect', async () => {
+    const ok = await atFaHost(alice, `/verify?uri=${uri('app.localhost', '/page?x=1')}`)
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('x-auth-request-email')).toBe('alice@example.com')
+    expect(ok.headers.get('x-gatehouse-jwt-assertion')).toBeTruthy()
+    const anon = await atFaHost(undefined, `/verify?uri=${uri('app.localhost', '/page')}`, { accept: 'text/html' })
+    expect(anon.status).toBe(401)
+  })
+
+  it('/?uri= (auth-signin, Traefik): a browser that must sign in is sent to the route host, an API client gets 401', async () => {
+    const browser = await atFaHost(undefined, `/?uri=${uri('app.localhost', '/p?a=b')}`, { accept: 'text/html' })
+    expect(browser.status).toBe(302)
+    const loc = new URL(browser.headers.get('location') as string)
+    expect(loc.origin).toBe(`http://app.localhost:${s.port}`)
+    expect(loc.pathname).toBe('/.gatehouse/sign_in')
+    expect(loc.searchParams.get('rd')).toBe(s.url('app.localhost', '/p?a=b'))
+    const api = await atFaHost(undefined, `/?uri=${uri('app.localhost', '/p')}`, { accept: 'application/json' })
+    expect(api.status).toBe(401)
+    // Traefik's address may be the bare forward-auth URL: X-Forwarded-* name the request.
+    const traefik = await atFaHost(alice, '/', { 'x-forwarded-proto': 'http', 'x-forwarded-host': `app.localhost:${s.port}`, 'x-forwarded-uri': '/t' })
+    expect(traefik.status).toBe(200)
+    expect(traefik.headers.get('x-auth-request-user')).toBe('00u1alice')
+  })
+
+  it('the policy decides as everywhere else: bob is refused on admin with the reason', async () => {
+    const res = await atFaHost(bob, `/verify?uri=${uri('admin.localhost', '/dash')}`, { accept: 'application/json' }, 'admin.localhost')
+    expect(res.status).toBe(403)
+    expect(String(((await res.json()) as Record<string, unknown>).reason)).toContain('groups')
+    expect(s.logs.join('')).toContain('"frontend":"forward_auth"')
+  })
+
+  it('other paths on that host are no route; the same paths on a route host are ordinary requests; untrusted peers are refused', async () => {
+    expect((await atFaHost(alice, `/other?uri=${uri('app.localhost', '/')}`)).status).toBe(404)
+    // On the route host, /verify is the app's own page, proxied (no identity headers in the answer).
+    const onRoute = await s
+      .client()
+      .get(s.url('app.localhost', `/verify?uri=${uri('app.localhost', '/')}`), { headers: { cookie: cookieOf(alice, 'app.localhost') }, noCookies: true })
+    expect(onRoute.status).toBe(200)
+    expect(onRoute.headers.get('x-auth-request-user')).toBeNull()
+    const stranger = await untrusted.client().get(untrusted.url('forwardauth.localhost', `/verify?uri=${uri('app.localhost', '/')}`), {
+      headers: { accept: 'application/json' },
+    })
+    expect(stranger.status).toBe(403)
+    expect(((await stranger.json()) as Record<string, unknown>).error).toBe('forward_auth_untrusted')
   })
 })

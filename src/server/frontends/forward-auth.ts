@@ -49,6 +49,19 @@ export function forwardAuthTarget(url: string): CheckTarget | undefined {
   return undefined
 }
 
+/**
+ * On the `forward_auth_url` host, Pomerium's shape: `/?uri=…` is a forward_auth check and
+ * `/verify?uri=…` a verify check (the original request read as for the /.gatehouse/ endpoints).
+ */
+export function pomeriumCheckTarget(url: string): CheckTarget | undefined {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const query = q === -1 ? '' : url.slice(q)
+  if (path === '/') return { mode: 'forward_auth', rest: '', query }
+  if (path === '/verify') return { mode: 'verify', rest: '', query }
+  return undefined
+}
+
 type Headers = FastifyRequest['raw']['headers']
 
 function one(h: Headers, name: string): string | undefined {
