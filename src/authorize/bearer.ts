@@ -19,12 +19,19 @@ export function bearerTokenOf(header: string | string[] | undefined): string | u
   return token.length === 0 ? undefined : token
 }
 
+const BEARER_ID_PREFIX = 'bearer:'
+
+/** Whether a request's identity came from a bearer token (it has no session in the store to end). */
+export function isBearerSession(s: Pick<ActiveSession, 'id'>): boolean {
+  return s.id.startsWith(BEARER_ID_PREFIX)
+}
+
 /** A verified token as the request path's session: its id is the token's digest, its access token the token itself. */
 export function bearerSession(r: Extract<BearerResult, { ok: true }>, token: string, route: CompiledRoute, now: number): ActiveSession {
   const isIdToken = route.bearer.format === 'idp_identity_token'
   return {
     ...r.identity,
-    id: `bearer:${r.key}`,
+    id: BEARER_ID_PREFIX + r.key,
     idToken: isIdToken ? token : '',
     accessToken: isIdToken ? '' : token,
     createdAtMs: now,

@@ -60,6 +60,11 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'authenticate_service_url',
     "Ignored, with a warning: gatehouse serves sign-in on every route host under /.gatehouse/ (register each host's /.gatehouse/callback in Okta).",
   ),
+  s(
+    'forward_auth_url',
+    'url',
+    "Pomerium's forward-auth address (`https://forwardauth.corp.example`): requests whose Host is this URL's host are forward-auth checks in Pomerium's shape, `/?uri=…` (like `/.gatehouse/forward_auth`) and `/verify?uri=…` (like `/.gatehouse/verify`), from `trusted_proxies` only. Not needed for `/.gatehouse/verify` and `/.gatehouse/forward_auth`, which answer on any Host.",
+  ),
   s('idp_provider', 'enum', '`okta`, or `oidc` for any other OpenID Connect issuer.', { values: ['okta', 'oidc'], default: 'okta' }),
   s('idp_provider_url', 'string', 'Issuer URL exactly as the IdP states it: `https://acme.okta.com` (org server) or `https://acme.okta.com/oauth2/default`.', {
     required: true,
@@ -220,7 +225,6 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
     'shared_secret',
     'shared_secret_file',
     'services',
-    'forward_auth_url',
     'headers',
     'set_response_headers',
     'timeout_write',

@@ -20,6 +20,7 @@ import { compileDownstreamMtls } from './downstream-mtls.js'
 import { generateSelfSigned } from './self-signed.js'
 import { compileRoles } from './roles.js'
 import { compileStorage } from './storage.js'
+import { parseForwardAuthUrl, type ForwardAuthHost } from './forward-auth-url.js'
 import type { ClientAuthMethod, CompiledConfig, CompiledRoute, IdpProvider, LogLevel, Problem, SameSite } from './types.js'
 
 export interface LoadOptions {
@@ -520,6 +521,26 @@ export function compileConfigText(
   if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName))
     r.problem(values.get('cookie_name'), 'cookie_name', 'CONFIG_BAD_VALUE', `cookie_name "${cookieName}" is not a valid cookie name`)
 
+  let forwardAuthHost: ForwardAuthHost | undefined
+  const forwardAuthUrl = str('forward_auth_url')
+  if (forwardAuthUrl !== undefined) {
+    const parsed = parseForwardAuthUrl(forwardAuthUrl)
+    if (!parsed.ok) r.problem(values.get('forward_auth_url'), 'forward_auth_url', 'CONFIG_BAD_URL', parsed.message)
+    else {
+      forwardAuthHost = parsed.value
+      const fa = parsed.value
+      const clash = uniqueRoutes.find((rt) => rt.host === fa.host && (rt.port === undefined || fa.port === undefined || rt.port === fa.port))
+      if (clash !== undefined)
+        r.problem(
+          values.get('forward_auth_url'),
+          'forward_auth_url',
+          'CONFIG_BAD_VALUE',
+          `forward_auth_url's host ${fa.host} is also the host of the route from ${clash.from.href}: requests to it could not be both`,
+          'give forward-auth a host of its own',
+        )
+    }
+  }
+
   if (r.problems.length > 0 || cookieSecret === undefined || providerUrl === undefined || clientId === undefined)
     return { problems: sortProblems(r.problems), warnings: r.warnings }
 
@@ -530,6 +551,7 @@ export function compileConfigText(
     certificatePem,
     certificateKeyPem,
     authenticateServiceUrl: undefined,
+    forwardAuthHost,
     idp: {
       provider,
       providerUrl,

@@ -10,6 +10,7 @@ import type { CompiledPolicy, SourcePosition } from '../policy/types.js'
 import type { LinearRegex } from './linear-regex.js'
 import type { DownstreamMtls } from './downstream-mtls.js'
 import type { PostgresConnection } from './postgres-dsn.js'
+import type { ForwardAuthHost } from './forward-auth-url.js'
 
 export type IdpProvider = 'okta' | 'oidc'
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
@@ -143,6 +144,8 @@ export interface CompiledConfig {
   readonly certificatePem: string | undefined
   readonly certificateKeyPem: string | undefined
   readonly authenticateServiceUrl: URL | undefined
+  /** Pomerium's forward_auth_url: requests to this host are forward-auth checks (`/?uri=…`, `/verify?uri=…`). */
+  readonly forwardAuthHost: ForwardAuthHost | undefined
 
   readonly idp: {
     readonly provider: IdpProvider

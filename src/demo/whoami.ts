@@ -83,13 +83,9 @@ export async function startWhoami(opts: WhoamiOptions = {}): Promise<Whoami> {
         requests.push(seen)
         if (requests.length > 1000) requests.shift()
         const accept = req.headers.accept ?? ''
-        if (accept.includes('text/html')) {
-          res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
-          res.end(page(seen))
-        } else {
-          res.writeHead(200, { 'content-type': 'application/json' })
-          res.end(JSON.stringify(seen))
-        }
+        const [type, body] = accept.includes('text/html') ? ['text/html; charset=utf-8', page(seen)] : ['application/json', JSON.stringify(seen)]
+        res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) })
+        res.end(body)
       })
     })
   })

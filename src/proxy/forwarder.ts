@@ -49,8 +49,8 @@ export interface UpstreamFailure {
 }
 
 export interface ForwardEvents {
-  /** The upstream's response headers arrived and are about to be written. */
-  onResponseStart(): void
+  /** The upstream's response headers arrived and are about to be written (as given: lower-case names, hop-by-hop ones removed). */
+  onResponseStart(statusCode: number, headers: Readonly<Record<string, string | string[]>>): void
   /** The upstream failed before any response byte went to the client: answer with an error page. */
   onFailure(failure: UpstreamFailure): void
 }
@@ -154,7 +154,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
     this.resumeUpstream = resume
     if (this.bodyDone) this.clearTimers()
-    this.events.onResponseStart()
+    this.events.onResponseStart(statusCode, headers)
     // If node refuses what the upstream sent, this throws, undici reports it to
     // onError, and the client still gets a 502 page: nothing was written yet.
     this.res.writeHead(statusCode, headers)

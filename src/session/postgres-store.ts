@@ -21,7 +21,7 @@ import type { KeyValueStore, Lock, StoreEvent } from './store.js'
 import { storeUnavailable } from './errors.js'
 import { COUNT_LISTENERS, createListener, EVENTS_CHANNEL } from './postgres-listener.js'
 import { migrate } from './postgres-schema.js'
-import { createReadCache } from './read-cache.js'
+import { createReadCache, readThrough } from './read-cache.js'
 
 export interface PostgresStoreOptions {
   readonly connection: PostgresConnection
@@ -150,30 +150,10 @@ export function createPostgresStore(opts: PostgresStoreOptions): PostgresStore {
 
   const store: PostgresStore = {
     kind: 'postgres',
-    get: (key) => {
-      const full = k(key)
-      const read = (): Promise<Uint8Array | undefined> =>
-        run('get', async () => {
-          const fill = cache.beginFill(full)
-          let bytes: Buffer | undefined
-          try {
-            bytes = (await q<{ value: Buffer }>('SELECT value FROM gatehouse_kv WHERE key = $1 AND expires_at > now()', [full])).rows[0]?.value
-          } finally {
-            fill(bytes)
-          }
-          return bytes
-        })
-      if (cache.get(full) === undefined) return read()
-      // A hit is answered after the I/O already waiting has been handled, so a
-      // change notice that arrived together with this request is applied first.
-      return new Promise((resolve, reject) =>
-        setImmediate(() => {
-          const hit = cache.get(full)
-          if (hit !== undefined) resolve(hit)
-          else read().then(resolve, reject)
-        }),
-      )
-    },
+    get: (key) =>
+      readThrough(cache, k(key), () =>
+        run('get', async () => (await q<{ value: Buffer }>('SELECT value FROM gatehouse_kv WHERE key = $1 AND expires_at > now()', [k(key)])).rows[0]?.value),
+      ),
     set: (key, value, ttlMs) =>
       run('set', () =>
         announced([k(key)], async () => {

@@ -3,6 +3,8 @@
  * invalidations feeding it: the owner says when invalidations are flowing
  * (`setActive`), drops keys it is told about, and nothing is served or filled
  * while they are not. A read that raced with an invalidation is not cached.
+ * The Redis store feeds it from CLIENT TRACKING, the Postgres store from
+ * LISTEN/NOTIFY; both read through it with `readThrough`.
  */
 
 export interface ReadCache {
@@ -74,4 +76,32 @@ export function createReadCache(opts: ReadCacheOptions = {}): ReadCache {
       }
     },
   }
+}
+
+/**
+ * A read of `fullKey` through the cache. A hit is answered after the I/O
+ * already waiting has been handled, so an invalidation that reached this
+ * process together with (or before) the request that reads the key is applied
+ * first. A miss reads the store and fills the cache with the answer, unless an
+ * invalidation for the key arrived while the read was under way.
+ */
+export function readThrough(cache: ReadCache, fullKey: string, read: () => Promise<Buffer | undefined>): Promise<Buffer | undefined> {
+  const fromStore = async (): Promise<Buffer | undefined> => {
+    const fill = cache.beginFill(fullKey)
+    let value: Buffer | undefined
+    try {
+      value = await read()
+    } finally {
+      fill(value)
+    }
+    return value
+  }
+  if (cache.get(fullKey) === undefined) return fromStore()
+  return new Promise((resolve, reject) =>
+    setImmediate(() => {
+      const hit = cache.get(fullKey)
+      if (hit !== undefined) resolve(hit)
+      else fromStore().then(resolve, reject)
+    }),
+  )
 }

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { KeyValueStore, Lock, StoreEvent } from './store.js'
 import { SessionError, storeUnavailable } from './errors.js'
+import { createReadCache, readThrough, type ReadCache } from './read-cache.js'
 
 export interface RedisStoreOptions {
   readonly url: string
@@ -95,31 +96,7 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
 
   return {
     kind: 'redis',
-    get: (key) => {
-      const full = k(key)
-      const read = (): Promise<Uint8Array | undefined> =>
-        run('get', async () => {
-          const fill = cache.beginFill(full)
-          let bytes: Buffer | undefined
-          try {
-            bytes = (await client.getBuffer(full)) ?? undefined
-          } finally {
-            fill(bytes)
-          }
-          return bytes
-        })
-      if (cache.get(full) === undefined) return read()
-      // A hit is answered after the I/O already waiting has been handled: an
-      // invalidation that reached this process together with (or before) the
-      // request that reads the key is applied first.
-      return new Promise((resolve, reject) =>
-        setImmediate(() => {
-          const hit = cache.get(full)
-          if (hit !== undefined) resolve(hit)
-          else read().then(resolve, reject)
-        }),
-      )
-    },
+    get: (key) => readThrough(cache, k(key), () => run('get', async () => (await client.getBuffer(k(key))) ?? undefined)),
     set: (key, value, ttlMs) => run('set', async () => void (await client.set(k(key), Buffer.from(value), 'PX', Math.max(1, Math.ceil(ttlMs))))),
     delete: (...keys) => run('delete', async () => void (keys.length > 0 ? await client.del(...keys.map(k)) : 0)),
     exists: (key) => run('exists', async () => (await client.exists(k(key))) === 1),
@@ -165,17 +142,10 @@ export function createRedisStore(opts: RedisStoreOptions): KeyValueStore {
   }
 }
 
-/** How long a cached read may be used without Redis saying anything about it: a bound for failures nobody noticed. */
-const CACHE_MAX_AGE_MS = 60_000
-const CACHE_MAX_ENTRIES = 10_000
 const INVALIDATE_CHANNEL = '__redis__:invalidate'
 
-interface TrackedCache {
-  /** The cached value when tracking is live and nothing invalidated it. */
-  get(fullKey: string): Buffer | undefined
-  /** Call before reading `fullKey` from Redis; call the returned function with what came back (undefined: nothing, or an error). */
-  beginFill(fullKey: string): (value: Buffer | undefined) => void
-  active(): boolean
+/** The read cache, on while Redis tracks this process's reads (both connections up, tracking confirmed). */
+interface TrackedCache extends ReadCache {
   close(): void
 }
 
@@ -185,23 +155,15 @@ interface EventsLink {
 }
 
 function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error) => void) | undefined, events: EventsLink): TrackedCache {
-  const entries = new Map<string, { value: Buffer; atMs: number }>()
-  // Keys being read right now, and whether an invalidation for them arrived meanwhile:
-  // a reply that raced with an invalidation must not be cached.
-  const filling = new Map<string, { invalidated: boolean }>()
+  const cache = createReadCache()
   let subscriberId: number | undefined
   let trackingFor: number | undefined
   let closed = false
 
-  const active = (): boolean => !closed && subscriberId !== undefined && trackingFor === subscriberId && client.status === 'ready'
-  function dropAll(): void {
-    entries.clear()
-    for (const f of filling.values()) f.invalidated = true
-  }
-  function drop(key: string): void {
-    entries.delete(key)
-    const f = filling.get(key)
-    if (f !== undefined) f.invalidated = true
+  // Every change of the conditions below goes through here; the cache wipes itself whenever it turns on or off.
+  function sync(): void {
+    const live = !closed && subscriberId !== undefined && trackingFor === subscriberId && client.status === 'ready'
+    if (live !== cache.active()) cache.setActive(live)
   }
 
   const subscriber = client.duplicate({
@@ -219,22 +181,22 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
     }
     if (channel !== INVALIDATE_CHANNEL) return
     // A null message means "flush everything" (FLUSHALL, or Redis lost track).
-    if (message === null || message === undefined) return dropAll()
+    if (message === null || message === undefined) return cache.dropAll()
     const keys = Array.isArray(message) ? message : [message]
     for (const key of keys) {
       const name = Buffer.isBuffer(key) ? key.toString() : String(key)
-      if (name.startsWith(prefix)) drop(name)
+      if (name.startsWith(prefix)) cache.drop(name)
     }
   })
   const lost = (): void => {
     subscriberId = undefined
-    dropAll()
+    sync()
   }
   subscriber.on('close', lost)
   subscriber.on('end', lost)
   client.on('close', () => {
     trackingFor = undefined
-    dropAll()
+    sync()
   })
 
   async function enableTracking(): Promise<void> {
@@ -243,8 +205,8 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
     try {
       await client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', String(id))
       if (subscriberId === id) {
-        dropAll()
         trackingFor = id
+        sync()
       }
     } catch (err) {
       // Redis before 6, or CLIENT disabled (some managed services): every read goes to Redis.
@@ -269,34 +231,10 @@ function createTrackedCache(client: Redis, prefix: string, onError: ((err: Error
   subscriber.connect().catch(() => undefined)
 
   return {
-    active,
-    get(fullKey) {
-      if (!active()) return undefined
-      const e = entries.get(fullKey)
-      if (e === undefined) return undefined
-      if (Date.now() - e.atMs > CACHE_MAX_AGE_MS) {
-        entries.delete(fullKey)
-        return undefined
-      }
-      return e.value
-    },
-    beginFill(fullKey) {
-      if (!active()) return () => undefined
-      const state = { invalidated: false }
-      filling.set(fullKey, state)
-      return (value) => {
-        if (filling.get(fullKey) === state) filling.delete(fullKey)
-        if (value === undefined || state.invalidated || !active()) return
-        if (entries.size >= CACHE_MAX_ENTRIES) {
-          const oldest = entries.keys().next()
-          if (oldest.done !== true) entries.delete(oldest.value)
-        }
-        entries.set(fullKey, { value, atMs: Date.now() })
-      }
-    },
+    ...cache,
     close() {
       closed = true
-      dropAll()
+      sync()
       subscriber.disconnect()
     },
   }

@@ -124,7 +124,7 @@ describe.skipIf(!hasHelm)('Helm chart deploy/helm/gatehouse', () => {
     const install = await helm.run(['install', 'gh', CHART, '--namespace', 'gatehouse', '--dry-run=client', '-f', `${CHART}/ci/forward-auth-nginx-values.yaml`])
     const notes = install.slice(install.indexOf('NOTES:'))
     expect(notes).toContain('nginx.ingress.kubernetes.io/auth-url: "http://gh-gatehouse.gatehouse.svc.cluster.local/.gatehouse/verify"')
-    expect(notes).toContain('nginx.ingress.kubernetes.io/auth-signin: "https://$host/.gatehouse/sign_in?rd=$scheme://$host$request_uri"')
+    expect(notes).toContain('nginx.ingress.kubernetes.io/auth-signin: "https://$host/.gatehouse/sign_in"')
     expect(notes).toContain('auth-response-headers: "X-Gatehouse-Jwt-Assertion,X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Groups')
   })
 

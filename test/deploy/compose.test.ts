@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
 import { run as check } from '../../src/commands/check.js'
+import { CADDY_PATH, requireCaddy } from '../helpers/proxies.js'
 
 const DIR = 'deploy'
 const COMPOSE_FILES = ['docker-compose.yml', 'docker-compose.forward-auth.yml']
@@ -33,13 +34,6 @@ function serviceEnv(service: Service): Record<string, string> {
   const env: Record<string, string> = {}
   for (const [k, v] of Object.entries(service.environment ?? {})) env[k] = String(v).replace(/\$\{(\w+)\}/g, (_m, name: string) => SHELL_ENV[name] ?? '')
   return env
-}
-
-function caddyAvailable(): boolean {
-  if (spawnSync('caddy', ['version']).status === 0) return true
-  if (process.env.REQUIRE_FORWARD_AUTH_PROXIES === '1') throw new Error("REQUIRE_FORWARD_AUTH_PROXIES=1 but there is no caddy (install Debian's caddy package)")
-  console.warn('[skipped] Caddyfile check: no caddy on PATH (set REQUIRE_FORWARD_AUTH_PROXIES=1 to make this an error)')
-  return false
 }
 
 describe.each(COMPOSE_FILES)('deploy/%s', (file) => {
@@ -79,8 +73,8 @@ describe('deploy/docker-compose.forward-auth.yml', () => {
     expect(config.trusted_proxies).toEqual([compose.networks?.edge?.ipam?.config?.[0]?.subnet])
   })
 
-  it.skipIf(!caddyAvailable())('has a Caddyfile the real Caddy accepts: /.gatehouse/ to gatehouse, everything else through forward_auth', () => {
-    const r = spawnSync('caddy', ['adapt', '--config', join(DIR, 'Caddyfile.forward-auth'), '--adapter', 'caddyfile'], { encoding: 'utf8' })
+  it.skipIf(!requireCaddy())('has a Caddyfile the real Caddy accepts: /.gatehouse/ to gatehouse, everything else through forward_auth', () => {
+    const r = spawnSync(CADDY_PATH as string, ['adapt', '--config', join(DIR, 'Caddyfile.forward-auth'), '--adapter', 'caddyfile'], { encoding: 'utf8' })
     expect(r.status, r.stderr).toBe(0)
     const json = r.stdout
     // The site is the route's host, gatehouse's own paths go to gatehouse, and the check asks /.gatehouse/forward_auth.

@@ -90,7 +90,7 @@ describe('deploy/kubernetes', () => {
     const nginx = one(parseManifests(readFileSync(`${DIR}/app-ingress-nginx.yaml`, 'utf8')), 'Ingress', 'grafana')
     expect(nginx.metadata.annotations).toMatchObject({
       'nginx.ingress.kubernetes.io/auth-url': 'http://gatehouse.gatehouse.svc.cluster.local/.gatehouse/verify',
-      'nginx.ingress.kubernetes.io/auth-signin': 'https://$host/.gatehouse/sign_in?rd=$scheme://$host$request_uri',
+      'nginx.ingress.kubernetes.io/auth-signin': 'https://$host/.gatehouse/sign_in',
     })
     const envoy = parseManifests(readFileSync(`${DIR}/app-envoy-gateway.yaml`, 'utf8'))
     expect(one(envoy, 'SecurityPolicy').spec).toMatchObject({

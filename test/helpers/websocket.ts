@@ -13,11 +13,11 @@ export interface OpenSocket {
 
 export type Connected = { readonly open: OpenSocket } | { readonly status: number }
 
-/** Connect to `url` (http:// is turned into ws://) with a cookie; every hostname resolves to 127.0.0.1. */
-export function connectWebSocket(url: string, cookie?: string): Promise<Connected> {
+/** Connect to `url` (http:// is turned into ws://) with a cookie (and other headers); every hostname resolves to 127.0.0.1. */
+export function connectWebSocket(url: string, cookie?: string, headers: Record<string, string> = {}): Promise<Connected> {
   return new Promise((resolve) => {
     const ws = new WebSocket(url.replace(/^http/, 'ws'), {
-      headers: cookie === undefined ? {} : { cookie },
+      headers: cookie === undefined ? headers : { ...headers, cookie },
       lookup: (_h: string, o: { all?: boolean }, cb: (e: null, a: unknown, f?: number) => void) =>
         o.all === true ? cb(null, [{ address: '127.0.0.1', family: 4 }]) : cb(null, '127.0.0.1', 4),
     } as never)

@@ -19,6 +19,8 @@ import type { Seen } from '../../src/demo/whoami.js'
 import { base, signInForTokens } from '../helpers/okta-flow.js'
 import { clientCredentials } from '../helpers/service-app.js'
 import { CLIENT_ID, CLIENT_SECRET, startStack, type Stack } from '../helpers/stack.js'
+import { readStream, startStreamingUpstream, type StreamingUpstream } from '../helpers/streaming-upstream.js'
+import { connectWebSocket, mustOpen, startEchoUpstream } from '../helpers/websocket.js'
 
 const run = promisify(execFile)
 const bot = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -34,8 +36,12 @@ const allow = (criterion: string): string[] => ['policy:', '  - allow:', '      
 let s: Stack
 let org: Stack
 let dir: string
+let echo: Awaited<ReturnType<typeof startEchoUpstream>>
+let events: StreamingUpstream
 
 beforeAll(async () => {
+  echo = await startEchoUpstream()
+  events = await startStreamingUpstream()
   const jwk = { ...(await exportJWK(bot.publicKey)), kid: BOT_KID }
   s = await startStack({
     idp: {
@@ -89,6 +95,8 @@ beforeAll(async () => {
       ]) +
       bearerRoute(`http://pass.localhost:${port}`, upstream, [...AT, 'pass_bearer_token: true', ...allow('claim/cid: {in: [reports-bot]}')]) +
       bearerRoute(`http://app.localhost:${port}`, upstream, ['allow_any_authenticated_user: true']) +
+      bearerRoute(`http://live.localhost:${port}`, echo.url, [...AT, 'allow_websockets: true', ...allow('claim/cid: {in: [reports-bot]}')]) +
+      bearerRoute(`http://events.localhost:${port}`, events.url, [...AT, ...allow('claim/cid: {in: [reports-bot]}')]) +
       // What the example bot calls: a name the system resolver knows.
       bearerRoute(`http://127.0.0.1:${port}`, upstream, [
         ...AT,
@@ -111,6 +119,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await org?.close()
   await s?.close()
+  await echo?.close()
+  await events?.close()
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -328,6 +338,37 @@ describe('a `default` route: the Authorization header is the upstream’s busine
     const got = (await res.json()) as Seen
     expect(got.headers.authorization).toBe(`Bearer ${t}`)
     expect(got.assertion).toMatchObject({ valid: true, claims: { email: 'bob@example.com' } })
+  })
+})
+
+describe('open connections opened with a token close when the token expires', () => {
+  /** A token the IdP's own key signed, like the bot's, that expires in two seconds. */
+  const shortLived = async (): Promise<string> => s.idp.admin.forgeAccessToken({ like: await botToken(), claims: { exp: Math.floor(Date.now() / 1000) + 2 } })
+
+  it('a WebSocket: 1008 with the reason at the exp; one with a longer-lived token stays open', async () => {
+    const short = mustOpen(await connectWebSocket(s.url('live.localhost', '/socket'), undefined, { authorization: `Bearer ${await shortLived()}` }))
+    const long = mustOpen(await connectWebSocket(s.url('live.localhost', '/socket'), undefined, { authorization: `Bearer ${await botToken()}` }))
+    expect(await short.echo('hi')).toBe('echo:hi')
+    expect(await short.closed).toEqual({ code: 1008, reason: 'the access token expired' })
+    expect(await long.echo('still')).toBe('echo:still')
+    long.ws.close()
+    await long.closed
+  })
+
+  it('a WebSocket upgrade with a refused token is 401 and never reaches the upstream', async () => {
+    const refused = await connectWebSocket(s.url('live.localhost', '/socket'), undefined, { authorization: 'Bearer not-a-token' })
+    expect(refused).toEqual({ status: 401 })
+  })
+
+  it('a streamed response: cut at the exp', async () => {
+    const res = await s
+      .client()
+      .get(s.url('events.localhost', '/feed'), { headers: { accept: 'text/event-stream', authorization: `Bearer ${await shortLived()}` } })
+    expect(res.status).toBe(200)
+    const stream = readStream(res.body as ReadableStream<Uint8Array>)
+    events.push('first')
+    await stream.next('first')
+    expect(await stream.ended).toBe('cut')
   })
 })
 

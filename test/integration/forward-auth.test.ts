@@ -25,9 +25,12 @@ const routes = ({ upstream, port }: { upstream: string; port: number }): string 
             - groups: admin
 `
 
+/** Pomerium's forward_auth_url: its host's `/?uri=` and `/verify?uri=` are checks. */
+const FA_URL = 'forward_auth_url: http://forwardauth.localhost\n'
+
 beforeAll(async () => {
-  s = await startStack({ hosts: ['app.localhost', 'admin.localhost'], extra: 'trusted_proxies: [127.0.0.1/32]\n', routes })
-  untrusted = await startStack({ hosts: ['app.localhost', 'admin.localhost'], sharedIdp: s.idp, routes })
+  s = await startStack({ hosts: ['app.localhost', 'admin.localhost'], extra: 'trusted_proxies: [127.0.0.1/32]\n' + FA_URL, routes })
+  untrusted = await startStack({ hosts: ['app.localhost', 'admin.localhost'], sharedIdp: s.idp, extra: FA_URL, routes })
   alice = s.client()
   await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
   bob = s.client()
@@ -115,11 +118,14 @@ describe('forward-auth', () => {
     expect(again.headers.get('x-auth-request-user')).toBeNull()
   })
 
-  it('the uri parameter (Pomerium style) wins over the headers', async () => {
+  it('the uri parameter (Pomerium style) names the original request; a header naming another one is refused, never chosen', async () => {
     const uri = encodeURIComponent(s.url('app.localhost', '/x'))
-    const res = await check(alice, `/.gatehouse/verify?uri=${uri}`, { 'x-original-url': s.url('nowhere.localhost', '/') })
+    const res = await check(alice, `/.gatehouse/verify?uri=${uri}`, {})
     expect(res.status).toBe(200)
     expect(res.headers.get('x-auth-request-user')).toBe('00u1alice')
+    const conflict = await check(alice, `/.gatehouse/verify?uri=${uri}`, { 'x-original-url': s.url('nowhere.localhost', '/') })
+    expect(conflict.status).toBe(403)
+    expect(conflict.headers.get('x-auth-request-user')).toBeNull()
   })
 
   it('the check request itself (Envoy path_prefix): its Host, the path after the prefix, its method', async () => {
@@ -145,18 +151,62 @@ describe('forward-auth', () => {
     expect(((await api.json()) as Record<string, unknown>).error).toBe('login_required')
   })
 
-  it('path tricks get the same 400 as the proxy', async () => {
+  it('path tricks get the same 400 as the proxy from forward_auth; verify says 403 (nginx auth_request takes only 2xx/401/403)', async () => {
     // Sent raw in the header: no URL parser in between normalises them away.
     for (const p of ['/a%2fb', '/a%5cb', '/%252e%252e/x', '/a%zz', '/a#b']) {
-      const res = await check(alice, '/.gatehouse/verify', { 'x-original-url': `http://app.localhost:${s.port}${p}` })
-      expect(res.status, p).toBe(400)
-      expect(res.headers.get('x-auth-request-user'), p).toBeNull()
+      const fa = await check(alice, '/.gatehouse/forward_auth', { 'x-original-url': `http://app.localhost:${s.port}${p}`, accept: 'application/json' })
+      expect(fa.status, p).toBe(400)
+      expect(((await fa.json()) as Record<string, unknown>).error, p).toBe('bad_request')
+      const v = await check(alice, '/.gatehouse/verify', { 'x-original-url': `http://app.localhost:${s.port}${p}`, accept: 'application/json' })
+      expect(v.status, p).toBe(403)
+      expect(((await v.json()) as Record<string, unknown>).error, p).toBe('bad_request')
+      expect(v.headers.get('x-auth-request-user'), p).toBeNull()
     }
   })
 
-  it('bad original-request headers are a 400, never a pass', async () => {
-    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'not a url' })).status).toBe(400)
-    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': `http://evil@app.localhost:${s.port}/` })).status).toBe(400)
+  it('bad original-request headers are refused, never a pass', async () => {
+    const fa = (h: Record<string, string>) => check(alice, '/.gatehouse/forward_auth', h)
+    expect((await fa({ 'x-original-url': 'not a url' })).status).toBe(400)
+    expect((await fa({ 'x-original-url': `http://evil@app.localhost:${s.port}/` })).status).toBe(400)
+    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'not a url' })).status).toBe(403)
+    // No route for the host: 404 from forward_auth, 403 from verify.
+    expect((await fa({ 'x-original-url': 'http://nowhere.localhost/' })).status).toBe(404)
+    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'http://nowhere.localhost/' })).status).toBe(403)
+  })
+
+  it('every source of the original request must agree: a client-added copy through Traefik, Caddy or Envoy is a 400, never the one believed', async () => {
+    const app = `app.localhost:${s.port}`
+    const disagreeing: Record<string, string>[] = [
+      // Traefik/Caddy set X-Forwarded-*; the client added X-Original-URL for another page (or another host, or method).
+      { 'x-forwarded-proto': 'http', 'x-forwarded-host': app, 'x-forwarded-uri': '/admin', 'x-original-url': `http://${app}/public` },
+      { 'x-forwarded-proto': 'http', 'x-forwarded-host': `admin.localhost:${s.port}`, 'x-forwarded-uri': '/', 'x-original-url': `http://${app}/` },
+      { 'x-forwarded-host': app, 'x-forwarded-uri': '/', 'x-forwarded-method': 'DELETE', 'x-original-url': `http://${app}/`, 'x-original-method': 'GET' },
+      { 'x-forwarded-proto': 'https', 'x-forwarded-host': app, 'x-forwarded-uri': '/', 'x-original-url': `http://${app}/` },
+    ]
+    for (const h of disagreeing) {
+      const res = await check(alice, '/.gatehouse/forward_auth', { ...h, accept: 'application/json' })
+      expect(res.status, JSON.stringify(h)).toBe(400)
+      expect(String(((await res.json()) as Record<string, unknown>).message)).toContain('describe different requests')
+    }
+    // Caddy keeps the client's query on its check: a ?uri= for another page disagrees with X-Forwarded-Uri.
+    const uri = encodeURIComponent(`http://${app}/public`)
+    const viaCaddy = await check(alice, `/.gatehouse/forward_auth?uri=${uri}`, { 'x-forwarded-host': app, 'x-forwarded-uri': `/admin?uri=${uri}` })
+    expect(viaCaddy.status).toBe(400)
+    // Envoy's path_prefix: after a path suffix the query is the original request's, so ?uri= is not a source at all.
+    const viaEnvoy = await s.client().get(s.url('app.localhost', `/.gatehouse/verify/deep?uri=${encodeURIComponent(s.url('nowhere.localhost', '/'))}`), {
+      headers: { cookie: cookieOf(alice, 'app.localhost') },
+      noCookies: true,
+    })
+    expect(viaEnvoy.status).toBe(200)
+    // Sources that agree are fine (ingress-nginx sends both X-Original-URL and, from the client, nothing else).
+    const agreeing = await check(alice, '/.gatehouse/forward_auth', {
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': app,
+      'x-forwarded-uri': '/p?q=1',
+      'x-forwarded-method': 'GET',
+      'x-original-url': `http://${app}/p?q=1`,
+    })
+    expect(agreeing.status).toBe(200)
   })
 
   it('a route without `to` answers checks; a request sent to gatehouse directly gets 404', async () => {
@@ -168,5 +218,62 @@ describe('forward-auth', () => {
     expect(res.status).toBe(200)
     const direct = await alsoAdmin.get(s.url('admin.localhost', '/'))
     expect(direct.status).toBe(404)
+  })
+})
+
+describe("forward_auth_url: Pomerium's forward-auth host", () => {
+  /** A check sent to the forward-auth host, as Pomerium's nginx and Traefik snippets send it. */
+  function atFaHost(c: HttpClient | undefined, path: string, headers: Record<string, string> = {}, cookieHost = 'app.localhost') {
+    return s.client().get(s.url('forwardauth.localhost', path), {
+      headers: { ...(c === undefined ? {} : { cookie: cookieOf(c, cookieHost) }), ...headers },
+      noCookies: true,
+    })
+  }
+  const uri = (host: string, path: string): string => encodeURIComponent(s.url(host, path))
+
+  it('/verify?uri= (nginx auth-url): 200 with the identity, 401 without a session, never a redirect', async () => {
+    const ok = await atFaHost(alice, `/verify?uri=${uri('app.localhost', '/page?x=1')}`)
+    expect(ok.status).toBe(200)
+    expect(ok.headers.get('x-auth-request-email')).toBe('alice@example.com')
+    expect(ok.headers.get('x-gatehouse-jwt-assertion')).toBeTruthy()
+    const anon = await atFaHost(undefined, `/verify?uri=${uri('app.localhost', '/page')}`, { accept: 'text/html' })
+    expect(anon.status).toBe(401)
+  })
+
+  it('/?uri= (auth-signin, Traefik): a browser that must sign in is sent to the route host, an API client gets 401', async () => {
+    const browser = await atFaHost(undefined, `/?uri=${uri('app.localhost', '/p?a=b')}`, { accept: 'text/html' })
+    expect(browser.status).toBe(302)
+    const loc = new URL(browser.headers.get('location') as string)
+    expect(loc.origin).toBe(`http://app.localhost:${s.port}`)
+    expect(loc.pathname).toBe('/.gatehouse/sign_in')
+    expect(loc.searchParams.get('rd')).toBe(s.url('app.localhost', '/p?a=b'))
+    const api = await atFaHost(undefined, `/?uri=${uri('app.localhost', '/p')}`, { accept: 'application/json' })
+    expect(api.status).toBe(401)
+    // Traefik's address may be the bare forward-auth URL: X-Forwarded-* name the request.
+    const traefik = await atFaHost(alice, '/', { 'x-forwarded-proto': 'http', 'x-forwarded-host': `app.localhost:${s.port}`, 'x-forwarded-uri': '/t' })
+    expect(traefik.status).toBe(200)
+    expect(traefik.headers.get('x-auth-request-user')).toBe('00u1alice')
+  })
+
+  it('the policy decides as everywhere else: bob is refused on admin with the reason', async () => {
+    const res = await atFaHost(bob, `/verify?uri=${uri('admin.localhost', '/dash')}`, { accept: 'application/json' }, 'admin.localhost')
+    expect(res.status).toBe(403)
+    expect(String(((await res.json()) as Record<string, unknown>).reason)).toContain('groups')
+    expect(s.logs.join('')).toContain('"frontend":"forward_auth"')
+  })
+
+  it('other paths on that host are no route; the same paths on a route host are ordinary requests; untrusted peers are refused', async () => {
+    expect((await atFaHost(alice, `/other?uri=${uri('app.localhost', '/')}`)).status).toBe(404)
+    // On the route host, /verify is the app's own page, proxied (no identity headers in the answer).
+    const onRoute = await s
+      .client()
+      .get(s.url('app.localhost', `/verify?uri=${uri('app.localhost', '/')}`), { headers: { cookie: cookieOf(alice, 'app.localhost') }, noCookies: true })
+    expect(onRoute.status).toBe(200)
+    expect(onRoute.headers.get('x-auth-request-user')).toBeNull()
+    const stranger = await untrusted.client().get(untrusted.url('forwardauth.localhost', `/verify?uri=${uri('app.localhost', '/')}`), {
+      headers: { accept: 'application/json' },
+    })
+    expect(stranger.status).toBe(403)
+    expect(((await stranger.json()) as Record<string, unknown>).error).toBe('forward_auth_untrusted')
   })
 })

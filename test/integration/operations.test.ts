@@ -245,4 +245,67 @@ describe.skipIf(!hasRedis)('operator commands', () => {
     expect(await main(['check', '--online', '-c', file], io)).toBe(1)
     expect(out).toMatch(/FAIL {2}client credentials: the IdP rejected gatehouse's client credentials/)
   })
+
+  it("sessions list and revoke by the IdP's subject (--sub) and session id (--sid), on Redis", async () => {
+    // The command reads the store under its default key prefix, which other tests share: people of this test's own.
+    const tag = Date.now().toString(36)
+    const dana = { username: 'dana', password: 'dana', sub: `00u1dana${tag}`, email: `dana-${tag}@example.com`, name: 'Dana', groups: ['eng'] }
+    const erin = { username: 'erin', password: 'erin', sub: `00u1erin${tag}`, email: `erin-${tag}@example.com`, name: 'Erin', groups: ['eng'] }
+    const s = await startStack({
+      routes: ROUTES_APP_ADMIN,
+      cookieSecret: SECRET,
+      idp: { users: [dana, erin] },
+      extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`,
+    })
+    closers.push(() => s.close())
+    // Two browsers of dana's (two IdP sessions) and one of erin's.
+    const [dana1, dana2, erinsBrowser] = [s.client(), s.client(), s.client()]
+    await s.signIn(dana1, s.url('app.localhost', '/'), 'dana')
+    await s.signIn(dana2, s.url('app.localhost', '/'), 'dana')
+    await s.signIn(erinsBrowser, s.url('app.localhost', '/'), 'erin')
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
+    const file = join(dir, 'g.yaml')
+    writeFileSync(
+      file,
+      `insecure_server: true\nidp_provider_url: ${s.idp.issuer}\nidp_client_id: ${CLIENT_ID}\nidp_client_secret: ${CLIENT_SECRET}\ncookie_secret: ${SECRET}\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\nroutes:\n  - from: http://app.localhost:${s.port}\n    to: http://127.0.0.1:1\n    allow_any_authenticated_user: true\n`,
+    )
+    let out = ''
+    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (out += t), env: {}, cwd: process.cwd() }
+    const cli = async (...args: string[]): Promise<{ code: number; text: string }> => {
+      out = ''
+      const code = await main(args, io)
+      return { code, text: out }
+    }
+    const status = async (c: typeof erinsBrowser): Promise<number> => {
+      const res = await c.get(s.url('app.localhost', '/'), { headers: api })
+      await res.body?.cancel()
+      return res.status
+    }
+
+    const listed = await cli('sessions', 'list', '-c', file, '--sub', dana.sub)
+    expect(listed.code).toBe(0)
+    expect(listed.text).toMatch(/^2 sessions$/m)
+    expect(listed.text).not.toContain(erin.email)
+    const sids = [...listed.text.matchAll(/idp session (\S+)/g)].map((m) => m[1] as string)
+    expect(sids).toHaveLength(2)
+    expect(new Set(sids).size).toBe(2)
+    const one = await cli('sessions', 'list', '-c', file, '--sid', sids[0] as string)
+    expect(one.text).toMatch(/^1 session$/m)
+    expect(one.text).toContain(`idp session ${sids[0]}`)
+
+    // --sid ends that IdP session's gatehouse session only.
+    expect(await cli('sessions', 'revoke', '-c', file, '--sid', sids[0] as string)).toMatchObject({ code: 0, text: 'revoked 1 session\n' })
+    expect((await Promise.all([status(dana1), status(dana2)])).sort()).toEqual([200, 401])
+    // --sub ends every session of the subject; erin keeps hers.
+    expect(await cli('sessions', 'revoke', '-c', file, '--sub', dana.sub)).toMatchObject({ code: 0, text: 'revoked 1 session\n' })
+    expect([await status(dana1), await status(dana2), await status(erinsBrowser)]).toEqual([401, 401, 200])
+    expect(await cli('sessions', 'revoke', '-c', file, '--sid', 'no-such-idp-session')).toMatchObject({ code: 0, text: 'revoked 0 sessions\n' })
+
+    // Misuse is a usage error, never a revocation.
+    expect((await cli('sessions', 'revoke', '-c', file, '--sub', erin.sub, '--sid', 'x')).code).toBe(2)
+    expect((await cli('sessions', 'revoke', '-c', file)).code).toBe(2)
+    expect((await cli('sessions', 'list', '-c', file, '--sub', erin.sub, '--sid', 'x')).code).toBe(2)
+    expect((await cli('sessions', 'list', '-c', file, '--all')).code).toBe(2)
+    expect(await status(erinsBrowser)).toBe(200)
+  })
 })

@@ -10,6 +10,23 @@ export type { HostRule, KnownHosts } from '../../authorize/snapshot.js'
 
 const MAX_RETURN_URL = 8192
 
+/**
+ * The `rd` parameter of a sign-in URL. A proxy that cannot percent-encode (plain nginx:
+ * `?rd=$scheme://$http_host$request_uri`) sends the URL raw, and its own query then runs on in
+ * the sign-in query: an `rd` whose raw value is `http(s)://authority/…` with a literal `/` after
+ * the authority takes the rest of the query (it must be the last parameter). Anything else
+ * (an encoded URL, or ingress-nginx's `$scheme://$http_host$escaped_request_uri`, whose path
+ * starts `%2F`) is read as an ordinary query parameter.
+ */
+export function returnParam(requestTarget: string): string | undefined {
+  const q = requestTarget.indexOf('?')
+  if (q === -1) return undefined
+  const query = requestTarget.slice(q + 1)
+  const raw = /(?:^|&)rd=(https?:\/\/[^/?#%&]*\/.*)$/i.exec(query)?.[1]
+  if (raw !== undefined && !raw.includes('#')) return raw
+  return new URLSearchParams(query).get('rd') ?? undefined
+}
+
 export function checkReturnUrl(raw: string | undefined, base: URL, hosts: KnownHosts): URL | undefined {
   if (raw === undefined || raw.length === 0 || raw.length > MAX_RETURN_URL) return undefined
   // Browsers strip tabs and newlines and treat backslashes as slashes; refuse

@@ -15,7 +15,7 @@ import { loginCookiePrefix } from '../../session/cookie-names.js'
 import type { Gatehouse } from '../context.js'
 import { idpUnreachable } from '../pages/failures.js'
 import type { EndpointInput } from './index.js'
-import { checkReturnUrl } from './return-url.js'
+import { checkReturnUrl, returnParam } from './return-url.js'
 
 export const MAX_LOGIN_COOKIES = 5
 const LOGIN_COOKIE_SECONDS = 600
@@ -27,7 +27,7 @@ export function cookieOpts(config: CompiledConfig, scheme: 'http' | 'https') {
 /** `/.gatehouse/sign_in?rd=…`: sign in and come back to `rd` when it is on a route host, else to this host's root. */
 export function signIn(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: EndpointInput): Promise<FastifyReply> {
   const origin = `${input.scheme}://${input.host.authority}`
-  const rd = new URL(request.raw.url ?? '/', origin).searchParams.get('rd') ?? undefined
+  const rd = returnParam(request.raw.url ?? '/')
   const returnTo = checkReturnUrl(rd, new URL(origin), request.gatehouse.snap.knownHosts) ?? new URL(origin + '/')
   return startLogin(gh, request, reply, input.host, input.scheme, returnTo)
 }

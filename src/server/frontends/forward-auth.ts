@@ -17,7 +17,7 @@ import type { RequestFacts } from '../../authorize/facts.js'
 import type { Allow, Verdict } from '../../authorize/verdict.js'
 import { encodeHeaderList } from '../../proxy/headers.js'
 import type { Gatehouse } from '../context.js'
-import { badRequest, bearerRefused, loginRequired, notFound, refuse, wantsHtml } from '../pages/respond.js'
+import { bearerRefused, loginRequired, refuse, wantsHtml } from '../pages/respond.js'
 import { storeUnavailable } from '../pages/failures.js'
 import { denied, noteVerdict } from './proxy.js'
 
@@ -49,6 +49,19 @@ export function forwardAuthTarget(url: string): CheckTarget | undefined {
   return undefined
 }
 
+/**
+ * On the `forward_auth_url` host, Pomerium's shape: `/?uri=…` is a forward_auth check and
+ * `/verify?uri=…` a verify check (the original request read as for the /.gatehouse/ endpoints).
+ */
+export function pomeriumCheckTarget(url: string): CheckTarget | undefined {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const query = q === -1 ? '' : url.slice(q)
+  if (path === '/') return { mode: 'forward_auth', rest: '', query }
+  if (path === '/verify') return { mode: 'verify', rest: '', query }
+  return undefined
+}
+
 type Headers = FastifyRequest['raw']['headers']
 
 function one(h: Headers, name: string): string | undefined {
@@ -65,14 +78,26 @@ export type Original =
   | { readonly ok: true; readonly scheme: 'http' | 'https'; readonly host: string; readonly target: string; readonly method: string }
   | { readonly ok: false; readonly message: string }
 
-function fromUrl(url: string, method: string, source: string): Original {
+/** One description of the original request, as one source in the check request gives it. */
+interface Described {
+  readonly source: string
+  readonly scheme: 'http' | 'https' | undefined
+  readonly host: string
+  readonly target: string
+  /** The method this source states, if it states one. */
+  readonly method: string | undefined
+}
+
+type Reading = Described | { readonly problem: string } | undefined
+
+function fromUrl(url: string, method: string | undefined, source: string): Reading {
   const m = ABSOLUTE.exec(url)
-  if (m === null) return { ok: false, message: `${source} is not an absolute http(s) URL.` }
+  if (m === null) return { problem: `${source} is not an absolute http(s) URL.` }
   const authority = m[2] as string
-  if (authority.includes('@')) return { ok: false, message: `${source} carries user information.` }
+  if (authority.includes('@')) return { problem: `${source} carries user information.` }
   const rest = m[3] as string
   return {
-    ok: true,
+    source,
     scheme: (m[1] as string).toLowerCase() as 'http' | 'https',
     host: authority,
     target: rest === '' ? '/' : rest.startsWith('?') ? '/' + rest : rest,
@@ -80,46 +105,91 @@ function fromUrl(url: string, method: string, source: string): Original {
   }
 }
 
-function methodOf(sent: string | undefined, fallback: string): string | undefined {
-  if (sent === undefined) return fallback
-  return TOKEN.test(sent) ? sent.toUpperCase() : undefined
+/** A stated method: absent, or an HTTP token (upper-cased); anything else is a problem. */
+function statedMethod(sent: string | undefined, source: string): string | undefined | { readonly problem: string } {
+  if (sent === undefined) return undefined
+  return TOKEN.test(sent) ? sent.toUpperCase() : { problem: `${source} is not an HTTP method.` }
+}
+
+function uriParameter(check: CheckTarget, h: Headers): Reading {
+  // Only on the bare endpoint: after a path suffix (Envoy's path_prefix) the query is the original request's own.
+  if (check.rest !== '' || check.query.length <= 1) return undefined
+  const uri = new URLSearchParams(check.query.slice(1)).get('uri')
+  if (uri === null) return undefined
+  const m = statedMethod(one(h, 'x-original-method') ?? one(h, 'x-forwarded-method'), 'The original method')
+  if (typeof m === 'object') return m
+  return fromUrl(uri, m, 'The uri parameter')
+}
+
+function originalUrlHeader(h: Headers): Reading {
+  const url = one(h, 'x-original-url')
+  if (url === undefined) return undefined
+  const m = statedMethod(one(h, 'x-original-method'), 'X-Original-Method')
+  if (typeof m === 'object') return m
+  return fromUrl(url, m, 'X-Original-URL')
+}
+
+function forwardedHeaders(h: Headers): Reading {
+  const host = one(h, 'x-forwarded-host')
+  const uri = one(h, 'x-forwarded-uri')
+  if (host === undefined || uri === undefined) return undefined
+  const proto = one(h, 'x-forwarded-proto')?.toLowerCase()
+  if (proto !== undefined && proto !== 'http' && proto !== 'https') return { problem: 'X-Forwarded-Proto is neither http nor https.' }
+  if (!uri.startsWith('/')) return { problem: 'X-Forwarded-Uri does not start with "/".' }
+  const m = statedMethod(one(h, 'x-forwarded-method'), 'X-Forwarded-Method')
+  if (typeof m === 'object') return m
+  return { source: 'X-Forwarded-Host/-Uri', scheme: proto, host, target: uri, method: m }
+}
+
+/** Envoy's path_prefix: the check's own Host, the path after the endpoint, its query and method. */
+function checkItself(check: CheckTarget, h: Headers, method: string): Reading {
+  const host = one(h, 'host')
+  if (host === undefined) return { problem: 'The check request names no original request and has no Host.' }
+  return { source: 'the check request', scheme: undefined, host, target: (check.rest === '' ? '/' : check.rest) + check.query, method }
+}
+
+function disagreement(a: Described, b: Described): string | undefined {
+  const differ =
+    a.host.toLowerCase() !== b.host.toLowerCase() ||
+    a.target !== b.target ||
+    (a.scheme !== undefined && b.scheme !== undefined && a.scheme !== b.scheme) ||
+    (a.method !== undefined && b.method !== undefined && a.method !== b.method)
+  return differ ? `${a.source} and ${b.source} describe different requests.` : undefined
 }
 
 /**
  * First match wins: the `uri` query parameter (a full URL); X-Original-URL (+ X-Original-Method);
  * X-Forwarded-Proto + X-Forwarded-Host + X-Forwarded-Uri (+ X-Forwarded-Method); otherwise the
  * check request itself (its Host, the path after the endpoint prefix, its query and method).
+ *
+ * Each proxy sets its own source and passes the client's other headers (and, for Caddy, the
+ * client's query) along: a client could add an X-Original-URL of its choosing on its way through
+ * Traefik or Caddy, or a `?uri=` through Caddy or Envoy. So every source present must describe the
+ * same request (host, target, and scheme and method where both state them): two that differ are a
+ * 400, never a choice. A path suffix on the endpoint is itself such a source (Envoy put it there).
  */
 export function originalRequest(check: CheckTarget, h: Headers, method: string, listenerProto: 'http' | 'https'): Original {
-  if (check.query.length > 1) {
-    const uri = new URLSearchParams(check.query.slice(1)).get('uri')
-    if (uri !== null) {
-      const m = methodOf(one(h, 'x-original-method') ?? one(h, 'x-forwarded-method'), method)
-      if (m === undefined) return { ok: false, message: 'The original method is not an HTTP method.' }
-      return fromUrl(uri, m, 'The uri parameter')
-    }
+  const readings: Reading[] = [uriParameter(check, h), originalUrlHeader(h), forwardedHeaders(h)]
+  if (check.rest !== '' || readings.every((r) => r === undefined)) readings.push(checkItself(check, h, method))
+  const found: Described[] = []
+  for (const r of readings) {
+    if (r === undefined) continue
+    if ('problem' in r) return { ok: false, message: r.problem }
+    found.push(r)
   }
-  const originalUrl = one(h, 'x-original-url')
-  if (originalUrl !== undefined) {
-    const m = methodOf(one(h, 'x-original-method'), method)
-    if (m === undefined) return { ok: false, message: 'X-Original-Method is not an HTTP method.' }
-    return fromUrl(originalUrl, m, 'X-Original-URL')
+  const first = found[0] as Described
+  for (const other of found.slice(1)) {
+    const why = disagreement(first, other)
+    if (why !== undefined) return { ok: false, message: why }
   }
-  const proto = one(h, 'x-forwarded-proto')
-  const fhost = one(h, 'x-forwarded-host')
-  const furi = one(h, 'x-forwarded-uri')
-  if (fhost !== undefined && furi !== undefined) {
-    const p = (proto ?? listenerProto).toLowerCase()
-    if (p !== 'http' && p !== 'https') return { ok: false, message: 'X-Forwarded-Proto is neither http nor https.' }
-    if (!furi.startsWith('/')) return { ok: false, message: 'X-Forwarded-Uri does not start with "/".' }
-    const m = methodOf(one(h, 'x-forwarded-method'), method)
-    if (m === undefined) return { ok: false, message: 'X-Forwarded-Method is not an HTTP method.' }
-    return { ok: true, scheme: p, host: fhost, target: furi, method: m }
-  }
-  const p = (proto ?? listenerProto).toLowerCase()
-  const host = one(h, 'host')
-  if (host === undefined) return { ok: false, message: 'The check request names no original request and has no Host.' }
-  return { ok: true, scheme: p === 'https' ? 'https' : 'http', host, target: (check.rest === '' ? '/' : check.rest) + check.query, method }
+  const scheme = first.scheme ?? found.find((d) => d.scheme !== undefined)?.scheme ?? forwardedProto(h, listenerProto)
+  const stated = first.method ?? found.find((d) => d.method !== undefined)?.method ?? method
+  return { ok: true, scheme, host: first.host, target: first.target, method: stated }
+}
+
+function forwardedProto(h: Headers, listenerProto: 'http' | 'https'): 'http' | 'https' {
+  const p = one(h, 'x-forwarded-proto')?.toLowerCase()
+  return p === 'https' || p === 'http' ? p : listenerProto
 }
 
 /** Answer a forward-auth check. */
@@ -138,7 +208,7 @@ export function handleForwardAuth(gh: Gatehouse, request: FastifyRequest, reply:
   if (!o.ok) {
     ctx.outcome = 'error'
     ctx.reason = o.message
-    return badRequest(request, reply, o.message)
+    return refuse(request, reply, 'bad_request', { message: o.message, ...onlyAuthRequestStatuses(check.mode) })
   }
   const facts: RequestFacts = { method: o.method, scheme: o.scheme, host: o.host, target: o.target, peer, headers: request.raw.headers, isWebSocket: false }
   const v = authorize(gh, ctx.snap, facts)
@@ -146,13 +216,22 @@ export function handleForwardAuth(gh: Gatehouse, request: FastifyRequest, reply:
   return answer(gh, request, reply, check.mode, v)
 }
 
+/**
+ * nginx's auth_request takes 2xx, 401 and 403 and turns anything else into a 500 for the client:
+ * verify refuses what the proxy would answer 400 or 404 with 403 (the body still names the code).
+ * A session store outage stays 503: nginx's 500 is the truth about an outage.
+ */
+function onlyAuthRequestStatuses(mode: ForwardAuthMode): { readonly status?: number } {
+  return mode === 'verify' ? { status: 403 } : {}
+}
+
 function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, mode: ForwardAuthMode, v: Verdict): FastifyReply {
   noteVerdict(request.gatehouse, v)
   switch (v.kind) {
     case 'bad-request':
-      return badRequest(request, reply, v.message)
+      return refuse(request, reply, 'bad_request', { message: v.message, ...onlyAuthRequestStatuses(mode) })
     case 'not-found':
-      return notFound(request, reply)
+      return refuse(request, reply, 'not_found', onlyAuthRequestStatuses(mode))
     case 'jwks':
     case 'endpoint':
       // Public: the JWKS and gatehouse's own endpoints need no identity (the ingress should route /.gatehouse/ to gatehouse).

@@ -11,6 +11,8 @@ import { upstreamPath } from '../../proxy/path.js'
 import type { Gatehouse } from '../context.js'
 import { badRequest, notFound, refuse } from '../pages/respond.js'
 import type { UpstreamCall } from '../request-context.js'
+import type { ActiveSession } from '../../authorize/ports.js'
+import { followSession } from './follow-session.js'
 
 /** Stream the allowed request to the route's upstream. */
 export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Allow): FastifyReply {
@@ -68,8 +70,9 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
       ownCookieName: ctx.snap.config.cookie.name,
     },
     {
-      onResponseStart() {
+      onResponseStart(status, responseHeaders) {
         ctx.upstreamMs = performance.now() - call.startedMs
+        if (v.session !== undefined && isOpenEnded(request.raw.method, status, responseHeaders)) followResponse(gh, request, reply, v, v.session)
       },
       onFailure(failure) {
         ctx.upstreamMs = performance.now() - call.startedMs
@@ -92,4 +95,30 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
     },
   )
   return reply
+}
+
+/**
+ * A response whose end nobody can foresee: server-sent events, or any body
+ * of unknown length (no Content-Length: a chunked stream, a long poll). Such a
+ * response may outlive its session, so it follows it as a WebSocket does.
+ * Responses of known length are not listed: they end by themselves, and the
+ * common case stays free of any bookkeeping.
+ */
+function isOpenEnded(method: string | undefined, status: number, headers: Readonly<Record<string, string | string[]>>): boolean {
+  if (method === 'HEAD' || status === 204 || status === 304) return false
+  const type = headers['content-type']
+  if (typeof type === 'string' && type.toLowerCase().startsWith('text/event-stream')) return true
+  return headers['content-length'] === undefined
+}
+
+/** When the session ends (or the token expires, or a re-check refuses), the response is cut: the client sees it incomplete, and the upstream request is aborted. */
+function followResponse(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: Allow, session: ActiveSession): void {
+  const res = reply.raw
+  if (res.destroyed) return
+  const route = v.target.route.id
+  const untrack = followSession(gh, request.raw, { ...v, session }, false, (reason, shuttingDown) => {
+    if (shuttingDown !== true) gh.log.info({ reqId: request.id, route, user: session.email ?? session.sub, reason }, 'streamed response closed by gatehouse')
+    res.destroy()
+  })
+  res.once('close', untrack)
 }

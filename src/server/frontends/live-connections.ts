@@ -28,6 +28,8 @@ export type Recheck = { readonly keep: true; readonly nextAtMs: number } | { rea
 export interface LiveOptions {
   /** Close at this time whatever happens (the session's absolute end, a token's expiry). */
   readonly expiresAtMs?: number
+  /** The reason given when `expiresAtMs` comes (default: "the session or token expired"). */
+  readonly expiryReason?: string
   /** First re-check time, and the re-check itself. */
   readonly recheckAtMs?: number
   readonly recheck?: () => Promise<Recheck>
@@ -48,6 +50,10 @@ export interface LiveConnectionsDeps {
   readonly onClosed?: (reason: 'session_ended' | 'expired' | 'recheck') => void
 }
 
+/** How long, and how many, ended session ids are remembered (see `add`). */
+const RECENT_ENDED_MS = 5 * 60_000
+const MAX_RECENT_ENDED = 10_000
+
 /** setTimeout's ceiling (about 24.8 days); a longer wait is taken in steps. */
 const MAX_TIMER_MS = 2 ** 31 - 1
 export const SESSION_ENDED_REASON = 'the session ended'
@@ -62,6 +68,27 @@ interface Entry {
 export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnections & { stop(): void; closeAll(reason: string): void } {
   const bySession = new Map<string, Set<Entry>>()
   const all = new Set<Entry>()
+  // Sessions that ended lately, here or elsewhere (oldest first): a connection listed just after its
+  // session's news went by (a response that started while the sign-out was being answered) is closed
+  // at once, without asking the store.
+  const recentlyEnded = new Map<string, number>()
+
+  function noteEnded(ids: readonly string[]): void {
+    const now = deps.now()
+    for (const id of ids) {
+      recentlyEnded.delete(id)
+      recentlyEnded.set(id, now)
+    }
+    for (const [id, at] of recentlyEnded) {
+      if (recentlyEnded.size <= MAX_RECENT_ENDED && now - at < RECENT_ENDED_MS) break
+      recentlyEnded.delete(id)
+    }
+  }
+
+  function endedLately(id: string): boolean {
+    const at = recentlyEnded.get(id)
+    return at !== undefined && deps.now() - at < RECENT_ENDED_MS
+  }
 
   function close(e: Entry, reason: string, why: 'session_ended' | 'expired' | 'recheck'): void {
     if (e.closed) return
@@ -100,7 +127,7 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
     e.timer = undefined
     if (e.closed) return
     if (deps.now() < at) return schedule(e, recheckAtMs) // a wait longer than one timer
-    if (e.opts.expiresAtMs !== undefined && deps.now() >= e.opts.expiresAtMs) return close(e, 'the session or token expired', 'expired')
+    if (e.opts.expiresAtMs !== undefined && deps.now() >= e.opts.expiresAtMs) return close(e, e.opts.expiryReason ?? 'the session or token expired', 'expired')
     if (e.opts.recheck === undefined) return
     let r: Recheck
     try {
@@ -133,8 +160,10 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
   }
 
   const stopListening = deps.onEnded((event) => {
-    if (event.kind === 'ended') closeSessions(event.ids)
-    else void recheckAll()
+    if (event.kind === 'ended') {
+      noteEnded(event.ids)
+      closeSessions(event.ids)
+    } else void recheckAll()
   })
 
   return {
@@ -147,6 +176,7 @@ export function createLiveConnections(deps: LiveConnectionsDeps): LiveConnection
         set.add(e)
       }
       schedule(e, opts.recheckAtMs)
+      if (conn.sessionId !== undefined && endedLately(conn.sessionId)) queueMicrotask(() => close(e, SESSION_ENDED_REASON, 'session_ended'))
       return () => release(e)
     },
     get size() {

@@ -10,6 +10,7 @@
  */
 import http from 'node:http'
 import https from 'node:https'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { REQUEST_ID_HEADER } from '../../constants.js'
 import { authorize } from '../../authorize/decide.js'
@@ -21,7 +22,8 @@ import { newRequestContext, type RequestContext } from '../request-context.js'
 import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
 import { clientCertProblem } from './client-cert.js'
-import type { LiveOptions, Recheck } from './live-connections.js'
+import { followSession } from './follow-session.js'
+import { forwardAuthTarget } from './forward-auth.js'
 import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 import { refuseSocket } from '../pages/socket-refusal.js'
@@ -36,12 +38,29 @@ function relayStatus(socket: Duplex, status: number, reason: string): void {
 export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
+    if (forwardAuthTarget(req.url ?? '') !== undefined) return answerAsRequest(server, req, socket)
     const requestId = { value: nextRequestId() }
     handleUpgrade(gh, req, socket, head, requestId).catch((err: unknown) => {
       gh.log.error({ reqId: requestId.value, err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
       refuseSocket(socket, 'internal_error', requestId.value)
     })
   })
+}
+
+/**
+ * A forward-auth check that carries the client's Upgrade header (Caddy's forward_auth copies the
+ * WebSocket handshake's headers into its check): answered as the ordinary HTTP request it is, by
+ * the same app, on this socket, which then closes.
+ */
+function answerAsRequest(server: http.Server, req: http.IncomingMessage, socket: Duplex): void {
+  const res = new http.ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket as Socket)
+  res.once('finish', () => {
+    res.detachSocket(socket as Socket)
+    socket.end()
+  })
+  server.emit('request', req, res)
 }
 
 async function handleUpgrade(gh: Gatehouse, req: http.IncomingMessage, socket: Duplex, head: Buffer, id: { value: string }): Promise<void> {
@@ -213,53 +232,13 @@ function tunnel(
     const session = v.session
     let untrack = (): void => undefined
     const tunnel = openTunnel(socket, upSocket, { clientHead: head, upstreamHead: upHead }, () => untrack())
-    const sessionId = session?.id
-    untrack = gh.live.add(
-      {
-        sessionId,
-        close: (reason, shuttingDown) => {
-          if (shuttingDown === true) return tunnel.close(reason, CLOSE_GOING_AWAY)
-          gh.log.info({ route: route.id, user: session?.email ?? session?.sub, reason }, 'websocket closed by gatehouse')
-          tunnel.close(reason)
-        },
-      },
-      session === undefined ? {} : followSession(gh, req, v),
-    )
-    // A session that ended while the upgrade was under way: its news went out before this tunnel was listed.
-    if (sessionId !== undefined)
-      gh.sessions.exists(sessionId).then(
-        (alive) => (alive ? undefined : tunnel.close('the session ended')),
-        () => undefined,
-      )
+    const close = (reason: string, shuttingDown?: boolean): void => {
+      if (shuttingDown === true) return tunnel.close(reason, CLOSE_GOING_AWAY)
+      gh.log.info({ route: route.id, user: session?.email ?? session?.sub, reason }, 'websocket closed by gatehouse')
+      tunnel.close(reason)
+    }
+    // A public route's tunnel belongs to nobody: it lives until either side closes it (or gatehouse stops).
+    untrack = session === undefined ? gh.live.add({ sessionId: undefined, close }) : followSession(gh, req, { ...v, session }, true, close)
   })
   upReq.end()
-}
-
-/** How often an open tunnel re-checks its session (refresh when due, then the policy) when nothing else tells it. */
-const RECHECK_EVERY_MS = 5 * 60_000
-
-/**
- * A cookie session's tunnel closes at the session's absolute end, and is
- * re-checked periodically: the same upgrade request goes through the core
- * again under the current config (the session loaded again, refreshed when
- * due, which ends it if the IdP refuses; the route's policy asked again).
- */
-function followSession(gh: Gatehouse, req: http.IncomingMessage, first: Allow): LiveOptions {
-  const session = first.session as NonNullable<Allow['session']>
-  const every = (): number => Math.max(30_000, Math.min(gh.current().config.sessionRefreshIntervalMs ?? RECHECK_EVERY_MS, RECHECK_EVERY_MS))
-  return {
-    expiresAtMs: session.expiresAtMs,
-    recheckAtMs: gh.now() + every(),
-    async recheck(): Promise<Recheck> {
-      const again = await authorize(gh, gh.current(), factsOf(gh, req, true))
-      if (again.kind === 'store-down') throw again.err
-      if (again.kind === 'sign-in' || ((again.kind === 'allow' || again.kind === 'deny') && again.session?.id !== session.id)) {
-        return { keep: false, reason: 'the session ended' }
-      }
-      if ((again.kind !== 'allow' && again.kind !== 'deny') || again.target.route.id !== first.target.route.id)
-        return { keep: false, reason: 'the route changed' }
-      if (again.kind === 'deny') return { keep: false, reason: `no longer allowed: ${again.reason}` }
-      return { keep: true, nextAtMs: gh.now() + every() }
-    },
-  }
 }

@@ -48,6 +48,8 @@ export interface RunningGatehouse {
   readonly metrics: Metrics
   readonly identity: IdentityProvider
   readonly store: KeyValueStore
+  /** Open WebSockets and streamed responses that follow a session or token. */
+  readonly openConnections: number
   current(): Snapshot
   /** Swap in a new config. Settings that need a restart (IdP, cookie secret, store, address) are reported, and the old values kept. */
   reload(config: CompiledConfig): string[]
@@ -211,6 +213,9 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     metrics,
     identity,
     store,
+    get openConnections() {
+      return live.size
+    },
     current: () => snapshot,
     reload(config) {
       const needsRestart: string[] = []

@@ -20,9 +20,14 @@ export const REFUSALS = {
     status: 400,
     title: 'Bad request',
     message: 'The request could not be read.',
-    statusNote: '400, or the 4xx the HTTP parser chose (413 for a body over 1 MiB)',
+    statusNote: '400, or the 4xx the HTTP parser chose (413 for a body over 1 MiB); 403 from /.gatehouse/verify (nginx auth_request takes only 2xx/401/403)',
   },
-  not_found: { status: 404, title: 'Not found', message: 'No route is configured for this address.' },
+  not_found: {
+    status: 404,
+    title: 'Not found',
+    message: 'No route is configured for this address.',
+    statusNote: '404; 403 from /.gatehouse/verify (nginx auth_request takes only 2xx/401/403)',
+  },
   method_not_allowed: { status: 405, title: 'Method not allowed', message: 'This gatehouse endpoint does not accept that method.' },
   login_required: { status: 401, title: 'Sign in first', message: 'Sign in first.' },
   invalid_token: {

@@ -173,7 +173,7 @@ export function createMetrics(): Metrics {
     }),
     connectionsClosed: new Counter({
       name: 'gatehouse_connections_closed_total',
-      help: 'Open WebSockets closed by gatehouse because their session ended, expired, or is no longer allowed.',
+      help: 'Open WebSockets and streamed responses closed by gatehouse because their session ended, expired, or is no longer allowed.',
       labelNames: ['reason'],
       registers: [registry],
     }),

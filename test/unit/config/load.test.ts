@@ -256,3 +256,33 @@ describe('slow-client limits', () => {
     expect(config(BASE + 'max_upstream_requests_per_client: 0\n' + ROUTE).maxUpstreamRequestsPerClient).toBe(0)
   })
 })
+
+describe("forward_auth_url (Pomerium's forward-auth host)", () => {
+  it('names a host and optionally a port', () => {
+    const r = load(BASE + 'forward_auth_url: https://ForwardAuth.corp.example\n' + ROUTE)
+    if (!('config' in r)) throw new Error(JSON.stringify(r.problems))
+    expect(r.config.forwardAuthHost).toEqual({ host: 'forwardauth.corp.example', port: undefined })
+    const p = load(BASE + 'forward_auth_url: https://forwardauth.corp.example:443\n' + ROUTE)
+    if (!('config' in p)) throw new Error(JSON.stringify(p.problems))
+    expect(p.config.forwardAuthHost).toEqual({ host: 'forwardauth.corp.example', port: 443 })
+  })
+  it('is unset by default', () => {
+    const r = load(BASE + ROUTE)
+    if (!('config' in r)) throw new Error(JSON.stringify(r.problems))
+    expect(r.config.forwardAuthHost).toBeUndefined()
+  })
+  for (const [what, value, code, message] of [
+    ['a path', 'https://fa.corp.example/verify', 'CONFIG_BAD_URL', /host only/],
+    ['a query', 'https://fa.corp.example/?uri=x', 'CONFIG_BAD_URL', /host only/],
+    ['credentials', 'https://u:p@fa.corp.example', 'CONFIG_BAD_URL', /user information/],
+    ['another scheme', 'ftp://fa.corp.example', 'CONFIG_BAD_URL', /http/],
+    ['not a URL', 'fa.corp.example', 'CONFIG_BAD_URL', /not a URL/],
+    ["a route's host", 'https://app.corp.example', 'CONFIG_BAD_VALUE', /also the host of the route/],
+  ] as const)
+    it(`refuses ${what}, at the key's position`, () => {
+      const ps = problems(BASE + `forward_auth_url: ${value}\n` + ROUTE)
+      expect(ps.map((p) => p.code)).toEqual([code])
+      expect(ps[0]?.message).toMatch(message)
+      expect(ps[0]?.line).toBe(6)
+    })
+})

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest'
 import fc from 'fast-check'
-import { checkReturnUrl, type KnownHosts } from '../../../src/server/endpoints/return-url.js'
+import { checkReturnUrl, returnParam, type KnownHosts } from '../../../src/server/endpoints/return-url.js'
 
 const hosts: KnownHosts = new Map([
   ['app.example.com', [{ scheme: 'https', port: undefined }]],
@@ -53,5 +53,26 @@ describe('checkReturnUrl', () => {
       }),
       { numRuns: 2000 },
     )
+  })
+})
+
+describe('returnParam (the sign-in URL rd)', () => {
+  it('reads an encoded rd as a query parameter', () => {
+    expect(returnParam('/.gatehouse/sign_in?rd=' + encodeURIComponent('https://app.example.com/p?a=1&b=2'))).toBe('https://app.example.com/p?a=1&b=2')
+    expect(returnParam('/.gatehouse/sign_in?x=1&rd=%2Fdash&y=2')).toBe('/dash')
+  })
+  it("takes the rest of the query for a raw rd (nginx's $request_uri cannot be encoded): its own & and ? stay", () => {
+    expect(returnParam('/.gatehouse/sign_in?rd=https://app.example.com/p?a=1&b=2')).toBe('https://app.example.com/p?a=1&b=2')
+    expect(returnParam('/.gatehouse/sign_in?x=1&rd=http://app.example.com/a%2Fb?c=d&e')).toBe('http://app.example.com/a%2Fb?c=d&e')
+  })
+  it("ingress-nginx's rd (scheme and host raw, the request URI escaped) is an ordinary parameter", () => {
+    expect(returnParam('/.gatehouse/sign_in?rd=https://app.example.com%2Fp%3Fa%3D1%26b%3D2')).toBe('https://app.example.com/p?a=1&b=2')
+  })
+  it('no rd, or none at all', () => {
+    expect(returnParam('/.gatehouse/sign_in')).toBeUndefined()
+    expect(returnParam('/.gatehouse/sign_in?x=1')).toBeUndefined()
+  })
+  it('the raw reading still goes through checkReturnUrl: a foreign host is refused', () => {
+    expect(checkReturnUrl(returnParam('/.gatehouse/sign_in?rd=https://evil.example/?next=https://app.example.com/'), base, hosts)).toBeUndefined()
   })
 })
