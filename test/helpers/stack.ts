@@ -37,6 +37,8 @@ export interface StackOptions {
   readonly sharedIdp?: DevIdp
   readonly cookieSecret?: string
   readonly port?: number
+  /** Listen here instead of on `port` (a relay in front forwards `port` to it; URLs and routes keep `port`). */
+  readonly listenPort?: number
   readonly jwksCooldownMs?: number
   /** gatehouse's clock (the IdP keeps real time). */
   readonly now?: () => number
@@ -128,7 +130,7 @@ ${o.routes({ upstream: upstream.url, port })}
   const gh = await startGatehouse({
     config: compiled.config,
     log: createLogger('info', sink),
-    listen: { host: '127.0.0.1', port },
+    listen: { host: '127.0.0.1', port: o.listenPort ?? port },
     drainTimeoutMs: 2000,
     ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }),
     ...(o.now === undefined ? {} : { now: o.now }),
