@@ -7,7 +7,12 @@
 export const SPECIAL_PREFIX = '/.gatehouse/'
 
 export const PATHS = {
+  /** On a route host: the IdP's redirect URI, or (with authenticate_service_url) where one-time codes are redeemed. */
   callback: '/.gatehouse/callback',
+  /** The sign-in host's IdP redirect URI: Pomerium's path, so an Okta app set up for Pomerium needs no change. */
+  authenticateCallback: '/oauth2/callback',
+  /** Programmatic sign-in (Pomerium's /.pomerium/api/v1/login): `?redirect_uri=http://localhost:PORT/…`. */
+  apiLogin: '/.gatehouse/api/v1/login',
   signIn: '/.gatehouse/sign_in',
   /** OIDC third-party-initiated login (Okta dashboard tiles): `?iss=…&target_link_uri=…`. */
   initiateLogin: '/.gatehouse/login',

@@ -24,6 +24,8 @@ import { bearerSession, bearerTokenOf, type BearerPort } from './bearer.js'
 import type { Directory } from '../identity/directory.js'
 import { completeGroups } from '../identity/directory.js'
 import { withRoles } from './roles.js'
+import { startHandoff, type HandoffStart } from './authenticate.js'
+import { openProgrammaticToken, programmaticTokenOf } from './programmatic-token.js'
 
 /** The signer of the upstream assertion: a cache that answers without I/O, and the signing itself. */
 export interface AssertionSource {
@@ -51,6 +53,11 @@ export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFac
   }
   // Public routes never touch the store: they keep working when it is down.
   if (!r.route.policy.needsSession) return decide(deps, facts, r, undefined, undefined)
+  // A programmatic sign-in's token (with a sign-in host) stands in for this host's cookie.
+  if (r.authenticate !== undefined) {
+    const token = programmaticTokenOf(facts.headers.authorization)
+    if (token !== undefined) return identifyProgrammatic(deps, facts, r, r.authenticate.tokenKey, token, snap.config.roles)
+  }
   // A bearer route with a bearer token: the token is the credential, not the cookie.
   if (r.route.bearer.format !== 'default' && deps.bearer !== undefined) {
     const token = bearerTokenOf(facts.headers.authorization)
@@ -64,6 +71,28 @@ export function authorize(deps: AuthorizeDeps, snap: Snapshot, facts: RequestFac
     (loaded) => withGroups(deps, facts, r, sessionOf(loaded), roles),
     (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }),
   )
+}
+
+function identifyProgrammatic(
+  deps: AuthorizeDeps,
+  facts: RequestFacts,
+  r: RouteTarget,
+  key: Uint8Array,
+  token: string,
+  roles: Roles,
+): Verdict | Promise<Verdict> {
+  const cookieValue = openProgrammaticToken(key, r.host.authority, token)
+  const refused: Verdict = {
+    kind: 'bearer-refused',
+    target: r,
+    status: 401,
+    description: 'the sign-in token is not valid for this host, or its session has ended',
+  }
+  if (cookieValue === undefined) return refused
+  const judge = (loaded: LoadResult): Verdict | Promise<Verdict> => (loaded.kind === 'session' ? withGroups(deps, facts, r, loaded.session, roles) : refused)
+  const known = deps.sessions.peek(cookieValue)
+  if (known !== undefined) return judge(known)
+  return deps.sessions.load(cookieValue).then(judge, (err: unknown): Verdict => ({ kind: 'store-down', target: r, err }))
 }
 
 function identifyBearer(deps: AuthorizeDeps, bearer: BearerPort, facts: RequestFacts, r: RouteTarget, token: string, roles: Roles): Verdict | Promise<Verdict> {
@@ -103,12 +132,19 @@ function decide(deps: AuthorizeDeps, facts: RequestFacts, r: RouteTarget, who: A
     isCorsPreflight: r.method === 'OPTIONS' && facts.headers.origin !== undefined && facts.headers['access-control-request-method'] !== undefined,
   }
   const d = r.route.policy.evaluate(session, input, deps.now())
-  if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r) }
+  if (d.outcome === 'login') return { kind: 'sign-in', target: r, reason: d.reason, signInUrl: signInUrl(r), handoff: handoffFor(r, deps.now()) }
   if (d.outcome === 'deny') return { kind: 'deny', target: r, session, reason: d.reason, publicReason: d.publicReason, criterion: d.criterion }
   if (session === undefined) return { kind: 'allow', target: r, session, assertion: undefined }
   const assertion = deps.signer.cached(session, r.host.hostname)
   if (assertion !== undefined) return { kind: 'allow', target: r, session, assertion }
   return deps.signer.assertionFor(session, r.host.hostname).then((jwt): Verdict => ({ kind: 'allow', target: r, session, assertion: jwt }))
+}
+
+/** With a sign-in host: the signed request that sends the browser there, coming back to this request. */
+function handoffFor(r: RouteTarget, nowMs: number): HandoffStart | undefined {
+  if (r.authenticate === undefined) return undefined
+  const origin = `${r.scheme}://${r.host.authority}`
+  return startHandoff(r.authenticate, { scheme: r.scheme, host: r.host.authority, returnTo: origin + r.path + r.query }, nowMs)
 }
 
 /** `/.gatehouse/sign_in` on the route host, coming back to this request. */

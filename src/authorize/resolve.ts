@@ -10,6 +10,7 @@ import type { RequestFacts } from './facts.js'
 import { parseHost } from './host.js'
 import { externalScheme, type KnownHost, type RouteRuntime, type Snapshot } from './snapshot.js'
 import type { RouteTarget, Verdict } from './verdict.js'
+import { isAuthenticateHost } from './authenticate.js'
 
 const MAX_KNOWN_HOSTS = 1024
 const JWKS: Verdict = Object.freeze({ kind: 'jwks' })
@@ -41,6 +42,12 @@ export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget |
   if (known === 'bad') return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
   const target = normalizeRequestPath(facts.target)
   if (!target.ok) return { kind: 'bad-request', message: `The request path was refused: ${target.reason}.` }
+  // The sign-in host serves gatehouse's sign-in endpoints and nothing else (no route may name it).
+  if (known === 'unknown' && snap.authenticate !== undefined) {
+    const host = parseHost(facts.host)
+    if (host !== undefined && isAuthenticateHost(snap.authenticate.service, host.hostname, host.port ?? (facts.scheme === 'https' ? 443 : 80)))
+      return { kind: 'endpoint', host, scheme: snap.authenticate.service.scheme, path: target.path, on: 'authenticate' }
+  }
   // The JWKS is public and apps fetch it from their own route host.
   if (target.path === PATHS.jwks || target.path === PATHS.pomeriumJwks) return JWKS
 
@@ -65,5 +72,6 @@ export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget |
     route,
     rt: snap.routes[route.index] as RouteRuntime,
     fwd,
+    authenticate: snap.authenticate,
   }
 }

@@ -10,6 +10,7 @@ import type { ClientAddressResolver } from '../proxy/client-address.js'
 import type { HeaderRules } from '../proxy/headers.js'
 import type { UpstreamPicker } from '../proxy/upstream-picker.js'
 import type { HostPort } from './host.js'
+import type { AuthenticateRuntime } from './authenticate.js'
 
 export interface RouteRuntime {
   readonly route: CompiledRoute
@@ -48,6 +49,8 @@ export interface Snapshot {
   readonly hostCache: { readonly http: Map<string, KnownHost>; readonly https: Map<string, KnownHost> }
   /** Some route sends the IdP access token upstream (`${gatehouse.access_token}` in set_request_headers), so sessions keep it fresh. */
   readonly forwardsAccessToken: boolean
+  /** The sign-in host (`authenticate_service_url`) and the key of the requests route hosts send it; undefined: each route host signs in itself. */
+  readonly authenticate: AuthenticateRuntime | undefined
 }
 
 /** The scheme a browser uses for this host: the route's declared `from` scheme. */

@@ -8,6 +8,7 @@ import type { ForwardedFacts } from '../proxy/client-address.js'
 import type { HostPort } from './host.js'
 import type { ActiveSession } from './ports.js'
 import type { RouteRuntime } from './snapshot.js'
+import type { AuthenticateRuntime, HandoffStart } from './authenticate.js'
 
 /** The route a request resolved to, with the facts every later step needs. */
 export interface RouteTarget {
@@ -27,6 +28,8 @@ export interface RouteTarget {
   readonly rt: RouteRuntime
   /** The client address, scheme and host gatehouse believes (after `trusted_proxies`). */
   readonly fwd: ForwardedFacts
+  /** The sign-in host when `authenticate_service_url` is set: sign-ins go there. */
+  readonly authenticate: AuthenticateRuntime | undefined
 }
 
 export type Verdict =
@@ -36,12 +39,20 @@ export type Verdict =
   | { readonly kind: 'not-found' }
   /** The public JWKS document (any route host). */
   | { readonly kind: 'jwks' }
-  /** One of gatehouse's own endpoints under /.gatehouse/ on a route host. */
-  | { readonly kind: 'endpoint'; readonly host: HostPort; readonly scheme: 'http' | 'https'; readonly path: string }
+  /**
+   * One of gatehouse's own endpoints: under /.gatehouse/ on a route host, or (`on: 'authenticate'`)
+   * any path on the sign-in host of `authenticate_service_url`, which serves no route.
+   */
+  | { readonly kind: 'endpoint'; readonly host: HostPort; readonly scheme: 'http' | 'https'; readonly path: string; readonly on?: 'authenticate' }
   /** The session store could not answer: 503, nothing forwarded. */
   | { readonly kind: 'store-down'; readonly target: RouteTarget; readonly err: unknown }
-  /** A session-dependent rule met no session. `signInUrl` starts a sign-in on the route host and comes back to this request. */
-  | { readonly kind: 'sign-in'; readonly target: RouteTarget; readonly reason: string; readonly signInUrl: string }
+  /**
+   * A session-dependent rule met no session. `signInUrl` starts a sign-in on the route host and comes back to
+   * this request (any client can open it). With a sign-in host, `handoff` is where a browser goes at once: the
+   * sign-in host with a signed request for this return URL, bound to the nonce the route host must set as
+   * its binding cookie in the same reply.
+   */
+  | { readonly kind: 'sign-in'; readonly target: RouteTarget; readonly reason: string; readonly signInUrl: string; readonly handoff: HandoffStart | undefined }
   /** Refused, with the sentence and the criterion that decided it. */
   | {
       readonly kind: 'deny'

@@ -3,9 +3,18 @@
  * prints ok or a sentence that says what to fix; exit 0 only when all pass.
  */
 import type { CompiledConfig } from '../config/types.js'
+import { PATHS } from '../constants.js'
 import { checkDiscovery, createDirectory, createIdentityProvider, fetchDiscovery } from '../identity/index.js'
 import { createPostgresStore, createStore } from '../session/index.js'
 import type { CommandIO } from './io.js'
+
+/** The redirect URIs the Okta app must list: one pair on the sign-in host, or one pair per route host. */
+export function redirectUris(config: CompiledConfig): { signIn: string[]; signOut: string[] } {
+  if (config.authenticate !== undefined)
+    return { signIn: [config.authenticate.origin + PATHS.authenticateCallback], signOut: [config.authenticate.origin + PATHS.signedOut] }
+  const hosts = [...new Set(config.routes.map((r) => `${r.scheme}://${r.host}${r.port === undefined ? '' : `:${r.port}`}`))]
+  return { signIn: hosts.map((h) => h + PATHS.callback), signOut: hosts.map((h) => h + PATHS.signedOut) }
+}
 
 export async function checkOnline(config: CompiledConfig, io: CommandIO): Promise<number> {
   let failures = 0
@@ -26,14 +35,14 @@ export async function checkOnline(config: CompiledConfig, io: CommandIO): Promis
   try {
     await idp.ready()
     ok('signing keys fetched')
-    const hosts = [...new Set(config.routes.map((r) => `${r.scheme}://${r.host}${r.port === undefined ? '' : `:${r.port}`}`))]
-    const probe = await idp.probeClientAuth(`${hosts[0] ?? 'https://example.invalid'}/.gatehouse/callback`)
+    const { signIn, signOut } = redirectUris(config)
+    const probe = await idp.probeClientAuth(signIn[0] ?? 'https://example.invalid/.gatehouse/callback')
     if (probe.code === 'IDP_INVALID_GRANT' || probe.oauthError === 'invalid_grant') ok(`client credentials accepted (${config.idp.clientAuthMethod})`)
     else fail('client credentials', probe.message)
     io.stdout('\nregister these in the Okta app:\n  Sign-in redirect URIs:\n')
-    for (const h of hosts) io.stdout(`    ${h}/.gatehouse/callback\n`)
+    for (const u of signIn) io.stdout(`    ${u}\n`)
     io.stdout('  Sign-out redirect URIs:\n')
-    for (const h of hosts) io.stdout(`    ${h}/.gatehouse/signed_out\n`)
+    for (const u of signOut) io.stdout(`    ${u}\n`)
   } catch (err) {
     fail('identity provider', (err as Error).message)
   }

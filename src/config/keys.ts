@@ -56,9 +56,10 @@ export const GLOBAL_KEYS: readonly KeySpec[] = [
   s('insecure_server', 'bool', 'Serve plain HTTP (behind a TLS-terminating load balancer, or locally).', { default: 'false' }),
   s('certificate_file', 'file', 'PEM certificate for HTTPS.'),
   s('certificate_key_file', 'file', 'PEM private key for HTTPS.'),
-  n(
+  s(
     'authenticate_service_url',
-    "Ignored, with a warning: gatehouse serves sign-in on every route host under /.gatehouse/ (register each host's /.gatehouse/callback in Okta).",
+    'url',
+    "One sign-in host for every route host (Pomerium's authenticate service, served by the same process): `https://authenticate.corp.example`, no path. The Okta app then needs one sign-in redirect URI, `{url}/oauth2/callback`, and one sign-out redirect URI, `{url}/.gatehouse/signed_out`. Absent: each route host signs in on its own `/.gatehouse/callback`.",
   ),
   s(
     'forward_auth_url',

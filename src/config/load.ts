@@ -12,6 +12,7 @@ import { didYouMean } from '../policy/index.js'
 import { compileRoute } from './compile-route.js'
 import { readAudiences, readBearerFormat, type BearerDefaults } from './bearer.js'
 import { compileDirectory } from './directory.js'
+import { checkAuthenticateNotRouted, compileAuthenticate } from './authenticate.js'
 import { parseDuration } from './durations.js'
 import { envNameOf, GLOBAL_KEY_MAP } from './keys.js'
 import { Reader } from './reader.js'
@@ -460,6 +461,18 @@ export function compileConfigText(
       }
     }
   }
+  const authenticate = compileAuthenticate(r, values.get('authenticate_service_url'), str('authenticate_service_url'))
+  if (authenticate !== undefined) {
+    checkAuthenticateNotRouted(r, authenticate, routes, routesNode)
+    if (values.has('cookie_domain'))
+      r.warn(
+        values.get('cookie_domain'),
+        'cookie_domain',
+        'CONFIG_CONFLICT',
+        'cookie_domain is ignored with authenticate_service_url: every route host keeps its own host-only cookie and gets the session from the sign-in host',
+        'remove cookie_domain',
+      )
+  }
   const seen = new Map<string, number>()
   const uniqueRoutes = routes.map((route) => {
     const n = seen.get(route.id) ?? 0
@@ -525,6 +538,14 @@ export function compileConfigText(
           `forward_auth_url's host ${fa.host} is also the host of the route from ${clash.from.href}: requests to it could not be both`,
           'give forward-auth a host of its own',
         )
+      if (authenticate !== undefined && authenticate.hostname === fa.host)
+        r.problem(
+          values.get('forward_auth_url'),
+          'forward_auth_url',
+          'CONFIG_CONFLICT',
+          `forward_auth_url and authenticate_service_url name the same host ${fa.host}: requests to it could not be both`,
+          'give forward-auth and the sign-in host a host each',
+        )
     }
   }
 
@@ -537,7 +558,7 @@ export function compileConfigText(
     insecureServer: insecure,
     certificatePem,
     certificateKeyPem,
-    authenticateServiceUrl: undefined,
+    authenticate,
     forwardAuthHost,
     idp: {
       provider,
@@ -556,7 +577,8 @@ export function compileConfigText(
       name: cookieName,
       secret: cookieSecret,
       secretGenerated,
-      domain: str('cookie_domain'),
+      // With a sign-in host every route host's cookie is host-only (a warning above says so).
+      domain: authenticate === undefined ? str('cookie_domain') : undefined,
       expireMs: cookieExpireMs,
       sameSite,
     },

@@ -118,6 +118,18 @@ export type RouteBearer =
   | { readonly format: 'idp_access_token'; readonly allowedAudiences: readonly string[]; readonly passToken: boolean }
   | { readonly format: 'idp_identity_token'; readonly passToken: boolean }
 
+/** The sign-in host of `authenticate_service_url`. */
+export interface AuthenticateService {
+  readonly url: URL
+  /** `https://authenticate.corp.example` (with the port when one was given). */
+  readonly origin: string
+  /** Lower case, no port. */
+  readonly hostname: string
+  /** The explicit port, or undefined (any port, as a route's `from`). */
+  readonly port: number | undefined
+  readonly scheme: 'http' | 'https'
+}
+
 /** How gatehouse authenticates to Okta's management API. */
 export type DirectoryCredential =
   | { readonly kind: 'api_token'; readonly apiToken: string }
@@ -140,7 +152,8 @@ export interface CompiledConfig {
   readonly insecureServer: boolean
   readonly certificatePem: string | undefined
   readonly certificateKeyPem: string | undefined
-  readonly authenticateServiceUrl: URL | undefined
+  /** `authenticate_service_url`: one sign-in host for every route host; undefined: each route host signs in on its own. */
+  readonly authenticate: AuthenticateService | undefined
   /** Pomerium's forward_auth_url: requests to this host are forward-auth checks (`/?uri=…`, `/verify?uri=…`). */
   readonly forwardAuthHost: ForwardAuthHost | undefined
 

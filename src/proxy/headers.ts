@@ -182,6 +182,7 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
   const setHeaders = Object.entries(route.setRequestHeaders).map(([name, value]) => [name.toLowerCase(), parseHeaderTemplate(value)] as const)
 
   // The Authorization header that carried a token gatehouse verified was meant for gatehouse.
+  const PROGRAMMATIC_TOKEN = /^(bearer (gatehouse|pomerium)-|pomerium )/i
   const stripBearer = route.bearer.format !== 'default' && !route.bearer.passToken
   const owned = new Set<string>([...OWNED_NAMES, canonicalName(assertionHeader)])
   for (const [, h] of claimHeaders) owned.add(canonicalName(h))
@@ -204,6 +205,8 @@ export function buildHeaderRules(config: CompiledConfig, route: CompiledRoute): 
         const v = incoming[name]
         if (v === undefined || HOP_BY_HOP.has(name) || isOwned(name) || listed?.has(name) === true) continue
         if (stripBearer && name === 'authorization' && typeof v === 'string' && /^bearer /i.test(v)) continue
+        // A programmatic sign-in's token is a session handle for gatehouse: never the upstream's.
+        if (name === 'authorization' && typeof v === 'string' && PROGRAMMATIC_TOKEN.test(v)) continue
         if (name === 'cookie') {
           const kept = dropOwnCookies(Array.isArray(v) ? v.join('; ') : v, f.cookieName)
           if (kept !== undefined) out.cookie = kept

@@ -11,6 +11,7 @@ import type { LiveConnections } from './frontends/live-connections.js'
 import type { BearerPort } from '../authorize/bearer.js'
 import type { Directory } from '../identity/directory.js'
 import type { RateLimiter } from './rate-limiter.js'
+import type { HandoffCodes } from '../session/index.js'
 
 export interface Gatehouse {
   /** The current config snapshot; a reload swaps it. Read it once per request. */
@@ -37,6 +38,8 @@ export interface Gatehouse {
   readonly bearer: BearerPort
   /** Groups from Okta's API (idp_service_account or the directory service app), when configured. */
   readonly directory?: { readonly directory: Directory; readonly groupsFilter: RegExp | undefined }
+  /** One-time codes that hand a session from the sign-in host (`authenticate_service_url`) to a route host. */
+  readonly handoffs: HandoffCodes
 }
 
 export interface CsrfTokens {

@@ -22,6 +22,7 @@ export type { SessionRecord, NewSession } from './record.js'
 export type { KeyValueStore, Lock, StoreEvent } from './store.js'
 export { SessionError, SESSION_ERROR_CODES, type SessionErrorCode } from './errors.js'
 export { decodeTicket, encodeTicket, newTicket, deriveKey } from './ticket.js'
+export { createHandoffCodes, CODE_TTL_MS, type HandoffCodes, type HandoffGrant, type Redeemed } from './handoff-codes.js'
 
 export function createStore(storage: CompiledConfig['storage'], deps: { now?: () => number; onError?: (err: Error) => void; prefix?: string }): KeyValueStore {
   if (storage.type === 'redis')

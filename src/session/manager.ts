@@ -106,7 +106,8 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
   const lockTtlMs = opts.lockTtlMs ?? 15_000
   const lockWaitMs = opts.lockWaitMs ?? 10_000
   const cache = new Map<string, Cached>()
-  const cookieById = new Map<string, string>()
+  /** A session may have several cookie values (one per route host with a sign-in host): forgetting it forgets them all. */
+  const cookieById = new Map<string, Set<string>>()
   const inflight = new Map<string, Promise<unknown>>()
 
   const noteKey = revocationKey(cookieSecret)
@@ -147,7 +148,9 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
       if (oldest.done !== true) cache.delete(oldest.value)
     }
     cache.set(cookieValue, { record, atMs: now() })
-    cookieById.set(record.id, cookieValue)
+    const cookies = cookieById.get(record.id)
+    if (cookies === undefined) cookieById.set(record.id, new Set([cookieValue]))
+    else if (cookies.size < 64) cookies.add(cookieValue)
   }
 
   function peek(cookieValue: string): SessionRecord | undefined {
@@ -159,8 +162,7 @@ export function createSessionManager(opts: SessionManagerOptions): SessionManage
   }
 
   function forget(id: string): void {
-    const c = cookieById.get(id)
-    if (c !== undefined) cache.delete(c)
+    for (const c of cookieById.get(id) ?? []) cache.delete(c)
     cookieById.delete(id)
   }
 

@@ -37,6 +37,8 @@ export interface StackOptions {
   readonly sharedIdp?: DevIdp
   readonly cookieSecret?: string
   readonly port?: number
+  /** Listen here instead of on `port` (a relay in front forwards `port` to it; URLs and routes keep `port`). */
+  readonly listenPort?: number
   readonly jwksCooldownMs?: number
   /** gatehouse's clock (the IdP keeps real time). */
   readonly now?: () => number
@@ -128,7 +130,7 @@ ${o.routes({ upstream: upstream.url, port })}
   const gh = await startGatehouse({
     config: compiled.config,
     log: createLogger('info', sink),
-    listen: { host: '127.0.0.1', port },
+    listen: { host: '127.0.0.1', port: o.listenPort ?? port },
     drainTimeoutMs: 2000,
     ...(o.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: o.jwksCooldownMs }),
     ...(o.now === undefined ? {} : { now: o.now }),
@@ -177,3 +179,36 @@ export function route(from: string, to: string, access: Access, extra: readonly 
 export const ROUTES_APP_ADMIN = ({ upstream, port }: { upstream: string; port: number }): string =>
   route(`http://app.localhost:${port}`, upstream, 'any-user', ['pass_identity_headers: true']) +
   route(`http://admin.localhost:${port}`, upstream, { group: 'admin' })
+
+/** Top-level YAML for a shared session store. */
+export function storeYaml(type: 'redis' | 'postgres', connectionString: string): string {
+  return `databroker_storage_type: ${type}\ndatabroker_storage_connection_string: ${connectionString}\n`
+}
+
+export interface ReplicaOptions extends Omit<StackOptions, 'port' | 'sharedIdp' | 'alsoPorts' | 'cookieSecret'> {
+  /** Top-level YAML both replicas share: the store (storeYaml) and anything else. */
+  readonly extra: string
+}
+
+/** Two gatehouses as replicas: one IdP (with both ports' redirect URIs), one cookie secret, the same config and store. */
+export async function startReplicas(o: ReplicaOptions): Promise<[Stack, Stack]> {
+  const [portA, portB] = [await freePort(), await freePort()]
+  const cookieSecret = randomBytes(32).toString('base64')
+  const a = await startStack({ ...o, cookieSecret, port: portA, alsoPorts: [portB] })
+  try {
+    const { idpLogout: _once, ...rest } = o
+    const b = await startStack({ ...rest, cookieSecret, port: portB, sharedIdp: a.idp })
+    return [a, b]
+  } catch (err) {
+    await a.close()
+    throw err
+  }
+}
+
+/** Signs out through the confirmation page (its CSRF token, then the POST), as a browser does; returns the 302 to the IdP's end-session. */
+export async function signOut(s: Stack, client: HttpClient, host = 'app.localhost'): Promise<import('undici').Response> {
+  const page = await client.get(s.url(host, '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
+  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1]
+  if (csrf === undefined) throw new Error(`no sign-out form at ${s.url(host, '/.gatehouse/sign_out')} (status ${page.status})`)
+  return client.post(s.url(host, '/.gatehouse/sign_out'), { csrf }, { headers: { accept: 'text/html' } })
+}

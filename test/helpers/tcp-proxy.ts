@@ -2,6 +2,7 @@
  * A TCP relay on an ephemeral loopback port in front of a real server (the
  * shared PostgreSQL), that a test can cut — every connection dropped and new
  * ones refused, as when the database goes away — and restore on the same port.
+ * `retarget` sends new connections elsewhere (a load balancer switching replicas).
  */
 import net from 'node:net'
 import type { AddressInfo } from 'node:net'
@@ -11,9 +12,12 @@ export interface TcpProxy {
   cut(): Promise<void>
   restore(): Promise<void>
   close(): Promise<void>
+  /** New connections go to this port from now on; open ones stay where they are. */
+  retarget(port: number): void
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+export async function startTcpProxy(initial: { host: string; port: number }): Promise<TcpProxy> {
+  let target = initial
   const sockets = new Set<net.Socket>()
   const makeServer = (): net.Server =>
     net.createServer((client) => {
@@ -50,5 +54,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       up = true
     },
     close: stop,
+    retarget(port) {
+      target = { host: target.host, port }
+    },
   }
 }

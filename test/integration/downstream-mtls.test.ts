@@ -5,8 +5,7 @@
  * address a source_ip policy sees.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import http from 'node:http'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
@@ -17,9 +16,9 @@ import { createLogger } from '../../src/server/telemetry/logger.js'
 import { startGatehouse, type RunningGatehouse } from '../../src/server/lifecycle/start.js'
 import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { freePort } from '../helpers/stack.js'
+import { issueCert, makeCa, opensslAvailable } from '../helpers/pki.js'
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0
-if (!hasOpenssl) console.warn('[skipped] downstream mTLS suite: no openssl to make client certificates')
+const hasOpenssl = opensslAvailable('downstream mTLS suite')
 const closers: Array<() => Promise<unknown>> = []
 afterAll(async () => {
   for (const c of closers.reverse()) await c()
@@ -32,35 +31,11 @@ interface ClientPki {
   key: string
 }
 
-/** A client CA and one client certificate it issued, made with openssl. */
+/** A client CA and one client certificate it issued. */
 function clientPki(dir: string, name: string): ClientPki {
-  const run = (args: string[]): void => {
-    const r = spawnSync('openssl', args, { cwd: dir })
-    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`)
-  }
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
-  run(['req', '-x509', ...ec, '-keyout', `${name}-ca.key`, '-out', `${name}-ca.pem`, '-days', '2', '-subj', `/CN=${name} client CA`])
-  run(['req', ...ec, '-keyout', `${name}-client.key`, '-out', `${name}-client.csr`, '-subj', `/CN=${name} device`])
-  writeFileSync(join(dir, 'client-ext.cnf'), 'extendedKeyUsage=clientAuth\n')
-  run([
-    'x509',
-    '-req',
-    '-in',
-    `${name}-client.csr`,
-    '-CA',
-    `${name}-ca.pem`,
-    '-CAkey',
-    `${name}-ca.key`,
-    '-CAcreateserial',
-    '-out',
-    `${name}-client.pem`,
-    '-days',
-    '2',
-    '-extfile',
-    'client-ext.cnf',
-  ])
-  const f = (n: string): string => readFileSync(join(dir, n), 'utf8')
-  return { caPem: f(`${name}-ca.pem`), caFile: join(dir, `${name}-ca.pem`), cert: f(`${name}-client.pem`), key: f(`${name}-client.key`) }
+  const ca = makeCa(dir, `${name} client`)
+  const client = issueCert(dir, ca, `${name}-client`, { clientAuth: true })
+  return { caPem: ca.pem, caFile: ca.file, cert: client.cert, key: client.key }
 }
 
 async function upstream(): Promise<LocalServer> {

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { createSessionManager, createStore, type SessionManager, type KeyValueStore } from '../../src/session/index.js'
 import type { HttpClient } from '../helpers/http-client.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
-import { CLIENT_ID, freePort, route, startStack, type Stack } from '../helpers/stack.js'
+import { CLIENT_ID, route, startReplicas, storeYaml, type Stack } from '../helpers/stack.js'
 import { connectWebSocket, mustOpen, startEchoUpstream, type OpenSocket } from '../helpers/websocket.js'
 
 const hasRedis = await requireRedis()
@@ -27,13 +27,9 @@ const FCL = '/.gatehouse/frontchannel_logout'
 beforeAll(async () => {
   if (!hasRedis) return
   upstream = await startEchoUpstream()
-  const cookieSecret = randomBytes(32).toString('base64')
   const storePrefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
-  const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
   const routes = ({ port }: { port: number }): string => route(`http://app.localhost:${port}`, upstream.url, 'any-user', ['allow_websockets: true'])
-  const [portA, portB] = [await freePort(), await freePort()]
-  a = await startStack({ routes, extra, cookieSecret, port: portA, alsoPorts: [portB], storePrefix, idpLogout: true })
-  b = await startStack({ routes, extra, cookieSecret, port: portB, sharedIdp: a.idp, storePrefix })
+  ;[a, b] = await startReplicas({ routes, extra: storeYaml('redis', REDIS_URL), storePrefix, idpLogout: true })
   store = createStore(a.config.storage, { onError: () => undefined, prefix: storePrefix })
   manager = createSessionManager({ store, cookieSecret: a.config.cookie.secret, now: Date.now, ttlMs: a.config.cookie.expireMs })
 }, 60_000)

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { decodeJwt } from 'jose'
 import type { Seen } from '../../src/demo/whoami.js'
 import { route, startStack, type Stack, type StackOptions } from '../helpers/stack.js'
+import { testClock } from '../helpers/clock.js'
 
 const closers: Array<() => Promise<void>> = []
 afterAll(async () => {
@@ -16,11 +17,6 @@ afterAll(async () => {
 
 const api = { accept: 'application/json' }
 const html = { accept: 'text/html' }
-
-function clock() {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) }
-}
 
 async function stack(o: Partial<StackOptions>): Promise<Stack> {
   const s = await startStack({
@@ -133,7 +129,7 @@ describe('groups at the claim’s cap', () => {
 
 describe('refresh', () => {
   it('no offline_access: no refresh token; at ID-token expiry the API gets 401 and the browser goes back to Okta', async () => {
-    const c = clock()
+    const c = testClock()
     const s = await stack({ now: c.now, extra: 'idp_scopes: [openid, profile, email]' })
     const bob = s.client()
     await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -148,7 +144,7 @@ describe('refresh', () => {
   })
 
   it('persistent refresh tokens (the web-app default) keep working refresh after refresh', async () => {
-    const c = clock()
+    const c = testClock()
     const s = await stack({ now: c.now, extra: 'session_refresh_interval: 1m' })
     const bob = s.client()
     await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -175,7 +171,7 @@ describe('refresh', () => {
   ]
   for (const e of endings) {
     it(`${e.name} ends the session with a log line that says why`, async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack({ now: c.now, extra: 'session_refresh_interval: 1m' })
       const bob = s.client()
       await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -188,7 +184,7 @@ describe('refresh', () => {
   }
 
   it('429: sessions keep their claims and wait out one shared back-off until X-Rate-Limit-Reset', async () => {
-    const c = clock()
+    const c = testClock()
     const s = await stack({ now: c.now, extra: 'session_refresh_interval: 1m' })
     const a = s.client()
     const b = s.client()
@@ -209,7 +205,7 @@ describe('refresh', () => {
   })
 
   it('a forwarded access token is refreshed before it expires, never sent stale', async () => {
-    const c = clock()
+    const c = testClock()
     const s = await stack({
       now: c.now,
       idp: {

@@ -1,18 +1,18 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { loadConfig } from '../../src/config/index.js'
-import { main } from '../../src/cli.js'
 import { createLogger } from '../../src/server/telemetry/logger.js'
 import { createMetrics, serveMetrics } from '../../src/server/telemetry/metrics.js'
 import { watchAndReload } from '../../src/server/lifecycle/reload.js'
 import { startGatehouse } from '../../src/server/lifecycle/start.js'
 import { startWhoami } from '../../src/demo/whoami.js'
 import { createHttpClient } from '../helpers/http-client.js'
-import { freePort, ROUTES_APP_ADMIN, startStack, CLIENT_ID, CLIENT_SECRET } from '../helpers/stack.js'
+import { freePort, ROUTES_APP_ADMIN, startStack, storeYaml, CLIENT_SECRET } from '../helpers/stack.js'
+import { runCli, writeOperatorConfig } from '../helpers/cli.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
 
 const hasRedis = await requireRedis()
@@ -217,33 +217,30 @@ describe.skipIf(!hasRedis)('operator commands', () => {
     const s = await startStack({
       routes: ROUTES_APP_ADMIN,
       cookieSecret,
-      extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`,
+      extra: storeYaml('redis', REDIS_URL),
     })
     closers.push(() => s.close())
     const bob = s.client()
     await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
-    const file = join(dir, 'g.yaml')
-    writeFileSync(
-      file,
-      `insecure_server: true\nidp_provider_url: ${s.idp.issuer}\nidp_client_id: ${CLIENT_ID}\nidp_client_secret: ${CLIENT_SECRET}\ncookie_secret: ${cookieSecret}\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\nroutes:\n  - from: http://app.localhost:${s.port}\n    to: http://127.0.0.1:1\n    allow_any_authenticated_user: true\n`,
-    )
-    let out = ''
-    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (out += t), env: {}, cwd: process.cwd() }
-    expect(await main(['sessions', 'list', '-c', file, '--user', 'bob@example.com'], io)).toBe(0)
-    expect(out).toMatch(/bob@example.com/)
-    expect(await main(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'], io)).toBe(0)
-    expect(out).toMatch(/revoked [1-9]/)
+    const file = writeOperatorConfig(s, storeYaml('redis', REDIS_URL))
+    expect(await runCli(['sessions', 'list', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/bob@example.com/),
+    })
+    expect(await runCli(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/revoked [1-9]/),
+    })
     expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(401)
 
-    out = ''
-    expect(await main(['check', '--online', '-c', file], io)).toBe(0)
-    expect(out).toContain('client credentials accepted')
-    expect(out).toContain(`http://app.localhost:${s.port}/.gatehouse/callback`)
-    writeFileSync(file, (await import('node:fs')).readFileSync(file, 'utf8').replace(CLIENT_SECRET, 'wrong-secret'))
-    out = ''
-    expect(await main(['check', '--online', '-c', file], io)).toBe(1)
-    expect(out).toMatch(/FAIL {2}client credentials: the IdP rejected gatehouse's client credentials/)
+    const online = await runCli(['check', '--online', '-c', file])
+    expect(online.code).toBe(0)
+    expect(online.all).toContain('client credentials accepted')
+    expect(online.all).toContain(`http://app.localhost:${s.port}/.gatehouse/callback`)
+    writeFileSync(file, readFileSync(file, 'utf8').replace(CLIENT_SECRET, 'wrong-secret'))
+    const refused = await runCli(['check', '--online', '-c', file])
+    expect(refused.code).toBe(1)
+    expect(refused.all).toMatch(/FAIL {2}client credentials: the IdP rejected gatehouse's client credentials/)
   })
 
   it("sessions list and revoke by the IdP's subject (--sub) and session id (--sid), on Redis", async () => {

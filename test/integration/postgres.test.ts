@@ -6,12 +6,12 @@
  * commands and `check --online` against the same database.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import { randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../src/cli.js'
-import { CLIENT_ID, CLIENT_SECRET, freePort, ROUTES_APP_ADMIN, startStack, type Stack } from '../helpers/stack.js'
+import { runCli, writeOperatorConfig } from '../helpers/cli.js'
+import { testClock } from '../helpers/clock.js'
+import { ROUTES_APP_ADMIN, signOut, startReplicas, storeYaml, type Stack } from '../helpers/stack.js'
 import { POSTGRES_URL, postgresConnection, requirePostgres } from '../helpers/requirements.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -25,24 +25,20 @@ const api = { accept: 'application/json' }
 const PUBLIC = ({ upstream, port }: { upstream: string; port: number }): string =>
   `  - from: http://pub.localhost:${port}\n    to: ${upstream}\n    allow_public_unauthenticated_access: true\n`
 
-function clock() {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) }
-}
-
 /** Two replicas sharing one IdP, one cookie secret and one Postgres (reached through `dsn`). */
 async function replicas(dsn: string, now?: () => number): Promise<[Stack, Stack]> {
-  const portA = await freePort()
-  const portB = await freePort()
-  const cookieSecret = randomBytes(32).toString('base64')
-  const extra = `session_refresh_interval: 1m\ndatabroker_storage_type: postgres\ndatabroker_storage_connection_string: ${dsn}\n`
   const routes = (ctx: { upstream: string; port: number }): string => ROUTES_APP_ADMIN(ctx) + PUBLIC(ctx)
-  const hosts = ['app.localhost', 'admin.localhost', 'pub.localhost']
-  const a = await startStack({ routes, hosts, extra, cookieSecret, port: portA, alsoPorts: [portB], ...(now === undefined ? {} : { now }) })
-  closers.push(() => a.close())
-  const b = await startStack({ routes, hosts, extra, cookieSecret, port: portB, sharedIdp: a.idp, ...(now === undefined ? {} : { now }) })
-  closers.push(() => b.close())
-  return [a, b]
+  const r = await startReplicas({
+    routes,
+    hosts: ['app.localhost', 'admin.localhost', 'pub.localhost'],
+    extra: `session_refresh_interval: 1m\n${storeYaml('postgres', dsn)}`,
+    ...(now === undefined ? {} : { now }),
+  })
+  closers.push(
+    () => r[0].close(),
+    () => r[1].close(),
+  )
+  return r
 }
 
 describe.skipIf(!hasPostgres)('two replicas sharing Postgres', () => {
@@ -55,16 +51,14 @@ describe.skipIf(!hasPostgres)('two replicas sharing Postgres', () => {
     // A answers from its cache now; B's sign-out must still count before B answers.
     for (let i = 0; i < 3; i++) expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
 
-    const confirm = await alice.get(b.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
-    const csrf = /name="csrf" value="([^"]+)"/.exec(await confirm.text())?.[1] ?? ''
     const cookie = alice.cookieHeader(new URL(a.url('app.localhost')))
-    expect((await alice.post(b.url('app.localhost', '/.gatehouse/sign_out'), { csrf })).status).toBe(302)
+    expect((await signOut(b, alice)).status).toBe(302)
     const replay = await a.client().get(a.url('app.localhost', '/'), { headers: { ...api, cookie } })
     expect(replay.status).toBe(401)
   })
 
   it('twenty concurrent requests at refresh time, spread over both replicas, cause exactly one refresh at the IdP', async () => {
-    const c = clock()
+    const c = testClock()
     const [a, b] = await replicas(POSTGRES_URL, c.now)
     const bob = a.client()
     await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
@@ -121,41 +115,26 @@ describe.skipIf(!hasPostgres)('operator commands on Postgres', () => {
     const bob = a.client()
     await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-pg-cli-'))
-    const file = join(dir, 'pomerium.yaml')
     // Pomerium's shape: the connection string in its own file.
     writeFileSync(join(dir, 'dsn'), POSTGRES_URL + '\n')
-    writeFileSync(
-      file,
-      [
-        'insecure_server: true',
-        `idp_provider_url: ${a.idp.issuer}`,
-        `idp_client_id: ${CLIENT_ID}`,
-        `idp_client_secret: ${CLIENT_SECRET}`,
-        `cookie_secret: ${a.cookieSecret}`,
-        'databroker_storage_type: postgres',
-        `databroker_storage_connection_string_file: ${join(dir, 'dsn')}`,
-        'routes:',
-        `  - from: http://app.localhost:${a.port}`,
-        '    to: http://127.0.0.1:1',
-        '    allow_any_authenticated_user: true',
-        '',
-      ].join('\n'),
-    )
-    let out = ''
-    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (out += t), env: {}, cwd: process.cwd() }
-    expect(await main(['sessions', 'list', '-c', file, '--user', 'bob@example.com'], io)).toBe(0)
-    expect(out).toMatch(/bob@example.com/)
-    expect(await main(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'], io)).toBe(0)
-    expect(out).toMatch(/revoked [1-9]/)
+    const file = writeOperatorConfig(a, `databroker_storage_type: postgres\ndatabroker_storage_connection_string_file: ${join(dir, 'dsn')}`, dir)
+    expect(await runCli(['sessions', 'list', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/bob@example.com/),
+    })
+    expect(await runCli(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
+      code: 0,
+      out: expect.stringMatching(/revoked [1-9]/),
+    })
     expect((await bob.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(401)
 
-    out = ''
-    expect(await main(['check', '--online', '-c', file], io)).toBe(0)
-    expect(out).toMatch(/ok {4}Postgres session store reachable at 127\.0\.0\.1:5432\/\S+: PostgreSQL \d+/)
+    const online = await runCli(['check', '--online', '-c', file])
+    expect(online.code).toBe(0)
+    expect(online.all).toMatch(/ok {4}Postgres session store reachable at 127\.0\.0\.1:5432\/\S+: PostgreSQL \d+/)
 
     writeFileSync(join(dir, 'dsn'), 'postgresql://postgres@127.0.0.1:1/nothing\n')
-    out = ''
-    expect(await main(['check', '--online', '-c', file], io)).toBe(1)
-    expect(out).toMatch(/FAIL {2}Postgres session store: cannot use 127\.0\.0\.1:1\/nothing/)
+    const down = await runCli(['check', '--online', '-c', file])
+    expect(down.code).toBe(1)
+    expect(down.all).toMatch(/FAIL {2}Postgres session store: cannot use 127\.0\.0\.1:1\/nothing/)
   })
 })

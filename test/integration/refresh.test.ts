@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { randomBytes } from 'node:crypto'
-import { ROUTES_APP_ADMIN, startStack, type Stack } from '../helpers/stack.js'
+import { testClock, type TestClock } from '../helpers/clock.js'
+import { ROUTES_APP_ADMIN, signOut, startReplicas, startStack, storeYaml, type Stack } from '../helpers/stack.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
 
 const hasRedis = await requireRedis()
@@ -9,13 +9,8 @@ afterAll(async () => {
   for (const c of closers.reverse()) await c()
 })
 
-function clock() {
-  let offset = 0
-  return { now: () => Date.now() + offset, advance: (ms: number) => void (offset += ms) }
-}
-
-async function stack(store: 'memory' | 'redis', c: ReturnType<typeof clock>): Promise<Stack> {
-  const extra = `session_refresh_interval: 1m\n${store === 'redis' ? `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n` : ''}`
+async function stack(store: 'memory' | 'redis', c: TestClock): Promise<Stack> {
+  const extra = `session_refresh_interval: 1m\n${store === 'redis' ? storeYaml('redis', REDIS_URL) : ''}`
   const s = await startStack({ routes: ROUTES_APP_ADMIN, extra, now: c.now })
   closers.push(() => s.close())
   return s
@@ -26,7 +21,7 @@ const api = { accept: 'application/json' }
 for (const store of ['memory', 'redis'] as const) {
   describe.skipIf(store === 'redis' && !hasRedis)(`refresh with the ${store} store`, () => {
     it('a user removed from a group at the IdP loses access after the refresh interval, without signing out', async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack(store, c)
       const alice = s.client()
       await s.signIn(alice, s.url('admin.localhost', '/'), 'alice')
@@ -42,7 +37,7 @@ for (const store of ['memory', 'redis'] as const) {
     })
 
     it('twenty concurrent requests at expiry cause exactly one refresh at the IdP, and all succeed', async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack(store, c)
       const bob = s.client()
       await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -59,7 +54,7 @@ for (const store of ['memory', 'redis'] as const) {
     })
 
     it('invalid_grant (user deactivated) ends the session: API 401, browser back to sign-in', async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack(store, c)
       const bob = s.client()
       await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -76,7 +71,7 @@ for (const store of ['memory', 'redis'] as const) {
     })
 
     it('an IdP outage during refresh keeps the session on its current claims', async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack(store, c)
       const bob = s.client()
       await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -91,7 +86,7 @@ for (const store of ['memory', 'redis'] as const) {
     })
 
     it('the session ends at cookie_expire whatever the refresh token allows', async () => {
-      const c = clock()
+      const c = testClock()
       const s = await stack(store, c)
       const bob = s.client()
       await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
@@ -103,13 +98,7 @@ for (const store of ['memory', 'redis'] as const) {
 
 describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
   it('sign in on A, use the cookie on B; sign out on B and A refuses it at once; restarts keep sessions', async () => {
-    const { freePort } = await import('../helpers/stack.js')
-    const portA = await freePort()
-    const portB = await freePort()
-    const cookieSecret = randomBytes(32).toString('base64')
-    const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
-    const a = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portA, alsoPorts: [portB] })
-    const b = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portB, sharedIdp: a.idp })
+    const [a, b] = await startReplicas({ routes: ROUTES_APP_ADMIN, extra: storeYaml('redis', REDIS_URL) })
     closers.push(
       () => a.close(),
       () => b.close(),
@@ -127,7 +116,7 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     const a2 = await startGatehouse({
       config: a.config,
       log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })),
-      listen: { host: '127.0.0.1', port: portA },
+      listen: { host: '127.0.0.1', port: a.port },
     })
     closers.push(() => a2.close())
     await a2.identity.ready()
@@ -136,23 +125,15 @@ describe.skipIf(!hasRedis)('two replicas sharing Redis', () => {
     await expect.poll(() => a2.store.cacheActive?.(), { timeout: 5000 }).toBe(true)
     for (let i = 0; i < 3; i++) expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
 
-    const confirm = await alice.get(b.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
-    const csrf = /name="csrf" value="([^"]+)"/.exec(await confirm.text())?.[1] ?? ''
     const cookie = alice.cookieHeader(new URL(a.url('app.localhost')))
-    expect((await alice.post(b.url('app.localhost', '/.gatehouse/sign_out'), { csrf })).status).toBe(302)
+    expect((await signOut(b, alice)).status).toBe(302)
     const replay = await a.client().get(a.url('app.localhost', '/'), { headers: { ...api, cookie } })
     expect(replay.status).toBe(401)
   })
 
   it('concurrent requests due for refresh, split over two processes (replicas, or workers), refresh once at the IdP; all succeed', async () => {
-    const { freePort } = await import('../helpers/stack.js')
-    const portA = await freePort()
-    const portB = await freePort()
-    const c = clock()
-    const cookieSecret = randomBytes(32).toString('base64')
-    const extra = `session_refresh_interval: 1m\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
-    const a = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portA, alsoPorts: [portB], now: c.now })
-    const b = await startStack({ routes: ROUTES_APP_ADMIN, extra, cookieSecret, port: portB, sharedIdp: a.idp, now: c.now })
+    const c = testClock()
+    const [a, b] = await startReplicas({ routes: ROUTES_APP_ADMIN, extra: `session_refresh_interval: 1m\n${storeYaml('redis', REDIS_URL)}`, now: c.now })
     closers.push(
       () => b.close(),
       () => a.close(),

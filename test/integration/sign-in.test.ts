@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROUTES_APP_ADMIN, startStack, type Stack } from '../helpers/stack.js'
+import { ROUTES_APP_ADMIN, signOut, startStack, type Stack } from '../helpers/stack.js'
 import type { Seen } from '../../src/demo/whoami.js'
 
 let s: Stack
@@ -81,9 +81,7 @@ describe('sign-in through the local Okta-shaped IdP', () => {
     const c = s.client()
     await s.signIn(c, s.url('app.localhost', '/'), 'alice')
     const oldCookie = c.cookieHeader(new URL(s.url('app.localhost')))
-    const confirm = await c.get(s.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
-    const csrf = /name="csrf" value="([^"]+)"/.exec(await confirm.text())?.[1] ?? ''
-    const out = await c.post(s.url('app.localhost', '/.gatehouse/sign_out'), { csrf })
+    const out = await signOut(s, c)
     expect(out.status).toBe(302)
     const endSession = new URL(out.headers.get('location') ?? '')
     expect(endSession.href.startsWith(`${s.idp.issuer}/v1/logout`)).toBe(true)

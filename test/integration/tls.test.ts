@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,46 +10,16 @@ import { createLogger } from '../../src/server/telemetry/logger.js'
 import { startGatehouse, type RunningGatehouse } from '../../src/server/lifecycle/start.js'
 import { listenLocal, type LocalServer } from '../helpers/local-server.js'
 import { freePort } from '../helpers/stack.js'
+import { issueCert, makeCa, opensslAvailable } from '../helpers/pki.js'
 import { startDevIdp, type DevIdp } from '../../src/devidp/index.js'
 
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0
-if (!hasOpenssl) console.warn('[skipped] TLS suite: no openssl to make test certificates')
+const hasOpenssl = opensslAvailable('TLS suite')
 
-/** A private CA and a certificate for the given names, made with openssl. */
+/** A private CA and a certificate for the given names. */
 function makeCerts(dir: string, names: string[]): { ca: string; cert: string; key: string; caFile: string; certFile: string; keyFile: string } {
-  const run = (args: string[]) => {
-    const r = spawnSync('openssl', args, { cwd: dir })
-    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr.toString()}`)
-  }
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.pem',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=gatehouse test CA',
-  ])
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', `/CN=${names[0]}`])
-  writeFileSync(join(dir, 'ext.cnf'), `subjectAltName=${names.map((n) => (/^\d/.test(n) ? `IP:${n}` : `DNS:${n}`)).join(',')}\n`)
-  run(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf'])
-  const f = (n: string) => join(dir, n)
-  return {
-    ca: readFileSync(f('ca.pem'), 'utf8'),
-    cert: readFileSync(f('srv.pem'), 'utf8'),
-    key: readFileSync(f('srv.key'), 'utf8'),
-    caFile: f('ca.pem'),
-    certFile: f('srv.pem'),
-    keyFile: f('srv.key'),
-  }
+  const ca = makeCa(dir, 'gatehouse test')
+  const srv = issueCert(dir, ca, 'srv', { altNames: names })
+  return { ca: ca.pem, caFile: ca.file, ...srv }
 }
 
 describe.skipIf(!hasOpenssl)('TLS', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { createSessionManager, createStore } from '../../src/session/index.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
-import { freePort, route, startStack, type Stack } from '../helpers/stack.js'
+import { route, signOut, startReplicas, startStack, storeYaml, type Stack } from '../helpers/stack.js'
 import { connectWebSocket, mustOpen, startEchoUpstream } from '../helpers/websocket.js'
 import type { HttpClient } from '../helpers/http-client.js'
 
@@ -27,14 +27,6 @@ afterAll(async () => {
 const wsRoutes = ({ port }: { port: number }): string => route(`http://app.localhost:${port}`, upstream.url, 'any-user', ['allow_websockets: true'])
 const cookieOf = (s: Stack, c: HttpClient): string => c.cookieHeader(new URL(s.url('app.localhost')))
 
-async function signOut(s: Stack, c: HttpClient): Promise<void> {
-  const page = await c.get(s.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
-  const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1]
-  if (csrf === undefined) throw new Error('no sign-out form')
-  const res = await c.post(s.url('app.localhost', '/.gatehouse/sign_out'), { csrf }, { headers: { accept: 'text/html' } })
-  expect(res.status).toBe(302)
-}
-
 describe('an open WebSocket follows its session (one replica, memory store)', () => {
   it("sign-out closes the user's sockets with 1008 and a reason, and leaves other users' sockets open", async () => {
     const s = await startStack({ routes: wsRoutes })
@@ -49,7 +41,7 @@ describe('an open WebSocket follows its session (one replica, memory store)', ()
     expect(await a1.echo('hi')).toBe('echo:hi')
 
     const upstreamClosesBefore = upstream.closeCodes.length
-    await signOut(s, alice)
+    expect((await signOut(s, alice)).status).toBe(302)
     expect(await a1.closed).toEqual({ code: 1008, reason: 'the session ended' })
     expect(await a2.closed).toEqual({ code: 1008, reason: 'the session ended' })
     // The upstream was told too: a close frame (1001), not a dropped connection (1006).
@@ -68,7 +60,7 @@ describe('an open WebSocket follows its session (one replica, memory store)', ()
     const a = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
     const big = 'x'.repeat(512 * 1024)
     const echoed = a.echo(big)
-    await signOut(s, alice)
+    expect((await signOut(s, alice)).status).toBe(302)
     const closed = await a.closed
     expect(closed.code).toBe(1008)
     // Either the echo arrived whole before the close, or it never started: never a torn frame (which ws reports as 1002).
@@ -79,14 +71,12 @@ describe('an open WebSocket follows its session (one replica, memory store)', ()
 
 describe.skipIf(!hasRedis)('an open WebSocket follows its session (two replicas on Redis)', () => {
   it('a revocation on one side (the sessions command) closes her sockets on both replicas; bob is untouched', async () => {
-    const cookieSecret = randomBytes(32).toString('base64')
-    const extra = `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`
     const storePrefix = `gatehouse-test:${randomBytes(6).toString('hex')}:`
-    const [portA, portB] = [await freePort(), await freePort()]
-    const a = await startStack({ routes: wsRoutes, extra, cookieSecret, port: portA, alsoPorts: [portB], storePrefix })
-    closers.push(() => a.close())
-    const b = await startStack({ routes: wsRoutes, extra, cookieSecret, port: portB, sharedIdp: a.idp, storePrefix })
-    closers.push(() => b.close())
+    const [a, b] = await startReplicas({ routes: wsRoutes, extra: storeYaml('redis', REDIS_URL), storePrefix })
+    closers.push(
+      () => a.close(),
+      () => b.close(),
+    )
     const alice = a.client()
     const bob = a.client()
     await a.signIn(alice, a.url('app.localhost', '/'), 'alice')

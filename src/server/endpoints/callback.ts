@@ -15,7 +15,7 @@ import { LOGIN_STATE_TTL_MS } from '../../identity/login-state.js'
 
 /** Callbacks per client address per minute: each may cost a token-endpoint call at the IdP, whose rate limit is the org's. */
 export const CALLBACKS_PER_MINUTE = 60
-function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   request.gatehouse.outcome = 'error'
   request.gatehouse.reason = 'sign-in callbacks rate-limited'
   gh.log.warn({ reqId: request.id }, 'sign-in callbacks from one address over the limit')
@@ -23,7 +23,14 @@ function tooManyCallbacks(gh: Gatehouse, request: FastifyRequest, reply: Fastify
   return refuse(request, reply, 'too_many_requests')
 }
 import { missingGroupsAdvice } from '../../identity/index.js'
-import type { SignedIn } from '../../authorize/ports.js'
+import type { ActiveSession, SignedIn } from '../../authorize/ports.js'
+
+/**
+ * Where the browser goes once its new session exists. The default: the
+ * return URL when it is on a route host, else this host's root. The sign-in
+ * host passes its own (a handoff to the route host that asked).
+ */
+export type Landing = (created: { cookieValue: string; session: ActiveSession }, returnTo: URL) => Promise<URL>
 
 export async function finishLogin(
   gh: Gatehouse,
@@ -31,6 +38,7 @@ export async function finishLogin(
   reply: FastifyReply,
   host: HostPort,
   scheme: 'http' | 'https',
+  land?: Landing,
 ): Promise<FastifyReply> {
   const snap = request.gatehouse.snap
   const config = snap.config
@@ -55,15 +63,19 @@ export async function finishLogin(
   }
   const signedIn = withNotes(gh, result.signedIn)
   let session
+  let returnTo: URL
   try {
     // A sign-in replaces the browser's previous session (if any) rather than leaving it alive beside the new one.
     const previous = await gh.sessions.load(readCookie(request.raw.headers.cookie, sessionCookieName(config, scheme)))
     if (previous.kind === 'session') await gh.sessions.revoke(previous.session)
     session = await gh.sessions.create(signedIn)
+    returnTo =
+      land === undefined
+        ? (checkReturnUrl(result.returnTo.href, new URL(origin), snap.knownHosts) ?? new URL(origin + '/'))
+        : await land(session, result.returnTo)
   } catch (err) {
     return storeUnavailable(gh, request, reply, err)
   }
-  const returnTo = checkReturnUrl(result.returnTo.href, new URL(origin), snap.knownHosts) ?? new URL(origin + '/')
   const cookies = [
     serializeCookie(sessionCookieName(config, scheme), session.cookieValue, {
       ...cookieOpts(config, scheme),
@@ -159,7 +171,7 @@ function adviceFor(code: string, message: string, retryAt: number | undefined): 
   }
 }
 
-function callbackFailed(
+export function callbackFailed(
   gh: Gatehouse,
   request: FastifyRequest,
   reply: FastifyReply,

@@ -15,20 +15,31 @@ import { backChannelLogout, frontChannelLogout, globalTokenRevocation } from './
 import { signIn } from './sign-in.js'
 import { signOut, signOutConfirm } from './sign-out.js'
 import { userPage } from './user-page.js'
+import { handleSignInHost } from './authenticate/sign-in-host.js'
+import { redeemHandoff } from './authenticate/handoff.js'
+import { apiLogin } from './authenticate/programmatic.js'
 
 /** Where an endpoint request arrived: the route host, its scheme, the canonical path. */
 export interface EndpointInput {
   readonly host: import('../../authorize/host.js').HostPort
   readonly scheme: 'http' | 'https'
   readonly path: string
+  /** The sign-in host of authenticate_service_url rather than a route host. */
+  readonly on?: 'authenticate'
 }
 
 export function handleEndpoint(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: EndpointInput): Promise<FastifyReply> | FastifyReply {
   const method = request.raw.method ?? 'GET'
   const isGet = method === 'GET' || method === 'HEAD'
+  const rt = request.gatehouse.snap.authenticate
+  if (input.on === 'authenticate' && rt !== undefined) return handleSignInHost(gh, request, reply, input, rt)
   switch (input.path) {
     case PATHS.callback:
-      return isGet ? finishLogin(gh, request, reply, input.host, input.scheme) : methodNotAllowed(request, reply)
+      // With a sign-in host, a route host's callback only redeems one-time codes.
+      if (!isGet) return methodNotAllowed(request, reply)
+      return rt === undefined ? finishLogin(gh, request, reply, input.host, input.scheme) : redeemHandoff(gh, request, reply, input)
+    case PATHS.apiLogin:
+      return isGet ? apiLogin(gh, request, reply, input) : methodNotAllowed(request, reply)
     case PATHS.signIn:
       return isGet ? signIn(gh, request, reply, input) : methodNotAllowed(request, reply)
     case PATHS.initiateLogin:

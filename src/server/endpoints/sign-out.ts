@@ -40,8 +40,14 @@ export async function signOut(gh: Gatehouse, request: FastifyRequest, reply: Fas
     sameSite: config.cookie.sameSite,
     ...(config.cookie.domain === undefined ? {} : { domain: config.cookie.domain }),
   })
-  const signedOut = origin + PATHS.signedOut
-  if (found === undefined) return reply.code(302).header('set-cookie', expired).header('location', signedOut).send()
+  if (found === undefined)
+    return reply
+      .code(302)
+      .header('set-cookie', expired)
+      .header('location', origin + PATHS.signedOut)
+      .send()
+  // With a sign-in host, the IdP knows one sign-out redirect URI: the sign-in host's (which ends its cookie too).
+  const signedOut = (request.gatehouse.snap.authenticate?.service.origin ?? origin) + PATHS.signedOut
   if (form === undefined || !gh.csrf.check(found.id, form.get('csrf') ?? undefined)) {
     return refuse(request, reply, 'csrf', { action: { href: origin + PATHS.signOut, label: 'Sign out' } })
   }

@@ -7,6 +7,7 @@ import { loginRequired, sendHtml, sendJson, wantsHtml } from '../pages/respond.j
 import { currentSession } from './current-session.js'
 import type { EndpointInput } from './index.js'
 import { startLogin } from './sign-in.js'
+import { storeUnavailable } from '../pages/failures.js'
 
 export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, input: EndpointInput): Promise<FastifyReply> {
   const found = await currentSession(gh, request, reply, input.scheme)
@@ -19,8 +20,17 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
     }
     return startLogin(gh, request, reply, input.host, input.scheme, new URL(`${input.scheme}://${input.host.authority}${PATHS.userPage}`))
   }
+  let hosts: string[] | undefined
+  if (input.on === 'authenticate') {
+    try {
+      hosts = (await gh.handoffs.hostsOf(session.id)).sort()
+    } catch (err) {
+      return storeUnavailable(gh, request, reply, err)
+    }
+  }
   if (asJson) {
     return sendJson(reply, 200, {
+      ...(hosts === undefined ? {} : { hosts }),
       sub: session.sub,
       email: session.email ?? null,
       name: session.name ?? null,
@@ -44,6 +54,7 @@ export async function userPage(gh: Gatehouse, request: FastifyRequest, reply: Fa
       requestId: String(request.id),
       ...(session.notes === undefined ? {} : { notes: session.notes }),
       ...(session.unknown === undefined ? {} : { unknown: session.unknown }),
+      ...(hosts === undefined ? {} : { hosts }),
     }),
   )
 }

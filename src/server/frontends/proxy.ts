@@ -16,6 +16,7 @@ import { REFUSALS } from '../pages/refusals.js'
 import { storeUnavailable } from '../pages/failures.js'
 import { handleEndpoint } from '../endpoints/index.js'
 import { startLogin } from '../endpoints/sign-in.js'
+import { sendToSignInHost } from '../endpoints/authenticate/handoff.js'
 import type { RequestContext } from '../request-context.js'
 import { forward } from './forward.js'
 
@@ -97,6 +98,8 @@ function answer(gh: Gatehouse, request: FastifyRequest, reply: FastifyReply, v: 
     case 'store-down':
       return storeUnavailable(gh, request, reply, v.err)
     case 'sign-in': {
+      // With a sign-in host the verdict already holds the signed request: the browser goes there at once.
+      if (wantsHtml(request) && v.handoff !== undefined) return sendToSignInHost(request, reply, v.target.scheme, v.handoff)
       if (wantsHtml(request))
         return startLogin(
           gh,

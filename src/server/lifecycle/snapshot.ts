@@ -9,6 +9,7 @@ import type { HostRule, KnownHosts, RouteRuntime, Snapshot } from '../../authori
 import { buildHeaderRules } from '../../proxy/headers.js'
 import { createUpstreamPicker } from '../../proxy/upstream-picker.js'
 import { createClientAddressResolver } from '../../proxy/client-address.js'
+import { authenticateRuntime } from '../../authorize/authenticate.js'
 
 export type { RouteRuntime, Snapshot } from '../../authorize/snapshot.js'
 
@@ -43,6 +44,7 @@ export function buildSnapshot(config: CompiledConfig): Snapshot {
     knownHosts,
     clientAddress: createClientAddressResolver(config.trustedProxies, config.xffNumTrustedHops),
     hostCache: { http: new Map(), https: new Map() },
+    authenticate: authenticateRuntime(config.authenticate, config.cookie.secret),
     forwardsAccessToken: config.routes.some((r) => Object.values(r.setRequestHeaders).some((h) => ACCESS_TOKEN_TEMPLATE.test(h))),
   })
 }

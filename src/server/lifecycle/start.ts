@@ -10,7 +10,7 @@ import { createBearerVerifier, createDirectory, createIdentityProvider, type Ide
 import { createAssertionSigner } from '../../proxy/assertion.js'
 import { createUpstreamDispatcher, tlsByOrigin } from '../../proxy/dispatcher.js'
 import { loadSigningKey } from '../../proxy/signing-key.js'
-import { createSessionManager, createStore, type KeyValueStore } from '../../session/index.js'
+import { createHandoffCodes, createSessionManager, createStore, type KeyValueStore } from '../../session/index.js'
 import { buildApp } from '../app.js'
 import { attachWebSockets } from '../frontends/websocket.js'
 import { createAccessLog } from '../telemetry/access-log.js'
@@ -160,6 +160,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     live,
     bearer,
     ...(directory === undefined ? {} : { directory }),
+    handoffs: createHandoffCodes({ store, cookieSecret: first.cookie.secret, now }),
   }
 
   const app = await buildApp(gh, {

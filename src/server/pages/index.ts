@@ -78,6 +78,8 @@ export interface UserPageInput {
   readonly notes?: readonly string[]
   /** Facts gatehouse could not establish, with why (groups possibly cut at Okta's cap). */
   readonly unknown?: Readonly<Record<string, string>>
+  /** On the sign-in host: the route hosts this session was handed to. */
+  readonly hosts?: readonly string[]
 }
 
 export function userPage(p: UserPageInput): string {
@@ -101,6 +103,12 @@ export function userPage(p: UserPageInput): string {
         <dd>${p.signedInAt.toISOString()}</dd>
         <dt>Session ends</dt>
         <dd>${p.expiresAt.toISOString()}</dd>
+        ${
+          p.hosts === undefined
+            ? ''
+            : html`<dt>Signed in on</dt>
+                <dd class="hosts">${p.hosts.length === 0 ? 'no application yet' : p.hosts.map((h) => html`<code>${h}</code> `)}</dd>`
+        }
       </dl>
       ${(p.notes ?? []).map((n) => html`<div class="status warn" role="note">${n}</div>`)}
       <form method="post" action="${p.signOutAction}"><input type="hidden" name="csrf" value="${p.csrfToken}" /><button type="submit">Sign out</button></form>`,

@@ -5,25 +5,20 @@
  * certificate, and no identity provider at all.
  */
 import { describe, expect, it } from 'vitest'
-import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { main } from '../../../src/cli.js'
+import { runCli, type CliRun } from '../../helpers/cli.js'
 import { loadConfig } from '../../../src/config/index.js'
 import { parsePostgresDsn } from '../../../src/config/postgres-dsn.js'
 import { generateSelfSigned } from '../../../src/config/self-signed.js'
+import { makeCa, opensslAvailable } from '../../helpers/pki.js'
 
 const DIR = 'test/fixtures/config/pomerium-compat'
 
-async function check(file: string) {
-  let out = ''
-  let err = ''
-  const code = await main(['check', '-c', file], { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: process.cwd() })
-  return { code, out, err }
-}
+const check = (file: string): Promise<CliRun> => runCli(['check', '-c', file])
 
 describe('Pomerium HA config: databroker_storage_type postgres', () => {
   it('loads with the URI form', async () => {
@@ -183,7 +178,7 @@ describe('Postgres connection strings', () => {
 
 describe('keys that restrict access are implemented or refused, never ignored', () => {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compat-mtls-'))
-  const ca = spawnOpenssl(dir)
+  const ca = opensslAvailable('downstream_mtls check cases') ? makeCa(dir, 'compat').file : undefined
   const base = readFileSync(`${DIR}/no-certificate.yaml`, 'utf8')
   const write = (extra: string): string => {
     const f = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`)
@@ -221,29 +216,3 @@ describe('keys that restrict access are implemented or refused, never ignored', 
       expect(r.err).toMatch(want)
     })
 })
-
-/** A CA certificate file made with openssl, or undefined without openssl. */
-function spawnOpenssl(dir: string): string | undefined {
-  const r = spawnSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=test CA',
-    ],
-    { cwd: dir },
-  )
-  return r.status === 0 ? join(dir, 'ca.pem') : undefined
-}

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { main } from '../../../src/cli.js'
+import { runCli } from '../../helpers/cli.js'
 import { withRoles } from '../../../src/authorize/roles.js'
 import { compileConfigText, loadConfig } from '../../../src/config/index.js'
 import type { Identity } from '../../../src/policy/types.js'
@@ -15,12 +15,7 @@ import type { Identity } from '../../../src/policy/types.js'
 const FIXTURE = 'test/fixtures/config/pomerium-compat/roles-konnect.yaml'
 const base = readFileSync(FIXTURE, 'utf8')
 
-async function cli(args: string[]) {
-  let out = ''
-  let err = ''
-  const code = await main(args, { stdout: (t) => void (out += t), stderr: (t) => void (err += t), env: {}, cwd: process.cwd() })
-  return { code, out, err }
-}
+const cli = runCli
 
 function withMapping(mapping: string, extra = ''): string {
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-roles-'))
