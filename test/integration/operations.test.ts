@@ -252,7 +252,7 @@ describe.skipIf(!hasRedis)('operator commands', () => {
       routes: ROUTES_APP_ADMIN,
       cookieSecret: SECRET,
       idp: { users: [dana, erin] },
-      extra: `databroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\n`,
+      extra: storeYaml('redis', REDIS_URL),
     })
     closers.push(() => s.close())
     // Two browsers of dana's (two IdP sessions) and one of erin's.
@@ -260,18 +260,10 @@ describe.skipIf(!hasRedis)('operator commands', () => {
     await s.signIn(dana1, s.url('app.localhost', '/'), 'dana')
     await s.signIn(dana2, s.url('app.localhost', '/'), 'dana')
     await s.signIn(erinsBrowser, s.url('app.localhost', '/'), 'erin')
-    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-cli-'))
-    const file = join(dir, 'g.yaml')
-    writeFileSync(
-      file,
-      `insecure_server: true\nidp_provider_url: ${s.idp.issuer}\nidp_client_id: ${CLIENT_ID}\nidp_client_secret: ${CLIENT_SECRET}\ncookie_secret: ${SECRET}\ndatabroker_storage_type: redis\ndatabroker_storage_connection_string: ${REDIS_URL}\nroutes:\n  - from: http://app.localhost:${s.port}\n    to: http://127.0.0.1:1\n    allow_any_authenticated_user: true\n`,
-    )
-    let out = ''
-    const io = { stdout: (t: string) => void (out += t), stderr: (t: string) => void (out += t), env: {}, cwd: process.cwd() }
+    const file = writeOperatorConfig(s, storeYaml('redis', REDIS_URL))
     const cli = async (...args: string[]): Promise<{ code: number; text: string }> => {
-      out = ''
-      const code = await main(args, io)
-      return { code, text: out }
+      const r = await runCli(args)
+      return { code: r.code, text: r.all }
     }
     const status = async (c: typeof erinsBrowser): Promise<number> => {
       const res = await c.get(s.url('app.localhost', '/'), { headers: api })
