@@ -27,6 +27,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
   if (typeof args === 'number') return args
   const port = Number(args.port)
   const origin = `http://localhost:${port}`
+  /** The sign-in host of config/demo.yaml (authenticate_service_url): the IdP's app knows only its redirect URIs. */
+  const signInOrigin = `http://authenticate.localhost:${port}`
   const orgPort = Number(args['org-port'])
   const orgOrigin = `http://localhost:${orgPort}`
   let idp
@@ -39,8 +41,8 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
         {
           client_id: 'gatehouse-demo',
           client_secret: 'demo-client-secret-not-for-production',
-          redirect_uris: [`${origin}/.gatehouse/callback`],
-          post_logout_redirect_uris: [`${origin}/.gatehouse/signed_out`],
+          redirect_uris: [`${signInOrigin}/oauth2/callback`],
+          post_logout_redirect_uris: [`${signInOrigin}/.gatehouse/signed_out`],
           // Sign out of the IdP (its home page) or deactivate a user there, and gatehouse follows.
           frontchannel_logout_uri: `${origin}/.gatehouse/frontchannel_logout`,
           backchannel_logout_uri: `${origin}/.gatehouse/backchannel_logout`,
@@ -111,6 +113,10 @@ export async function run(argv: string[], io: CommandIO): Promise<number> {
     open        ${origin}/            (any signed-in user)
                 ${origin}/admin       (group admin only)
                 ${origin}/.gatehouse/ (your session; sign out there)
+
+    one sign-in http://app.localhost:${port}/ and http://admin.localhost:${port}/ (admin only)
+                share the sign-in at ${signInOrigin}/.gatehouse/
+                (authenticate_service_url: the IdP knows only that host's redirect URIs)
 
     sign in as
 ${users}
