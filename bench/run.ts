@@ -99,9 +99,40 @@ function treeCpuMicros(pid: number | undefined): number | undefined {
  * Plain nginx as a reverse proxy to the same upstream, one worker process per
  * core, upstream keep-alive, an access log (buffered, as in production): the
  * physical limit of this machine for a proxy, next to gatehouse's workers.
+ * With `verifyPort`, the same nginx asks gatehouse first (auth_request to
+ * /.gatehouse/verify over a keep-alive upstream) and copies the identity it
+ * answers with, as deploy/nginx/gatehouse-forward-auth.conf does.
  */
-async function startNginx(dir: string, upstreamPort: number, port: number, workers: number): Promise<number | undefined> {
+async function startNginx(dir: string, upstreamPort: number, port: number, workers: number, verifyPort?: number): Promise<number | undefined> {
+  mkdirSync(dir, { recursive: true })
   const conf = join(dir, 'nginx.conf')
+  const verify =
+    verifyPort === undefined
+      ? ''
+      : `
+    location = /_gatehouse_verify {
+      internal;
+      proxy_pass http://gatehouse/.gatehouse/verify;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+      proxy_set_header X-Original-Method $request_method;
+    }`
+  const check =
+    verifyPort === undefined
+      ? ''
+      : `
+      auth_request /_gatehouse_verify;
+      auth_request_set $gatehouse_assertion $upstream_http_x_gatehouse_jwt_assertion;
+      auth_request_set $gatehouse_user $upstream_http_x_auth_request_user;
+      auth_request_set $gatehouse_email $upstream_http_x_auth_request_email;
+      auth_request_set $gatehouse_groups $upstream_http_x_auth_request_groups;
+      proxy_set_header X-Gatehouse-Jwt-Assertion $gatehouse_assertion;
+      proxy_set_header X-Auth-Request-User $gatehouse_user;
+      proxy_set_header X-Auth-Request-Email $gatehouse_email;
+      proxy_set_header X-Auth-Request-Groups $gatehouse_groups;`
   writeFileSync(
     conf,
     `worker_processes ${workers};
@@ -116,9 +147,10 @@ http {
   uwsgi_temp_path ${dir}/uwsgi;
   scgi_temp_path ${dir}/scgi;
   upstream bench_upstream { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  ${verifyPort === undefined ? '' : `upstream gatehouse { server 127.0.0.1:${verifyPort}; keepalive 64; }`}
   server {
-    listen 127.0.0.1:${port};
-    location / {
+    listen 127.0.0.1:${port};${verify}
+    location / {${check}
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -305,7 +337,9 @@ async function main(): Promise<void> {
   const wanted = (...rows: string[]): boolean => only === undefined || rows.some((r) => only.includes(r))
   const hasRedis = await requireRedis().catch(() => false)
   const hasPostgres = await requirePostgres().catch(() => false)
-  const [pMem, pRedis, pBig, pPg, pCluster, pNginx] = [
+  const [pMem, pRedis, pBig, pPg, pCluster, pNginx, pFa, pFaNginx] = [
+    await freePort(),
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -322,7 +356,7 @@ async function main(): Promise<void> {
       {
         client_id: 'bench',
         client_secret: 'bench-secret',
-        redirect_uris: [pMem, pRedis, pBig, pPg, pCluster].flatMap((p) => ['app', 'admin'].map((h) => `http://${h}.localhost:${p}/.gatehouse/callback`)),
+        redirect_uris: [pMem, pRedis, pBig, pPg, pCluster, pFa].flatMap((p) => ['app', 'admin'].map((h) => `http://${h}.localhost:${p}/.gatehouse/callback`)),
       },
     ],
   })
@@ -344,6 +378,9 @@ async function main(): Promise<void> {
     (_, i) =>
       `  - from: http://r${i}.bench.localhost:PORT\n    prefix: /svc${i}/\n    to: UPSTREAM\n    policy:\n      - allow:\n          and:\n            - groups: eng\n`,
   ).join('')
+  // gatehouse answering nginx's auth_request: the same routes, nginx (on loopback) trusted to ask.
+  const faFile = join(dir, 'forward-auth.yaml')
+  writeFileSync(faFile, configText(pFa, idp.issuer, upstream, 'trusted_proxies: [127.0.0.1/32]\n', ROUTES))
   const bigFile = join(dir, 'big.yaml')
   writeFileSync(bigFile, configText(pBig, idp.issuer, upstream, '', ROUTES + many))
 
@@ -353,6 +390,8 @@ async function main(): Promise<void> {
   const pidPg = hasPostgres && wanted('9') ? await serveGatehouse(pgFile, pPg) : undefined
   const pidBig = wanted('7') ? await serveGatehouse(bigFile, pBig) : undefined
   const pidNginx = wanted('11') ? await startNginx(dir, up.msg.port as number, pNginx, CORES) : undefined
+  const pidFa = wanted('13') ? await serveGatehouse(faFile, pFa) : undefined
+  if (wanted('13')) await startNginx(join(dir, 'forward-auth-nginx'), up.msg.port as number, pFaNginx, 1, pFa)
 
   const bobMem = wanted('3', '5') ? await signIn('app.localhost', pMem, 'bob') : ''
   const scenarios: Scenario[] = []
@@ -415,9 +454,16 @@ async function main(): Promise<void> {
     return { host: `api.localhost:${pMem}`, authorization: `Bearer ${t.body.access_token}`, accept: 'application/json' }
   })
   await add(`11 plain nginx, worker_processes ${CORES} (the machine's limit for a proxy)`, pidNginx, `http://127.0.0.1:${pNginx}/`, () => ({}))
-  // Measured in an order that puts each compared pair next to each other (4 10 11, 9 4, 2 3 12 7), so
+  // The CPU column of row 13 is gatehouse's alone (the verify answers), to set beside row 3's (gatehouse proxying).
+  await add(
+    '13 nginx (1 worker) auth_request → gatehouse /.gatehouse/verify (memory), signed in, allowed; CPU: gatehouse',
+    pidFa,
+    `http://127.0.0.1:${pFaNginx}/`,
+    async () => ({ host: `app.localhost:${pFa}`, cookie: await signIn('app.localhost', pFa, 'bob'), accept: 'application/json' }),
+  )
+  // Measured in an order that puts each compared pair next to each other (4 10 11, 11 13, 9 4, 2 3 12 7), so
   // that a slow drift of the machine's load falls on both sides of a ratio alike.
-  const ORDER = ['1', '9', '4', '10', '11', '2', '3', '12', '7', '8', '5', '6']
+  const ORDER = ['1', '9', '4', '10', '11', '13', '2', '3', '12', '7', '8', '5', '6']
   const byOrder = [...scenarios].sort((a, b) => ORDER.indexOf(a.name.split(' ')[0] as string) - ORDER.indexOf(b.name.split(' ')[0] as string))
   const measured = await measureAll(byOrder)
   const s2 = scenarios.find((x) => x.name.startsWith('2 '))
@@ -473,6 +519,7 @@ async function main(): Promise<void> {
   const b10 = get('10')
   const b11 = get('11')
   const b12 = get('12')
+  const b13 = get('13')
   const known = (v: number | undefined): number | undefined => (v === undefined || Number.isNaN(v) ? undefined : v)
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b)
   // Targets compare scenarios measured next to each other in the same round, round by round, and take the median.
@@ -496,6 +543,11 @@ async function main(): Promise<void> {
     { name: 'check of 5 000 routes < 2 s', value: known(checkMs), pass: (v: number) => v < 2000 },
     { name: `10 ÷ 4 requests/s ≥ 1.40 (workers: auto ÷ workers: 1, ${CORES} cores)`, value: roundRatio(b10, b4), pass: (v: number) => v >= 1.4 },
     { name: '10 ÷ 11 requests/s ≥ 0.55 (workers: auto ÷ plain nginx)', value: roundRatio(b10, b11), pass: (v: number) => v >= 0.55 },
+    {
+      name: 'CPU per request, 13 ÷ 3 ≤ 1.00 (gatehouse answering verify ÷ gatehouse proxying)',
+      value: ratio(b13?.cpuUsPerRequest, b3?.cpuUsPerRequest),
+      pass: (v: number) => v <= 1,
+    },
     {
       name: 'CPU per request, 10 ÷ 4 ≤ 1.00 (all workers and the primary ÷ the single process)',
       value: ratio(b10?.cpuUsPerRequest, b4?.cpuUsPerRequest),

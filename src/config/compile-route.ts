@@ -11,6 +11,8 @@ import type { CompiledRoute, PathMatcher, RoleGrant, Upstream } from './types.js
 
 export interface RouteDeps {
   readonly readFile: (path: string) => string
+  /** `default_upstream_timeout`: a route's `timeout` when it sets none. */
+  readonly defaultTimeoutMs: number
   readonly bearer: BearerDefaults
   /** idp_roles, when set: a `claim/roles` naming no role is worth a warning. */
   readonly roles?: readonly RoleGrant[] | undefined
@@ -172,13 +174,16 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     if (m !== undefined) pathMatcher = m
   }
 
-  let timeoutMs = 30_000
-  if (v.has('timeout')) {
-    const node = v.get('timeout') as Node
+  const routeDuration = (key: 'timeout' | 'idle_timeout'): number | undefined => {
+    const node = v.get(key)
+    if (node === undefined) return undefined
     const d = parseDuration(isScalar(node) ? node.value : undefined)
-    if (d === undefined) r.problem(node, path('timeout'), 'CONFIG_BAD_DURATION', 'timeout must be a duration such as 30s or 2m')
-    else timeoutMs = d
+    if (d === undefined) r.problem(node, path(key), 'CONFIG_BAD_DURATION', `${key} must be a duration such as 30s or 2m`)
+    return d
   }
+  const idleTimeoutMs = routeDuration('idle_timeout')
+  // As Pomerium: a route that sets idle_timeout and no timeout has no overall timeout (long-lived streams).
+  const timeoutMs = routeDuration('timeout') ?? (v.has('idle_timeout') ? 0 : deps.defaultTimeoutMs)
 
   let tlsCustomCa: string | undefined
   const caFile = str('tls_custom_ca_file')
@@ -272,6 +277,7 @@ export function compileRoute(r: Reader, map: Node, index: number, deps: RouteDep
     prefixRewrite,
     hostRewrite,
     timeoutMs,
+    idleTimeoutMs: idleTimeoutMs ?? 5 * 60_000,
     setRequestHeaders,
     removeRequestHeaders,
     setResponseHeaders,

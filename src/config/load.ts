@@ -429,6 +429,19 @@ export function compileConfigText(
       `xff_num_trusted_hops must be a whole number 0-16, found "${hopsText ?? ''}"`,
     )
 
+  // Slow clients and upstream connections
+  const defaultTimeoutMs = duration('default_upstream_timeout', 30_000) ?? 30_000
+  const timeoutReadMs = duration('timeout_read', 30_000) ?? 30_000
+  const perClientText = str('max_upstream_requests_per_client')
+  const maxUpstreamRequestsPerClient = perClientText === undefined ? 64 : Number(perClientText)
+  if (!Number.isInteger(maxUpstreamRequestsPerClient) || maxUpstreamRequestsPerClient < 0)
+    r.problem(
+      values.get('max_upstream_requests_per_client'),
+      'max_upstream_requests_per_client',
+      'CONFIG_BAD_VALUE',
+      `max_upstream_requests_per_client must be a whole number (0: no limit), found "${perClientText ?? ''}"`,
+    )
+
   // Routes
   const routes: CompiledRoute[] = []
   const routesNode = values.get('routes')
@@ -436,7 +449,7 @@ export function compileConfigText(
     if (!isSeq(routesNode)) r.problem(routesNode, 'routes', 'CONFIG_BAD_TYPE', 'routes must be a list')
     else
       routesNode.items.forEach((item, i) => {
-        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults, roles })
+        const route = compileRoute(r, item as Node, i, { readFile, bearer: bearerDefaults, roles, defaultTimeoutMs })
         if (route !== undefined) routes.push(route)
       })
   }
@@ -593,6 +606,8 @@ export function compileConfigText(
     logLevel,
     trustedProxies,
     xffNumTrustedHops: Number.isInteger(xffNumTrustedHops) && xffNumTrustedHops >= 0 ? xffNumTrustedHops : 0,
+    timeoutReadMs,
+    maxUpstreamRequestsPerClient: Number.isInteger(maxUpstreamRequestsPerClient) && maxUpstreamRequestsPerClient >= 0 ? maxUpstreamRequestsPerClient : 64,
     downstreamMtls,
     directory,
     roles,

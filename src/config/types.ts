@@ -68,7 +68,10 @@ export interface CompiledRoute {
   readonly allowWebsockets: boolean
   /** `allow_path_parameters`: accept `;` in path segments; the policy judges the path with them removed. */
   readonly allowPathParameters: boolean
+  /** `timeout`: up to the upstream's response headers, body upload included; also between response chunks. 0: none. */
   readonly timeoutMs: number
+  /** `idle_timeout`: the longest pause in the request body. 0: none. */
+  readonly idleTimeoutMs: number
   /** Values may hold `${gatehouse.id_token}`, `${gatehouse.access_token}`, `${gatehouse.jwt}` (or `${pomerium.…}`). */
   readonly setRequestHeaders: Readonly<Record<string, string>>
   /** Lower-case header names. */
@@ -206,6 +209,10 @@ export interface CompiledConfig {
   readonly trustedProxies: readonly string[]
   /** Pomerium's xff_num_trusted_hops: the client is this many X-Forwarded-For entries from the right (0: not used). */
   readonly xffNumTrustedHops: number
+  /** `timeout_read`: a whole request body must arrive within this. 0: none. */
+  readonly timeoutReadMs: number
+  /** `max_upstream_requests_per_client`: requests one client address may have in progress to one upstream origin. 0: no limit. */
+  readonly maxUpstreamRequestsPerClient: number
   /** Client certificates required of every request (HTTPS only); undefined: none asked for. */
   readonly downstreamMtls: DownstreamMtls | undefined
   readonly directory: DirectoryConfig | undefined

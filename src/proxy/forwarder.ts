@@ -10,6 +10,7 @@
  * authenticate it. Nothing is retried behind the client's back.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import { pipeline, Transform, type TransformCallback } from 'node:stream'
 import { util as undiciUtil, type Dispatcher } from 'undici'
 import { setsOwnCookie } from './cookie-header.js'
 
@@ -24,8 +25,15 @@ export interface UpstreamRequest {
   readonly method: string
   /** Already rewritten for the upstream (host, forwarding and identity headers; hop-by-hop removed). */
   readonly headers: Record<string, string | string[]>
-  /** Time allowed for the response headers, and between body chunks. */
+  /**
+   * `timeout`: time allowed for the whole exchange up to the response headers (a request body
+   * included), and between response chunks. 0: none.
+   */
   readonly timeoutMs: number
+  /** `idle_timeout`: the longest pause in the request body. 0: none. */
+  readonly bodyIdleMs: number
+  /** `timeout_read`: the whole request body must arrive within this. 0: none. */
+  readonly bodyTotalMs: number
   /** Lower-case names and values the route sets on the response, over the upstream's. */
   readonly responseHeaders: ReadonlyArray<readonly [string, string]>
   /** `cookie_name`: the upstream's Set-Cookie for it (or its login/CSRF cookies, any prefix) is dropped. */
@@ -33,7 +41,8 @@ export interface UpstreamRequest {
 }
 
 export interface UpstreamFailure {
-  readonly kind: 'timeout' | 'error'
+  /** `request-timeout`: the client's body stalled or took too long (408); `timeout`: the upstream did (504). */
+  readonly kind: 'timeout' | 'request-timeout' | 'error'
   /** The system or undici error code (`ECONNREFUSED`, `UND_ERR_SOCKET`), when there is one. */
   readonly code: string | undefined
   readonly message: string
@@ -89,6 +98,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   private responding = false
   private finished = false
   private clientGone = false
+  /** A timeout ended the exchange: the failure is answered, whatever undici reports after. */
+  private expired = false
+  private readonly timers: NodeJS.Timeout[] = []
+  /** Whether the request body (if any) has arrived in full. */
+  bodyDone = true
 
   constructor(
     private readonly res: ServerResponse,
@@ -105,6 +119,32 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   onConnect(abort: (err?: Error) => void): void {
     this.abortUpstream = abort
     if (this.clientGone) abort(new Error('the client closed the connection'))
+    else if (this.expired) abort(new Error('the request timed out'))
+  }
+
+  /** Start a timer that ends the exchange with `kind()` unless cleared first. */
+  arm(ms: number, kind: () => UpstreamFailure['kind']): NodeJS.Timeout | undefined {
+    if (ms <= 0) return undefined
+    const t = setTimeout(() => this.expire(kind()), ms)
+    this.timers.push(t)
+    return t
+  }
+
+  clearTimers(): void {
+    for (const t of this.timers) clearTimeout(t)
+    this.timers.length = 0
+  }
+
+  /** A timeout: let the upstream connection go, and answer the client (or cut it off mid-response). */
+  expire(kind: UpstreamFailure['kind']): void {
+    if (this.finished || this.expired) return
+    this.expired = true
+    this.clearTimers()
+    const err = new Error(kind === 'request-timeout' ? 'the request body did not arrive in time' : 'the upstream did not answer in time')
+    this.abortUpstream?.(err)
+    if (this.clientGone) return
+    if (!this.responding && !this.res.headersSent) this.events.onFailure({ kind, code: undefined, message: err.message })
+    else this.res.destroy()
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -113,6 +153,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const headers = responseHeaders(rawHeaders, this.spec.ownCookieName)
     for (const [name, value] of this.spec.responseHeaders) headers[name] = value
     this.resumeUpstream = resume
+    if (this.bodyDone) this.clearTimers()
     this.events.onResponseStart(statusCode, headers)
     // If node refuses what the upstream sent, this throws, undici reports it to
     // onError, and the client still gets a 502 page: nothing was written yet.
@@ -130,31 +171,71 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.finished = true
+    this.clearTimers()
     this.res.end()
   }
 
   onError(err: Error): void {
+    this.clearTimers()
+    if (this.expired) return
     this.finished = true
     if (this.clientGone) return
-    if (!this.responding && !this.res.headersSent) this.events.onFailure(failureOf(err))
+    if (!this.responding && !this.res.headersSent) {
+      const failure = failureOf(err)
+      // undici's own clock ran out while the client was still sending: the client was slow, not the upstream.
+      this.events.onFailure(failure.kind === 'timeout' && !this.bodyDone ? { ...failure, kind: 'request-timeout' } : failure)
+    }
     // Part of the response is already out: cut the connection so the client sees it is incomplete.
     else this.res.destroy()
   }
 }
 
+/**
+ * The request body on its way up, watched: each chunk refreshes the idle timer, the end clears the
+ * body's timers. A body that stalls or trickles would otherwise hold an upstream connection for as long
+ * as the client likes.
+ */
+function watchedBody(req: IncomingMessage, handler: ForwardHandler, spec: UpstreamRequest): Transform {
+  handler.bodyDone = false
+  const idle = handler.arm(spec.bodyIdleMs, () => 'request-timeout')
+  const total = handler.arm(spec.bodyTotalMs, () => 'request-timeout')
+  const body = new Transform({
+    transform(chunk: Buffer, _enc, done: TransformCallback) {
+      idle?.refresh()
+      done(null, chunk)
+    },
+    flush(done: TransformCallback) {
+      handler.bodyDone = true
+      if (idle !== undefined) clearTimeout(idle)
+      if (total !== undefined) clearTimeout(total)
+      done()
+    },
+  })
+  // A client that goes away mid-body ends the body with an error, and undici lets the upstream go.
+  pipeline(req, body, () => undefined)
+  return body
+}
+
 /** Send `req` (its body, if any, streams as is) to the upstream and relay the answer into `res`. */
 export function forwardRequest(dispatcher: Dispatcher, req: IncomingMessage, res: ServerResponse, spec: UpstreamRequest, events: ForwardEvents): void {
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
+  const handler = new ForwardHandler(res, spec, events)
+  let body: Transform | null = null
+  if (hasBody) {
+    body = watchedBody(req, handler, spec)
+    // With a body the whole exchange has one clock: the body's arrival counts against `timeout`.
+    handler.arm(spec.timeoutMs, () => (handler.bodyDone ? 'timeout' : 'request-timeout'))
+  }
   dispatcher.dispatch(
     {
       origin: spec.origin,
       path: spec.path,
       method: spec.method as Dispatcher.HttpMethod,
       headers: spec.headers,
-      body: hasBody ? req : null,
+      body,
       headersTimeout: spec.timeoutMs,
       bodyTimeout: spec.timeoutMs,
     },
-    new ForwardHandler(res, spec, events),
+    handler,
   )
 }

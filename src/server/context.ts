@@ -11,6 +11,7 @@ import type { LiveConnections } from './frontends/live-connections.js'
 import type { BearerPort } from '../authorize/bearer.js'
 import type { Directory } from '../identity/directory.js'
 import type { RateLimiter } from './rate-limiter.js'
+import type { ClientShares } from '../proxy/client-shares.js'
 import type { HandoffCodes } from '../session/index.js'
 
 export interface Gatehouse {
@@ -21,6 +22,8 @@ export interface Gatehouse {
   readonly signer: AssertionSigner
   /** Connection pools to the upstreams. */
   readonly dispatcher: Dispatcher
+  /** Requests in flight per client address and upstream origin (`max_upstream_requests_per_client`). */
+  readonly shares: ClientShares
   /** The JWKS document (JSON text) that verifies assertions. */
   readonly jwksJson: string
   readonly listenerProto: 'http' | 'https'

@@ -95,6 +95,7 @@ beforeAll(async () => {
       ]) +
       bearerRoute(`http://pass.localhost:${port}`, upstream, [...AT, 'pass_bearer_token: true', ...allow('claim/cid: {in: [reports-bot]}')]) +
       bearerRoute(`http://app.localhost:${port}`, upstream, ['allow_any_authenticated_user: true']) +
+      bearerRoute(`http://idt.localhost:${port}`, upstream, ['bearer_token_format: idp_identity_token', ...allow('groups: admin')]) +
       bearerRoute(`http://live.localhost:${port}`, echo.url, [...AT, 'allow_websockets: true', ...allow('claim/cid: {in: [reports-bot]}')]) +
       bearerRoute(`http://events.localhost:${port}`, events.url, [...AT, ...allow('claim/cid: {in: [reports-bot]}')]) +
       // What the example bot calls: a name the system resolver knows.
@@ -305,6 +306,19 @@ async function idTokenOf(username: string): Promise<string> {
   })
   return r.body.id_token as string
 }
+
+describe('ID tokens as the credential (bearer_token_format: idp_identity_token)', () => {
+  it("alice's ID token is alice (groups from its claim); bob's is refused by the policy; an access token is not an ID token", async () => {
+    const alice = await call(s, 'idt.localhost', await idTokenOf('alice'))
+    expect(alice.status).toBe(200)
+    expectNoCookieNoRedirect(alice)
+    expect(seen(alice).assertion).toMatchObject({ valid: true, claims: { sub: '00u1alice', email: 'alice@example.com' } })
+    expect((await call(s, 'idt.localhost', await idTokenOf('bob'))).status).toBe(403)
+    const access = await call(s, 'idt.localhost', await userToken('alice', 'openid email'))
+    expect(access.status).toBe(401)
+    expect(access.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/)
+  })
+})
 
 describe("the org server's tokens (meant for Okta): checked by introspection", () => {
   it('a live token is introspected once, then answered from the cache; the policy judges its user; an unknown token is 401', async () => {

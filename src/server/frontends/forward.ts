@@ -30,6 +30,17 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
     ctx.reason = 'rewritten path is not canonical'
     return badRequest(request, reply, 'The request path, once rewritten for this route, would leave the rewrite base.')
   }
+  // One client address may hold only a share of the origin's connections.
+  const release = gh.shares.take(up.origin, fwd.clientIp, ctx.snap.config.maxUpstreamRequestsPerClient)
+  if (release === undefined) {
+    ctx.outcome = 'error'
+    ctx.reason = `client over its share of ${up.origin} (${ctx.snap.config.maxUpstreamRequestsPerClient} in progress)`
+    reply.header('retry-after', '1')
+    // Its body (if any) is not read: close the connection after answering.
+    reply.header('connection', 'close')
+    return refuse(request, reply, 'too_many_concurrent_requests')
+  }
+  reply.raw.once('close', release)
   const call: UpstreamCall = { origin: up.origin, startedMs: performance.now() }
   ctx.upstream = call
   const headers = rt.headers.upstream(request.raw.headers, {
@@ -53,6 +64,8 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
       method: v.target.method,
       headers,
       timeoutMs: route.timeoutMs,
+      bodyIdleMs: route.idleTimeoutMs,
+      bodyTotalMs: ctx.snap.config.timeoutReadMs,
       responseHeaders: rt.responseHeaders,
       ownCookieName: ctx.snap.config.cookie.name,
     },
@@ -65,9 +78,15 @@ export function forward(gh: Gatehouse, request: FastifyRequest, reply: FastifyRe
         ctx.upstreamMs = performance.now() - call.startedMs
         ctx.outcome = 'error'
         const isTimeout = failure.kind === 'timeout'
-        ctx.reason = `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
-        gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
-        if (isTimeout) {
+        ctx.reason =
+          failure.kind === 'request-timeout' ? 'request body too slow' : `upstream ${failure.kind}${failure.code === undefined ? '' : ` (${failure.code})`}`
+        if (failure.kind !== 'request-timeout')
+          gh.log.warn({ reqId: request.id, route: route.id, upstream: up.origin, err: { code: failure.code, message: failure.message } }, 'upstream failed')
+        if (failure.kind === 'request-timeout') {
+          // The rest of the body is not read: close the connection after answering.
+          reply.header('connection', 'close')
+          refuse(request, reply, 'request_timeout')
+        } else if (isTimeout) {
           refuse(request, reply, 'upstream_timeout', {
             message: `The service behind this address did not answer within ${route.timeoutMs / 1000}s.`,
           })

@@ -21,6 +21,7 @@ import { createSessionPort } from '../session-port.js'
 import { createLiveConnections } from '../frontends/live-connections.js'
 import { buildSnapshot, type Snapshot } from './snapshot.js'
 import { createRateLimiter } from '../rate-limiter.js'
+import { createClientShares } from '../../proxy/client-shares.js'
 import { CALLBACKS_PER_MINUTE } from '../endpoints/callback.js'
 
 export interface StartOptions {
@@ -155,6 +156,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     log,
     accessLog: createAccessLog(log),
     csrf: createCsrfTokens(first.cookie.secret),
+    shares: createClientShares(),
     callbackLimiter: createRateLimiter({ limit: CALLBACKS_PER_MINUTE, windowMs: 60_000, now }),
     metrics,
     live,

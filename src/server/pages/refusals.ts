@@ -81,6 +81,18 @@ export const REFUSALS = {
     message: 'The service behind this address did not answer in time.',
     hint: 'Try again. If it keeps happening, the service may be overloaded, or the route needs a longer timeout.',
   },
+  request_timeout: {
+    status: 408,
+    title: 'The request took too long',
+    message: 'The request body did not arrive in time, so it was not passed on.',
+    hint: 'Try again on a better connection. For long uploads, the route needs a longer timeout or idle_timeout.',
+  },
+  too_many_concurrent_requests: {
+    status: 429,
+    title: 'Too many requests at once',
+    message: 'Your address already has as many requests in progress to this service as gatehouse lets one client have.',
+    hint: 'Wait for them to finish, then try again.',
+  },
   too_many_requests: {
     status: 429,
     title: 'Too many sign-in attempts',

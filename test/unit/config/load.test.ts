@@ -206,7 +206,7 @@ describe('config values', () => {
 describe('Pomerium-style corpus', () => {
   const dir = 'test/fixtures/config/pomerium'
   const expected: Record<string, string[]> = {
-    '10-unsupported.yaml': ['shared_secret', 'grpc_address', 'autocert', 'signing_key', 'routes[0].tls_client_cert_file', 'routes[0].idle_timeout'],
+    '10-unsupported.yaml': ['shared_secret', 'grpc_address', 'autocert', 'signing_key', 'routes[0].tls_client_cert_file'],
     '11-deny-and-nor.yaml': ['signing_key', 'routes[0].policy[1].allow.nor'],
   }
   const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'))
@@ -223,6 +223,37 @@ describe('Pomerium-style corpus', () => {
 describe('configuration reference', () => {
   it('docs/configuration.md is generated from the key table', () => {
     expect(readFileSync('docs/configuration.md', 'utf8')).toBe(renderConfigReference())
+  })
+})
+
+describe('slow-client limits', () => {
+  const routeWith = (lines: string) => `routes:\n  - from: https://app.corp.example\n    to: http://app:8080\n    allow_any_authenticated_user: true\n${lines}`
+  const config = (text: string) => {
+    const r = load(text)
+    if ('problems' in r) throw new Error(r.problems.map(formatProblem).join('\n'))
+    return r.config
+  }
+  it('defaults: timeout 30s, idle_timeout 5m, timeout_read 30s, 64 requests per client and origin', () => {
+    const c = config(BASE + ROUTE)
+    expect([c.routes[0]?.timeoutMs, c.routes[0]?.idleTimeoutMs, c.timeoutReadMs, c.maxUpstreamRequestsPerClient]).toEqual([30_000, 300_000, 30_000, 64])
+  })
+  it('default_upstream_timeout is the timeout of routes that set none', () => {
+    const c = config(
+      BASE +
+        'default_upstream_timeout: 1m\n' +
+        routeWith('    timeout: 5s\n  - from: https://b.corp.example\n    to: http://b:8080\n    allow_any_authenticated_user: true\n'),
+    )
+    expect(c.routes.map((r) => r.timeoutMs)).toEqual([5_000, 60_000])
+  })
+  it('idle_timeout without timeout means no overall timeout, as Pomerium', () => {
+    const c = config(BASE + routeWith('    idle_timeout: 10s\n'))
+    expect([c.routes[0]?.timeoutMs, c.routes[0]?.idleTimeoutMs]).toEqual([0, 10_000])
+  })
+  it('refuses values that are not durations or counts', () => {
+    expect(problems(BASE + 'timeout_read: soon\n' + ROUTE).map((p) => p.code)).toEqual(['CONFIG_BAD_DURATION'])
+    expect(problems(BASE + routeWith('    idle_timeout: forever\n')).map((p) => p.code)).toEqual(['CONFIG_BAD_DURATION'])
+    expect(problems(BASE + 'max_upstream_requests_per_client: lots\n' + ROUTE).map((p) => p.code)).toEqual(['CONFIG_BAD_VALUE'])
+    expect(config(BASE + 'max_upstream_requests_per_client: 0\n' + ROUTE).maxUpstreamRequestsPerClient).toBe(0)
   })
 })
 
