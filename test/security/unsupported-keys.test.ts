@@ -37,6 +37,14 @@ describe('Pomerium keys that restrict access', () => {
     )
   })
 
+  it('the keys the review found ignored are implemented now, not warned about (enforcement: test/integration/downstream-mtls.test.ts)', () => {
+    const status = (key: string) => [...GLOBAL_KEYS, ...ROUTE_KEYS].filter((k) => k.key === key).map((k) => k.status)
+    for (const key of ['downstream_mtls', 'client_ca', 'xff_num_trusted_hops']) expect(status(key), key).toEqual(['supported'])
+    for (const key of ['tls_downstream_client_ca', 'tls_downstream_client_ca_file']) expect(status(key), key).toEqual(['supported'])
+    // client_ca_file is client_ca's file form.
+    expect(GLOBAL_KEYS.find((k) => k.key === 'client_ca')?.hasFile).toBe(true)
+  })
+
   for (const key of refusedGlobal) {
     it(`global ${key}: a config error at its position, with what to do`, () => {
       const r = compile(`${key}: x`, '')
