@@ -53,7 +53,7 @@ export interface AppOptions {
   /** For HTTPS listeners. */
   readonly https?: { readonly cert: string; readonly key: string; readonly clientCerts?: DownstreamMtls }
   /** Extra readiness checks (IdP discovery, session store). */
-  readonly isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean> }>
+  readonly isReady: () => Promise<{ ready: boolean; checks: Record<string, boolean>; session_store_version?: string }>
   /** A client must send its whole request head within this time (slow-loris). */
   readonly headersTimeoutMs?: number
 }
@@ -190,7 +190,11 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
         reply
           .code(r.ready ? 200 : 503)
           .header('cache-control', 'no-store')
-          .send({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }),
+          .send({
+            status: r.ready ? 'ready' : 'not ready',
+            checks: r.checks,
+            ...(r.session_store_version === undefined ? {} : { session_store_version: r.session_store_version }),
+          }),
       )
     }
     // The current config decides (a reload that adds client certificates fails closed until a restart asks for them).

@@ -39,6 +39,8 @@ export interface KeyValueStore {
   broadcast?(message: string): Promise<void>
   /** Receive broadcasts and resyncs; returns the function that stops listening. */
   subscribe?(listener: (event: StoreEvent) => void): () => void
+  /** Postgres: the server's `version()` string (`PostgreSQL 16.4 on x86_64…`). */
+  serverVersion?(): Promise<string>
   /** Redis, Postgres: whether reads are being served from the invalidation-fed local cache right now. */
   cacheActive?(): boolean
   close(): Promise<void>

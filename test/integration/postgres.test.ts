@@ -104,7 +104,10 @@ describe.skipIf(!hasPostgres)('two replicas sharing Postgres', () => {
     await proxy.restore()
     for (const r of [a, b]) {
       await expect.poll(async () => (await alice.get(r.url('app.localhost', '/'), { headers: api })).status, { timeout: 15_000, interval: 100 }).toBe(200)
-      expect((await r.client().get(r.url('app.localhost', '/readyz'))).status).toBe(200)
+      const ready = await r.client().get(r.url('app.localhost', '/readyz'))
+      expect(ready.status).toBe(200)
+      // The server's product and version, not its build details (the endpoint is public).
+      expect(await ready.json()).toMatchObject({ checks: { session_store: true }, session_store_version: expect.stringMatching(/^PostgreSQL \d+(\.\d+)*$/) })
     }
   })
 })

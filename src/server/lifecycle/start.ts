@@ -90,6 +90,17 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     onError: (err) => log.warn({ err: { message: err.message } }, 'session store connection error'),
     ...(opts.storePrefix === undefined ? {} : { prefix: opts.storePrefix }),
   })
+  // The store server's product and version for /readyz, read once it answers (not its build details: /readyz is public).
+  let knownVersion: string | undefined
+  const storeVersion = async (): Promise<string | undefined> => {
+    if (knownVersion !== undefined || store.serverVersion === undefined) return knownVersion
+    try {
+      knownVersion = /^\S+ [^\s,]+/.exec(await store.serverVersion())?.[0]
+    } catch {
+      // Not known yet: asked again by the next probe.
+    }
+    return knownVersion
+  }
   const manager = createSessionManager({
     store,
     cookieSecret: first.cookie.secret,
@@ -178,7 +189,8 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
       : {}),
     isReady: async () => {
       const checks = { idp: identity.isReady(), session_store: await sessions.isReady() }
-      return { ready: checks.idp && checks.session_store, checks }
+      const version = checks.session_store ? await storeVersion() : undefined
+      return { ready: checks.idp && checks.session_store, checks, ...(version === undefined ? {} : { session_store_version: version }) }
     },
   })
 
