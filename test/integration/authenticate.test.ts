@@ -135,6 +135,24 @@ describe('sign-in host (authenticate_service_url)', () => {
     expect(me.status).toBe(401)
   })
 
+  it("the Okta dashboard tile (the sign-in host's initiate-login URI) lands on the target route host", async () => {
+    const c = s.client()
+    const target = s.url(DOCS, '/from-tile')
+    const tile = `http://${AUTHN}:${s.port}/.gatehouse/login?iss=${encodeURIComponent(new URL(s.idp.issuer).origin)}&target_link_uri=${encodeURIComponent(target)}`
+    const first = await c.get(tile, { headers: html })
+    const atIdp = await c.follow(first, tile)
+    expect(isIdp(atIdp.url)).toBe(true)
+    const back = await signInAtIdp(c, atIdp, { username: 'alice', password: 'alice' })
+    expect(back.res.status).toBe(200)
+    expect(back.url.href).toBe(target)
+    await back.res.body?.cancel()
+    // Without a target it lands on the sign-in host's own page.
+    const home = await c.follow(await c.get(tile.replace(/&target_link_uri=.*/, ''), { headers: html }), tile)
+    expect(home.url.href).toBe(`http://${AUTHN}:${s.port}/.gatehouse/`)
+    expect(home.res.status).toBe(200)
+    await home.res.body?.cancel()
+  })
+
   describe('bad input gets the start-again page and no session', () => {
     it('a code used twice', async () => {
       const c = await signedIn()
