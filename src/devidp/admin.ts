@@ -37,6 +37,8 @@ export interface DevIdpAdmin {
   /** Rate limits per endpoint kind (undefined lifts them). */
   setRateLimit(kind: EndpointKind | 'all', setting: RateLimitSetting | undefined): void
   deactivateApp(clientId: string): void
+  /** false takes Okta's management API (/api/v1) down: its requests get no answer, the connection is dropped. */
+  setApiAvailable(available: boolean): void
 }
 
 export function createAdmin(ctx: IdpContext): DevIdpAdmin {
@@ -150,6 +152,9 @@ export function createAdmin(ctx: IdpContext): DevIdpAdmin {
     },
     deactivateApp(clientId) {
       app(clientId).active = false
+    },
+    setApiAvailable(available) {
+      ctx.outages.api = !available
     },
   }
 }

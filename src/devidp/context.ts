@@ -57,6 +57,8 @@ export interface IdpContext {
   readonly counters: Counters
   readonly endSessions: EndSessionCall[]
   readonly rate: RateLimiter
+  /** What an admin has taken down: `api` drops every /api/v1 request unanswered (an outage of Okta's management API). */
+  readonly outages: { api: boolean }
   readonly events: EventEmitter<IdpEvents>
 }
 

@@ -134,6 +134,7 @@ export async function startDevIdp(opts: DevIdpOptions = {}): Promise<DevIdp> {
     },
     endSessions: [],
     rate: createRateLimiter(now),
+    outages: { api: false },
     events: new EventEmitter<IdpEvents>(),
   }
   const sender = createLogoutSender(ctx)

@@ -79,6 +79,10 @@ function page(ctx: IdpContext, url: URL, res: http.ServerResponse, all: readonly
 export async function managementApi(ctx: IdpContext, req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<boolean> {
   if (!url.pathname.startsWith('/api/v1/')) return false
   ctx.counters.apiCalls++
+  if (ctx.outages.api) {
+    req.socket.destroy()
+    return true
+  }
   if (!ctx.rate.admit('api', res)) return true
   if (req.method !== 'GET') {
     oktaError(res, 405, 'E0000022', 'The endpoint does not support the provided HTTP method')

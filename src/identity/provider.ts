@@ -39,6 +39,11 @@ export interface IdentityDeps {
   readonly timeoutMs?: number
   readonly jwksCooldownMs?: number
   readonly onJwksFetch?: (result: 'ok' | 'error') => void
+  /**
+   * A directory (Okta's API) completes groups that may be incomplete: then a sign-in without a groups claim has
+   * groups that are merely not known yet (marked so the directory is asked), not an empty list.
+   */
+  readonly groupsFromDirectory?: boolean
 }
 
 export interface IdentityProvider {
@@ -82,6 +87,7 @@ const MAX_CLAIM_BYTES = 2048
 const GROUPS_CAPS = new Set([100])
 export const GROUPS_INCOMPLETE_REASON = "the groups from Okta may be incomplete (100 groups, the claim's cap)"
 const GROUPS_MARKED_INCOMPLETE = 'the groups from Okta are marked incomplete (the claim points elsewhere for the rest)'
+const GROUPS_CLAIM_MISSING = 'Okta sent no groups claim'
 /** An IdP clock further off than this is corrected for in client assertions. */
 const MAX_CLOCK_SKEW_S = 5
 const UNVERIFIED_EMAIL = 'the identity provider says this email address is not verified (email_verified: false)'
@@ -232,7 +238,9 @@ export function createIdentityProvider(idp: CompiledConfig['idp'], cookieSecret:
       ? GROUPS_INCOMPLETE_REASON
       : typeof names === 'object' && names !== null && idp.groupsClaim in names
         ? GROUPS_MARKED_INCOMPLETE
-        : undefined
+        : groupsSource === 'none' && deps.groupsFromDirectory === true
+          ? GROUPS_CLAIM_MISSING
+          : undefined
     const kept: Record<string, unknown> = {}
     let bytes = 0
     for (const [name, value] of Object.entries(source)) {

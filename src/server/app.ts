@@ -112,7 +112,12 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
     // answered from the refusal table and logged, instead of the framework's own text.
     clientErrorHandler: (err: Error & { code?: string }, socket: Duplex) => {
       if (err.code === 'ECONNRESET' || !socket.writable) return socket.destroy()
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
+      if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+        // Slow-loris: the request head did not arrive within the header timeout.
+        const message = 'The request headers did not arrive in time.'
+        return answerRaw(gh, undefined, undefined, 'request_timeout', socket, { message }, 'request head too slow')
+      }
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400
       answerRaw(
         gh,
         undefined,

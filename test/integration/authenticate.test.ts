@@ -11,7 +11,8 @@ let s: Stack
 let clock = 0
 beforeAll(async () => {
   const port = await freePort()
-  s = await startAuthnStack({ port, now: () => Date.now() + clock })
+  // The ingress asking forward-auth questions is on loopback.
+  s = await startAuthnStack({ port, now: () => Date.now() + clock, extra: 'trusted_proxies: [127.0.0.1/32]\n' })
 })
 afterAll(() => s.close())
 
@@ -133,6 +134,44 @@ describe('sign-in host (authenticate_service_url)', () => {
     }
     const me = await c.get(`http://${AUTHN}:${s.port}/.gatehouse/user`, { headers: { accept: 'application/json' } })
     expect(me.status).toBe(401)
+  })
+
+  it("the Okta dashboard tile (the sign-in host's initiate-login URI) lands on the target route host", async () => {
+    const c = s.client()
+    const target = s.url(DOCS, '/from-tile')
+    const tile = `http://${AUTHN}:${s.port}/.gatehouse/login?iss=${encodeURIComponent(new URL(s.idp.issuer).origin)}&target_link_uri=${encodeURIComponent(target)}`
+    const first = await c.get(tile, { headers: html })
+    const atIdp = await c.follow(first, tile)
+    expect(isIdp(atIdp.url)).toBe(true)
+    const back = await signInAtIdp(c, atIdp, { username: 'alice', password: 'alice' })
+    expect(back.res.status).toBe(200)
+    expect(back.url.href).toBe(target)
+    await back.res.body?.cancel()
+    // Without a target it lands on the sign-in host's own page.
+    const home = await c.follow(await c.get(tile.replace(/&target_link_uri=.*/, ''), { headers: html }), tile)
+    expect(home.url.href).toBe(`http://${AUTHN}:${s.port}/.gatehouse/`)
+    expect(home.res.status).toBe(200)
+    await home.res.body?.cancel()
+  })
+
+  it('forward-auth (an ingress in front) sends a browser through the same hop, and lets a handed-over session through', async () => {
+    const c = s.client()
+    const target = s.url(DOCS, '/behind-ingress?q=1')
+    const check = `http://127.0.0.1:${s.port}/.gatehouse/forward_auth?uri=${encodeURIComponent(target)}`
+    const asked = await c.get(check, { headers: html })
+    expect(asked.status).toBe(302)
+    const hop = await c.follow(asked, check, 10, html, (u) => u.hostname === AUTHN)
+    const atAuthn = hop.visited.at(-1) as URL
+    expect(atAuthn.pathname).toBe('/.gatehouse/sign_in')
+    const rest = await c.follow(await c.get(atAuthn, { headers: html }), atAuthn)
+    const back = await signInAtIdp(c, rest, { username: 'alice', password: 'alice' })
+    expect(back.url.href).toBe(target)
+    await back.res.body?.cancel()
+    const cookie = `_gatehouse=${c.cookies(DOCS).get('_gatehouse')?.value ?? ''}`
+    const allowed = await c.get(check, { headers: { accept: 'application/json', cookie } })
+    expect(allowed.status).toBe(200)
+    expect(allowed.headers.get('x-auth-request-email')).toBe('alice@example.com')
+    await allowed.body?.cancel()
   })
 
   describe('bad input gets the start-again page and no session', () => {

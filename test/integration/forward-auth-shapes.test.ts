@@ -204,3 +204,16 @@ describe('Envoy Gateway SecurityPolicy extAuth (deploy/kubernetes/app-envoy-gate
     expect((await check(bob, 'admin.localhost', '/')).status).toBe(403)
   })
 })
+
+describe('the README shows the SecurityPolicy these tests follow', () => {
+  it("its extAuth is deploy/kubernetes/app-envoy-gateway.yaml's", () => {
+    const readme = readFileSync('README.md', 'utf8')
+    const block = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string).find((b) => b.includes('kind: SecurityPolicy'))
+    if (block === undefined) throw new Error('no SecurityPolicy in the README')
+    const shown = parseAllDocuments(block)[0]?.toJSON() as { spec: { extAuth: unknown } }
+    const file = parseAllDocuments(readFileSync('deploy/kubernetes/app-envoy-gateway.yaml', 'utf8'))
+      .map((d) => d.toJSON() as { kind: string; spec: { extAuth: unknown } })
+      .find((d) => d.kind === 'SecurityPolicy')
+    expect(shown.spec.extAuth).toEqual(file?.spec.extAuth)
+  })
+})

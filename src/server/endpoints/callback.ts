@@ -106,7 +106,8 @@ const GROUPS_WARNING_EVERY_MS = 3_600_000
  */
 function withNotes(gh: Gatehouse, signedIn: SignedIn): SignedIn {
   const config = gh.current().config
-  if (signedIn.groupsSource !== 'none' || !config.routes.some((r) => r.policy.readsFacts.has('groups'))) return signedIn
+  // With a directory, the groups come from Okta's API: a missing claim is no reason to warn.
+  if (signedIn.groupsSource !== 'none' || gh.directory !== undefined || !config.routes.some((r) => r.policy.readsFacts.has('groups'))) return signedIn
   const advice = missingGroupsAdvice(config.idp.providerUrl, gh.identity.scopes(), config.idp.groupsClaim)
   const now = gh.now()
   const last = groupsWarned.get(signedIn.sub)

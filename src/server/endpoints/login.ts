@@ -4,6 +4,7 @@
  * authorization server's issuer); anything else is refused.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { PATHS } from '../../constants.js'
 import type { Gatehouse } from '../context.js'
 import { refuse } from '../pages/respond.js'
 import type { EndpointInput } from './index.js'
@@ -24,6 +25,8 @@ export function initiateLogin(gh: Gatehouse, request: FastifyRequest, reply: Fas
     })
   }
   const target = q.get('target_link_uri') ?? undefined
-  const returnTo = checkReturnUrl(target, new URL(origin), snap.knownHosts) ?? new URL(origin + '/')
+  // The sign-in host serves no route: its own fallback is its user page.
+  const fallback = new URL(origin + (input.on === 'authenticate' ? PATHS.userPage : '/'))
+  const returnTo = checkReturnUrl(target, new URL(origin), snap.knownHosts) ?? fallback
   return startLogin(gh, request, reply, input.host, input.scheme, returnTo)
 }

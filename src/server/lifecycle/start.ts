@@ -84,6 +84,7 @@ export async function startGatehouse(opts: StartOptions): Promise<RunningGatehou
     ...(opts.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: opts.jwksCooldownMs }),
     ...(opts.idpTimeoutMs === undefined ? {} : { timeoutMs: opts.idpTimeoutMs }),
     onJwksFetch: (result) => metrics.jwksFetches.inc({ result }),
+    groupsFromDirectory: first.directory !== undefined,
   })
   const store = createStore(first.storage, {
     now,

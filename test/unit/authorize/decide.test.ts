@@ -10,6 +10,7 @@ import type { RequestFacts } from '../../../src/authorize/facts.js'
 import type { ActiveSession, LoadResult } from '../../../src/authorize/ports.js'
 import type { Verdict } from '../../../src/authorize/verdict.js'
 import { buildSnapshot } from '../../../src/server/lifecycle/snapshot.js'
+import { bindingDigest, openSignInRequest } from '../../../src/authorize/authenticate.js'
 import { GatehouseError } from '../../../src/errors.js'
 
 const CONFIG = `insecure_server: true
@@ -273,5 +274,37 @@ describe('authorize: host × path × method × session × policy → verdict', (
     const fresh = buildSnapshot(compile(CONFIG.replace('- groups: eng', '- groups: nobody')))
     expect(summary(await authorize(deps, old, facts({ cookie: 'mem-bob' })))).toMatch(/^allow /)
     expect(summary(await authorize(deps, fresh, facts({ cookie: 'mem-bob' })))).toMatch(/^deny /)
+  })
+})
+
+describe('authorize with a sign-in host (authenticate_service_url)', () => {
+  const snap = buildSnapshot(compile(CONFIG.replace('routes:', 'authenticate_service_url: https://authenticate.corp.example\nroutes:')))
+  const key = snap.authenticate?.requestKey ?? Buffer.alloc(32)
+
+  it('"sign in first" points a browser at the sign-in host with a signed request for this very URL', async () => {
+    const v = await authorize(deps, snap, facts({ host: 'ws.corp.example', scheme: 'https', path: '/deep/page?x=1' }))
+    if (v.kind !== 'sign-in') throw new Error(summary(v))
+    // Any client can still open the route host's own sign_in.
+    expect(v.signInUrl).toBe('https://ws.corp.example/.gatehouse/sign_in?rd=https%3A%2F%2Fws.corp.example%2Fdeep%2Fpage%3Fx%3D1')
+    const hop = new URL(v.handoff?.url ?? '')
+    expect(hop.origin + hop.pathname).toBe('https://authenticate.corp.example/.gatehouse/sign_in')
+    const req = openSignInRequest(key, hop.searchParams.get('request'), deps.now())
+    expect(req).toMatchObject({ host: 'ws.corp.example', scheme: 'https', returnTo: 'https://ws.corp.example/deep/page?x=1' })
+    expect(req?.binding).toBe(bindingDigest(v.handoff?.binding ?? ''))
+    // Tampered or expired: nothing.
+    expect(openSignInRequest(key, hop.searchParams.get('request'), deps.now() + 3 * 60_000)).toBeUndefined()
+    expect(openSignInRequest(Buffer.alloc(32, 1), hop.searchParams.get('request'), deps.now())).toBeUndefined()
+  })
+
+  it('without it the verdict has no hop (per-host sign-in, unchanged)', async () => {
+    const v = await authorize(deps, buildSnapshot(compile()), facts({ host: 'ws.corp.example', scheme: 'https' }))
+    expect(v.kind === 'sign-in' && v.handoff).toBeUndefined()
+  })
+
+  it('the sign-in host is an endpoint of its own for every path, never a route', async () => {
+    for (const path of ['/oauth2/callback', '/', '/anything']) {
+      const v = await authorize(deps, snap, facts({ host: 'authenticate.corp.example', scheme: 'https', path }))
+      expect(v.kind === 'endpoint' && v.on === 'authenticate' && v.path === path, path).toBe(true)
+    }
   })
 })

@@ -1,6 +1,13 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
-import { createMemoryStore, createPostgresStore, createRedisStore, createSessionManager, type KeyValueStore } from '../../../src/session/index.js'
+import {
+  createHandoffCodes,
+  createMemoryStore,
+  createPostgresStore,
+  createRedisStore,
+  createSessionManager,
+  type KeyValueStore,
+} from '../../../src/session/index.js'
 import type { NewSession } from '../../../src/session/record.js'
 import { postgresConnection, REDIS_URL, requirePostgres, requireRedis } from '../../helpers/requirements.js'
 
@@ -178,6 +185,38 @@ for (const [name, backend, enabled] of backends) {
       await manager.save(a.cookieValue, { refreshToken: 'ROTATED-REFRESH-SECRET' })
       expect((await manager.revokeWhere({ user: 'alice@example.com' }, { refreshTokens: true })).refreshTokens).toEqual(['ROTATED-REFRESH-SECRET'])
       expect((await manager.revokeWhere({ user: 'alice@example.com' }, { refreshTokens: true })).refreshTokens).toEqual([])
+    })
+
+    it('hands a session over with a one-time code that another replica can redeem, once, within 60 s', async () => {
+      const b = backend.make()
+      opened.push(b.store)
+      const secret = randomBytes(32)
+      const manager = createSessionManager({ store: b.store, cookieSecret: secret, now: b.now, ttlMs: 3_600_000 })
+      const minter = createHandoffCodes({ store: b.store, cookieSecret: secret, now: b.now })
+      const elsewhere = b.twin()
+      if (elsewhere !== undefined) opened.push(elsewhere)
+      const redeemer = createHandoffCodes({ store: elsewhere ?? b.store, cookieSecret: secret, now: b.now })
+      const { cookieValue, session } = await manager.create(alice)
+      const grant = { host: 'docs.beta.example', binding: 'digest-of-nonce', returnTo: 'https://docs.beta.example/x' }
+      const code = (await minter.mint(cookieValue, grant)) as string
+      expect(code).toMatch(/^[A-Za-z0-9_-]{43}$/)
+      // The store holds neither the code nor the ticket in the clear.
+      for await (const k of b.store.scan('c:')) {
+        expect(k).not.toContain(code)
+        expect(Buffer.from((await b.store.get(k)) as Uint8Array).toString('latin1')).not.toContain(session.id)
+      }
+      const r = await redeemer.redeem(code)
+      if (!r.ok) throw new Error(r.why)
+      expect(r.grant).toEqual(grant)
+      expect(r.cookieValue).not.toBe(cookieValue)
+      expect((await manager.load(r.cookieValue))?.id).toBe(session.id)
+      expect(await minter.redeem(code)).toEqual({ ok: false, why: 'unknown' })
+      expect(await redeemer.redeem('x'.repeat(43))).toEqual({ ok: false, why: 'unknown' })
+      expect(await redeemer.redeem('short')).toEqual({ ok: false, why: 'malformed' })
+      expect(await minter.mint('not-a-cookie', grant)).toBeUndefined()
+      const late = (await minter.mint(cookieValue, grant)) as string
+      b.advance(61_000)
+      expect((await redeemer.redeem(late)).ok).toBe(false)
     })
 
     it('claims a key once, whoever asks', async () => {
