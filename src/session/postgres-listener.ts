@@ -48,12 +48,32 @@ export function createListener(config: pg.ClientConfig, cache: ReadCache, onErro
   let attempt = 0
   let retry: NodeJS.Timeout | undefined
 
+  // Acknowledgements go out one query at a time (pg does not take a second query on a busy
+  // client), every key that changed meanwhile in the same query.
+  let toAck: string[] = []
+  let acking = false
+  function flushAcks(c: pg.Client): void {
+    if (acking || toAck.length === 0 || client !== c) return
+    const keys = toAck
+    toAck = []
+    acking = true
+    c.query('SELECT pg_notify($1, k) FROM unnest($2::text[]) AS k', [ACK_CHANNEL, keys])
+      .catch(() => undefined)
+      .finally(() => {
+        // A query of a connection since lost says nothing about the current one's.
+        if (client !== c) return
+        acking = false
+        flushAcks(c)
+      })
+  }
+
   function onNotice(c: pg.Client, channel: string, key: string): void {
     // `key` is the payload: a changed key, an acknowledged key, or a broadcast.
     if (channel === CHANGE_CHANNEL) {
       cache.drop(key)
       // Tell the writer this replica has forgotten the key.
-      c.query('SELECT pg_notify($1, $2)', [ACK_CHANNEL, key]).catch(() => undefined)
+      toAck.push(key)
+      flushAcks(c)
     } else if (channel === EVENTS_CHANNEL) {
       events.message(key)
     } else if (channel === ACK_CHANNEL) {
@@ -68,6 +88,9 @@ export function createListener(config: pg.ClientConfig, cache: ReadCache, onErro
     if (client !== c) return
     client = undefined
     cache.setActive(false)
+    // A new connection starts clean: its cache is empty, so there is nothing left to acknowledge.
+    toAck = []
+    acking = false
     for (const set of expecting.values()) for (const e of set) e.check()
     c.removeAllListeners('notification')
     void c.end().catch(() => undefined)

@@ -1,6 +1,8 @@
 /**
- * An upstream that streams server-sent events: every GET gets
- * `text/event-stream` (no Content-Length) and stays open; `push` sends an event
+ * An upstream that streams: every GET gets an open-ended body (no
+ * Content-Length) that stays open, as server-sent events (`text/event-stream`)
+ * or, with `ndjson`, as plain chunked transfer of JSON lines
+ * (`application/x-ndjson`, a long-poll / watch stream); `push` sends a message
  * to every open stream; `cut` counts the streams that ended because the other
  * side (gatehouse) went away rather than by the upstream ending them.
  */
@@ -15,12 +17,20 @@ export interface StreamingUpstream extends LocalServer {
   readonly cut: number
 }
 
-export async function startStreamingUpstream(): Promise<StreamingUpstream> {
+export type StreamFormat = 'sse' | 'ndjson'
+
+/** How a message `text` looks on the wire in each format. */
+function frame(format: StreamFormat, text: string): string {
+  return format === 'sse' ? `data: ${text}\n\n` : `${JSON.stringify({ data: text })}\n`
+}
+
+export async function startStreamingUpstream(opts: { format?: StreamFormat } = {}): Promise<StreamingUpstream> {
+  const format = opts.format ?? 'sse'
   const streams = new Set<http.ServerResponse>()
   let cut = 0
   const server = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
-    res.write(': open\n\n')
+    res.writeHead(200, { 'content-type': format === 'sse' ? 'text/event-stream' : 'application/x-ndjson', 'cache-control': 'no-store' })
+    res.write(format === 'sse' ? ': open\n\n' : '{"open":true}\n')
     streams.add(res)
     res.on('close', () => {
       if (streams.delete(res) && !res.writableEnded) cut++
@@ -31,7 +41,7 @@ export async function startStreamingUpstream(): Promise<StreamingUpstream> {
   return {
     ...local,
     push(text) {
-      for (const res of streams) res.write(`data: ${text}\n\n`)
+      for (const res of streams) res.write(frame(format, text))
     },
     get open() {
       return streams.size
@@ -46,13 +56,13 @@ export async function startStreamingUpstream(): Promise<StreamingUpstream> {
   }
 }
 
-/** A stream as the client reads it: `next(text)` waits for an event carrying `text`; `ended` resolves with how it ended. */
+/** A stream as the client reads it: `next(text)` waits for a message carrying `text`; `ended` resolves with how it ended. */
 export interface ReadStream {
   next(text: string): Promise<void>
   readonly ended: Promise<'complete' | 'cut'>
 }
 
-export function readStream(body: ReadableStream<Uint8Array> | null): ReadStream {
+export function readStream(body: ReadableStream<Uint8Array> | null, format: StreamFormat = 'sse'): ReadStream {
   if (body === null) throw new Error('no body')
   const reader = body.getReader()
   const decoder = new TextDecoder()
@@ -60,7 +70,7 @@ export function readStream(body: ReadableStream<Uint8Array> | null): ReadStream 
   const waiters: Array<{ text: string; resolve: () => void; reject: (e: Error) => void }> = []
   const settle = (): void => {
     for (const w of [...waiters])
-      if (seen.includes(`data: ${w.text}\n`)) {
+      if (seen.includes(`${frame(format, w.text).trimEnd()}\n`)) {
         waiters.splice(waiters.indexOf(w), 1)
         w.resolve()
       }

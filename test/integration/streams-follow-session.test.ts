@@ -1,6 +1,6 @@
 /**
- * Long-lived HTTP responses (server-sent events from a real streaming
- * upstream) follow their session as WebSockets do: when the session ends the
+ * Long-lived HTTP responses (server-sent events, and plain chunked streams
+ * such as NDJSON, from a real streaming upstream) follow their session as WebSockets do: when the session ends the
  * response is cut (the client sees it incomplete, the upstream's request is
  * aborted), other users' streams go on; with two replicas on Redis, a
  * revocation anywhere cuts them on both. Responses of known length are not
@@ -16,18 +16,23 @@ import { readStream, startStreamingUpstream, type ReadStream, type StreamingUpst
 
 const hasRedis = await requireRedis()
 let events: StreamingUpstream
+let lines: StreamingUpstream
 const closers: Array<() => Promise<unknown>> = []
 
 beforeAll(async () => {
   events = await startStreamingUpstream()
+  lines = await startStreamingUpstream({ format: 'ndjson' })
 })
 afterAll(async () => {
   for (const c of closers.reverse()) await c()
   await events.close()
+  await lines.close()
 })
 
 const routes = ({ port, upstream }: { port: number; upstream: string }): string =>
-  route(`http://app.localhost:${port}`, events.url, 'any-user', ['prefix: /events/']) + route(`http://app.localhost:${port}`, upstream, 'any-user')
+  route(`http://app.localhost:${port}`, events.url, 'any-user', ['prefix: /events/']) +
+  route(`http://app.localhost:${port}`, lines.url, 'any-user', ['prefix: /watch/']) +
+  route(`http://app.localhost:${port}`, upstream, 'any-user')
 
 async function subscribe(s: Stack, c: HttpClient): Promise<ReadStream> {
   const res = await c.get(s.url('app.localhost', '/events/feed'), { headers: { accept: 'text/event-stream' } })
@@ -68,6 +73,36 @@ describe('a streamed response follows its session (one replica, memory store)', 
     expect(await hers.ended).toBe('cut')
     await expect.poll(() => events.cut - cutBefore).toBe(1)
     events.push('two')
+    await his.next('two')
+    expect(s.gh.openConnections).toBe(1)
+    expect(s.logs.join('')).toMatch(/"reason":"the session ended".*"msg":"streamed response closed by gatehouse"/)
+  })
+
+  it('a plain chunked stream (NDJSON, not server-sent events) is cut at sign-out too, and aborted upstream', async () => {
+    const s = await startStack({ routes })
+    closers.push(() => s.close())
+    const alice = await signedIn(s, 'alice')
+    const bob = await signedIn(s, 'bob')
+    const watch = async (c: HttpClient): Promise<ReadStream> => {
+      const res = await c.get(s.url('app.localhost', '/watch/changes'), { headers: { accept: 'application/x-ndjson' } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toBe('application/x-ndjson')
+      expect(res.headers.get('content-length')).toBeNull()
+      expect(res.headers.get('transfer-encoding')).toBe('chunked')
+      return readStream(res.body as ReadableStream<Uint8Array>, 'ndjson')
+    }
+    const hers = await watch(alice)
+    const his = await watch(bob)
+    lines.push('one')
+    await hers.next('one')
+    await his.next('one')
+    expect(s.gh.openConnections).toBe(2)
+
+    const cutBefore = lines.cut
+    await signOut(s, alice)
+    expect(await hers.ended).toBe('cut')
+    await expect.poll(() => lines.cut - cutBefore).toBe(1)
+    lines.push('two')
     await his.next('two')
     expect(s.gh.openConnections).toBe(1)
     expect(s.logs.join('')).toMatch(/"reason":"the session ended".*"msg":"streamed response closed by gatehouse"/)
