@@ -34,10 +34,25 @@ const IDENTITY_HEADERS = [
   'x-auth-request-preferred-username',
 ]
 
-/** Forward-auth-only routes (no `to`: the proxy forwards): any signed-in user on app, except /admin; admins only on admin. */
+/**
+ * Forward-auth-only routes (no `to`: the proxy forwards): any signed-in user on app (WebSockets
+ * too), except /admin; /readonly takes only GET; /nows takes no WebSocket; admins only on admin.
+ */
 const ROUTES = (): string => `
   - from: http://app.localhost
+    prefix: /readonly
+    policy:
+      - allow:
+          and:
+            - authenticated_user: true
+            - http_method:
+                is: GET
+  - from: http://app.localhost
+    prefix: /nows
+    allow_any_authenticated_user: true
+  - from: http://app.localhost
     pass_identity_headers: true
+    allow_websockets: true
     policy:
       - allow:
           and:
@@ -98,7 +113,21 @@ function lastAppRequest(s: Setup, pred: (r: Received) => boolean): Received | un
 }
 
 /** The shared scenario: what every proxy in front of gatehouse must do. */
-function scenario(name: string, available: boolean, start: StartProxy, opts: { readonly reasonInBody: boolean }): void {
+function scenario(
+  name: string,
+  available: boolean,
+  start: StartProxy,
+  opts: {
+    readonly reasonInBody: boolean
+    /**
+     * Whether a refused POST shows gatehouse's reason: nginx's `error_page` turns a POST into a GET
+     * for the page it shows, so the example's 403 page for a POST is empty (the refusal stands).
+     */
+    readonly reasonForPost: boolean
+    /** Whether the proxy's check carries the client's `Upgrade` (Caddy copies it; the nginx example sets it). */
+    readonly upgradeOnCheck: boolean
+  },
+): void {
   describe.skipIf(!available)(name, () => {
     let s: Setup | undefined
     let alice: HttpClient
@@ -233,6 +262,38 @@ function scenario(name: string, available: boolean, start: StartProxy, opts: { r
       ).toEqual([])
     })
 
+    it('the method judged is the one forwarded: a POST to a GET-only route is refused, a GET passes', async () => {
+      const before = setup().app.received.length
+      const post = await alice.request(setup().url('app.localhost', '/readonly/doc'), {
+        method: 'POST',
+        headers: { accept: 'application/json', 'content-type': 'text/plain' },
+        body: 'change',
+      })
+      expect(post.status, setup().proxy.output()).toBe(403)
+      const body = await post.text()
+      if (opts.reasonForPost) expect(JSON.parse(body)).toMatchObject({ error: 'forbidden', reason: expect.stringContaining('http_method') })
+      expect(setup().stack.logs.join('')).toMatch(/"outcome":"deny"[^\n]*http_method/)
+      const get = await alice.get(setup().url('app.localhost', '/readonly/doc'), { headers: { accept: 'application/json' } })
+      expect(get.status).toBe(200)
+      await get.body?.cancel()
+      const reached = setup().app.received.slice(before)
+      expect(reached.filter((r) => r.url.startsWith('/readonly') && r.method !== 'GET')).toEqual([])
+      expect(reached.some((r) => r.url === '/readonly/doc' && r.method === 'GET')).toBe(true)
+    })
+
+    it.skipIf(!opts.upgradeOnCheck)('a WebSocket to a route without allow_websockets is refused with 403; the app never sees it', async () => {
+      const cookie = alice.cookieHeader(new URL(setup().url('app.localhost', '/')))
+      const refused = await connectWebSocket(setup().url('app.localhost', '/nows/live'), cookie)
+      expect('open' in refused).toBe(false)
+      expect((refused as { status: number }).status).toBe(403)
+      expect(setup().stack.logs.join('')).toContain('allow_websockets is not set on this route')
+      // The same path as a plain request passes: only the upgrade is refused.
+      const plain = await alice.get(setup().url('app.localhost', '/nows/live'), { headers: { accept: 'application/json' } })
+      expect(plain.status).toBe(200)
+      await plain.body?.cancel()
+      expect(setup().app.received.filter((r) => r.websocket && r.url.startsWith('/nows'))).toEqual([])
+    })
+
     it('WebSocket through the proxy: alice connects and the app sees her assertion; no session, no socket', async () => {
       const cookie = alice.cookieHeader(new URL(setup().url('app.localhost', '/')))
       const ws = mustOpen(await connectWebSocket(setup().url('app.localhost', '/live'), cookie))
@@ -265,7 +326,41 @@ function nginxExample(o: { port: number; gatehouse: string; app: string }): stri
   return swapped
 }
 
-scenario('nginx auth_request (deploy/nginx/gatehouse-forward-auth.conf)', hasNginx, (o) => startNginx(nginxExample(o), o.port), { reasonInBody: true })
+scenario('nginx auth_request (deploy/nginx/gatehouse-forward-auth.conf)', hasNginx, (o) => startNginx(nginxExample(o), o.port), {
+  reasonInBody: true,
+  reasonForPost: false,
+  upgradeOnCheck: true,
+})
+
+describe.skipIf(!hasNginx)('nginx auth_request without X-Original-Method', () => {
+  let s: Setup | undefined
+  beforeAll(async () => {
+    s = await setUp((o) => {
+      const config = nginxExample(o).replace('        proxy_set_header X-Original-Method $request_method;\n', '')
+      if (config.includes('proxy_set_header X-Original-Method')) throw new Error('deploy/nginx/gatehouse-forward-auth.conf changed shape')
+      return startNginx(config, o.port)
+    })
+  }, 30_000)
+  afterAll(() => tearDown(s))
+
+  it('every request is refused with 403 forward_auth_method_unknown (the subrequest is a GET, the client’s method unknown), never judged as GET', async () => {
+    const setup = s as Setup
+    const alice = createHttpClient()
+    const before = setup.app.received.length
+    for (const method of ['GET', 'POST']) {
+      const res = await alice.request(setup.url('app.localhost', '/readonly/doc'), {
+        method,
+        headers: { accept: 'application/json' },
+        ...(method === 'POST' ? { body: 'x' } : {}),
+      })
+      expect(res.status, method).toBe(403)
+      // nginx's error_page shows gatehouse's answer to the check.
+      expect(JSON.parse(await res.text())).toMatchObject({ error: 'forward_auth_method_unknown' })
+    }
+    expect(setup.app.received.slice(before)).toEqual([])
+    expect(setup.stack.logs.join('')).toContain('X-Original-URL names the original request but no header states its method')
+  })
+})
 
 interface IngressManifest {
   metadata: { annotations: Record<string, string> }
@@ -369,6 +464,9 @@ scenario(
   {
     // ingress-nginx answers a refusal with its own 403 page.
     reasonInBody: false,
+    reasonForPost: false,
+    // Its external-auth location does not set Upgrade, and nginx drops the hop-by-hop header.
+    upgradeOnCheck: false,
   },
 )
 
@@ -385,7 +483,11 @@ function caddyExample(o: { port: number; gatehouse: string; app: string }): stri
   return swapped
 }
 
-scenario('Caddy forward_auth (deploy/Caddyfile.forward-auth)', hasCaddy, (o) => startCaddy(caddyExample(o), o.port), { reasonInBody: true })
+scenario('Caddy forward_auth (deploy/Caddyfile.forward-auth)', hasCaddy, (o) => startCaddy(caddyExample(o), o.port), {
+  reasonInBody: true,
+  reasonForPost: true,
+  upgradeOnCheck: true,
+})
 
 describe('the README shows the configs these suites run', () => {
   const readme = readFileSync('README.md', 'utf8')

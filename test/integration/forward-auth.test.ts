@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createRemoteJWKSet, jwtVerify } from 'jose'
 import { startStack, type Stack } from '../helpers/stack.js'
+import { sendRaw, statusOf } from '../helpers/raw-http.js'
 import type { HttpClient } from '../helpers/http-client.js'
 
 let s: Stack
@@ -14,6 +15,18 @@ let alice: HttpClient
 let bob: HttpClient
 
 const routes = ({ upstream, port }: { upstream: string; port: number }): string => `
+  - from: http://app.localhost:${port}
+    prefix: /readonly
+    policy:
+      - allow:
+          and:
+            - authenticated_user: true
+            - http_method:
+                is: GET
+  - from: http://app.localhost:${port}
+    prefix: /live
+    allow_websockets: true
+    allow_any_authenticated_user: true
   - from: http://app.localhost:${port}
     to: ${upstream}
     pass_identity_headers: true
@@ -107,6 +120,7 @@ describe('forward-auth', () => {
         'x-forwarded-proto': 'http',
         'x-forwarded-host': `admin.localhost:${s.port}`,
         'x-forwarded-uri': '/dash',
+        'x-forwarded-method': 'GET',
         accept: 'application/json',
       },
       'admin.localhost',
@@ -137,7 +151,7 @@ describe('forward-auth', () => {
   })
 
   it('sign-in needed: verify says 401; forward_auth sends a browser 302 to the route host sign-in, an API client 401', async () => {
-    const h = { 'x-original-url': s.url('app.localhost', '/p?a=b') }
+    const h = { 'x-original-url': s.url('app.localhost', '/p?a=b'), 'x-original-method': 'GET' }
     const v = await check(undefined, '/.gatehouse/verify', { ...h, accept: 'text/html' })
     expect(v.status).toBe(401)
     const browser = await check(undefined, '/.gatehouse/forward_auth', { ...h, accept: 'text/html' })
@@ -154,10 +168,18 @@ describe('forward-auth', () => {
   it('path tricks get the same 400 as the proxy from forward_auth; verify says 403 (nginx auth_request takes only 2xx/401/403)', async () => {
     // Sent raw in the header: no URL parser in between normalises them away.
     for (const p of ['/a%2fb', '/a%5cb', '/%252e%252e/x', '/a%zz', '/a#b']) {
-      const fa = await check(alice, '/.gatehouse/forward_auth', { 'x-original-url': `http://app.localhost:${s.port}${p}`, accept: 'application/json' })
+      const fa = await check(alice, '/.gatehouse/forward_auth', {
+        'x-original-url': `http://app.localhost:${s.port}${p}`,
+        'x-original-method': 'GET',
+        accept: 'application/json',
+      })
       expect(fa.status, p).toBe(400)
       expect(((await fa.json()) as Record<string, unknown>).error, p).toBe('bad_request')
-      const v = await check(alice, '/.gatehouse/verify', { 'x-original-url': `http://app.localhost:${s.port}${p}`, accept: 'application/json' })
+      const v = await check(alice, '/.gatehouse/verify', {
+        'x-original-url': `http://app.localhost:${s.port}${p}`,
+        'x-original-method': 'GET',
+        accept: 'application/json',
+      })
       expect(v.status, p).toBe(403)
       expect(((await v.json()) as Record<string, unknown>).error, p).toBe('bad_request')
       expect(v.headers.get('x-auth-request-user'), p).toBeNull()
@@ -170,8 +192,8 @@ describe('forward-auth', () => {
     expect((await fa({ 'x-original-url': `http://evil@app.localhost:${s.port}/` })).status).toBe(400)
     expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'not a url' })).status).toBe(403)
     // No route for the host: 404 from forward_auth, 403 from verify.
-    expect((await fa({ 'x-original-url': 'http://nowhere.localhost/' })).status).toBe(404)
-    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'http://nowhere.localhost/' })).status).toBe(403)
+    expect((await fa({ 'x-original-url': 'http://nowhere.localhost/', 'x-original-method': 'GET' })).status).toBe(404)
+    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': 'http://nowhere.localhost/', 'x-original-method': 'GET' })).status).toBe(403)
   })
 
   it('every source of the original request must agree: a client-added copy through Traefik, Caddy or Envoy is a 400, never the one believed', async () => {
@@ -214,10 +236,94 @@ describe('forward-auth', () => {
     // Sign-in works on the route host (gatehouse's own endpoints); the final hop back to the route is the 404.
     const signedIn = await s.signIn(alsoAdmin, s.url('admin.localhost', '/'), 'alice')
     expect(signedIn.res.status).toBe(404)
-    const res = await check(alsoAdmin, '/.gatehouse/verify', { 'x-original-url': s.url('admin.localhost', '/') }, 'admin.localhost')
+    const res = await check(alsoAdmin, '/.gatehouse/verify', { 'x-original-url': s.url('admin.localhost', '/'), 'x-original-method': 'GET' }, 'admin.localhost')
     expect(res.status).toBe(200)
     const direct = await alsoAdmin.get(s.url('admin.localhost', '/'))
     expect(direct.status).toBe(404)
+  })
+})
+
+describe('forward-auth: the method judged is the one forwarded', () => {
+  const readonly = (): string => s.url('app.localhost', '/readonly/doc')
+
+  it('X-Original-URL or X-Forwarded-Uri without a method header: 403 forward_auth_method_unknown, never judged as the check’s GET', async () => {
+    const named: Record<string, string>[] = [
+      { 'x-original-url': readonly() },
+      { 'x-forwarded-proto': 'http', 'x-forwarded-host': `app.localhost:${s.port}`, 'x-forwarded-uri': '/readonly/doc' },
+      // A page every signed-in user may see: still refused, the method is not known.
+      { 'x-original-url': s.url('app.localhost', '/page') },
+    ]
+    for (const h of named)
+      for (const endpoint of ['/.gatehouse/verify', '/.gatehouse/forward_auth']) {
+        const res = await check(alice, endpoint, { ...h, accept: 'application/json' })
+        expect(res.status, `${endpoint} ${JSON.stringify(h)}`).toBe(403)
+        const body = (await res.json()) as Record<string, unknown>
+        expect(body.error).toBe('forward_auth_method_unknown')
+        expect(String(body.message)).toMatch(/X-Original-URL|X-Forwarded-Host\/-Uri/)
+        expect(String(body.hint)).toContain('X-Original-Method $request_method')
+        expect(res.headers.get('x-auth-request-user')).toBeNull()
+      }
+    expect(s.logs.join('')).toMatch(/"outcome":"error"[^\n]*no header states its method|no header states its method[^\n]*"outcome":"error"/)
+  })
+
+  it('with the method header the policy judges that method: POST to a GET-only route is refused, GET passes', async () => {
+    const post = await check(alice, '/.gatehouse/verify', { 'x-original-url': readonly(), 'x-original-method': 'POST', accept: 'application/json' })
+    expect(post.status).toBe(403)
+    expect(((await post.json()) as Record<string, unknown>).error).toBe('forbidden')
+    const fwdPost = await check(alice, '/.gatehouse/forward_auth', {
+      'x-forwarded-host': `app.localhost:${s.port}`,
+      'x-forwarded-uri': '/readonly/doc',
+      'x-forwarded-method': 'POST',
+      accept: 'application/json',
+    })
+    expect(fwdPost.status).toBe(403)
+    await fwdPost.body?.cancel()
+    expect((await check(alice, '/.gatehouse/verify', { 'x-original-url': readonly(), 'x-original-method': 'GET' })).status).toBe(200)
+  })
+
+  it('?uri= alone and the check itself (Envoy) take the check’s own method', async () => {
+    const uri = `/.gatehouse/verify?uri=${encodeURIComponent(readonly())}`
+    const asCheck = (method: string, url: string) =>
+      s.client().request(url, { method, headers: { cookie: cookieOf(alice, 'app.localhost'), accept: 'application/json' }, noCookies: true })
+    expect((await asCheck('GET', `http://127.0.0.1:${s.port}${uri}`)).status).toBe(200)
+    expect((await asCheck('POST', `http://127.0.0.1:${s.port}${uri}`)).status).toBe(403)
+    expect((await asCheck('GET', s.url('app.localhost', '/.gatehouse/verify/readonly/doc'))).status).toBe(200)
+    expect((await asCheck('POST', s.url('app.localhost', '/.gatehouse/verify/readonly/doc'))).status).toBe(403)
+    // ?uri= together with a header naming the URL but no method: the header came from a proxy whose check is a GET.
+    const both = await check(alice, uri, { 'x-original-url': readonly(), accept: 'application/json' })
+    expect(both.status).toBe(403)
+    expect(((await both.json()) as Record<string, unknown>).error).toBe('forward_auth_method_unknown')
+  })
+})
+
+describe('forward-auth: a check describing a WebSocket upgrade is judged as one', () => {
+  /** A raw check (an HTTP client will not send Upgrade by hand): the client's Upgrade copied onto it, as Caddy does. */
+  async function rawCheck(endpoint: string, path: string, headers: string): Promise<string> {
+    return sendRaw(
+      s.port,
+      `GET ${endpoint} HTTP/1.1\r\nHost: 127.0.0.1:${s.port}\r\nCookie: ${cookieOf(alice, 'app.localhost')}\r\nAccept: application/json\r\n` +
+        `X-Original-URL: ${s.url('app.localhost', path)}\r\n${headers}Connection: close\r\n\r\n`,
+    )
+  }
+
+  it('a route without allow_websockets refuses the upgrade with the reason; with it the upgrade passes', async () => {
+    const refused = await rawCheck('/.gatehouse/forward_auth', '/sock', 'X-Original-Method: GET\r\nUpgrade: websocket\r\n')
+    expect(statusOf(refused), refused).toBe(403)
+    expect(refused).toContain('allow_websockets is not set on this route')
+    expect(refused.toLowerCase()).not.toContain('x-auth-request-user')
+    expect(statusOf(await rawCheck('/.gatehouse/verify', '/sock', 'X-Original-Method: GET\r\nUpgrade: WebSocket\r\n'))).toBe(403)
+    // The same page without the upgrade is an ordinary request there.
+    expect(statusOf(await rawCheck('/.gatehouse/verify', '/sock', 'X-Original-Method: GET\r\n'))).toBe(200)
+    const allowed = await rawCheck('/.gatehouse/verify', '/live/feed', 'X-Original-Method: GET\r\nUpgrade: websocket\r\n')
+    expect(statusOf(allowed), allowed).toBe(200)
+    expect(allowed.toLowerCase()).toContain('x-auth-request-user: 00u1alice')
+  })
+
+  it('an upgrade with a method other than GET is a bad request (403 from verify), as at the proxy', async () => {
+    const fa = await rawCheck('/.gatehouse/forward_auth', '/live/feed', 'X-Original-Method: POST\r\nUpgrade: websocket\r\n')
+    expect(statusOf(fa)).toBe(400)
+    expect(fa).toContain('A WebSocket upgrade must be a GET request.')
+    expect(statusOf(await rawCheck('/.gatehouse/verify', '/live/feed', 'X-Original-Method: POST\r\nUpgrade: websocket\r\n'))).toBe(403)
   })
 })
 
@@ -250,7 +356,12 @@ describe("forward_auth_url: Pomerium's forward-auth host", () => {
     const api = await atFaHost(undefined, `/?uri=${uri('app.localhost', '/p')}`, { accept: 'application/json' })
     expect(api.status).toBe(401)
     // Traefik's address may be the bare forward-auth URL: X-Forwarded-* name the request.
-    const traefik = await atFaHost(alice, '/', { 'x-forwarded-proto': 'http', 'x-forwarded-host': `app.localhost:${s.port}`, 'x-forwarded-uri': '/t' })
+    const traefik = await atFaHost(alice, '/', {
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': `app.localhost:${s.port}`,
+      'x-forwarded-uri': '/t',
+      'x-forwarded-method': 'GET',
+    })
     expect(traefik.status).toBe(200)
     expect(traefik.headers.get('x-auth-request-user')).toBe('00u1alice')
   })

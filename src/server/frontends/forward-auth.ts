@@ -76,7 +76,7 @@ const TOKEN = /^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,32}$/
 /** The original request an ingress asks about, or why it cannot be read. */
 export type Original =
   | { readonly ok: true; readonly scheme: 'http' | 'https'; readonly host: string; readonly target: string; readonly method: string }
-  | { readonly ok: false; readonly message: string }
+  | { readonly ok: false; readonly message: string; readonly methodUnknown?: true }
 
 /** One description of the original request, as one source in the check request gives it. */
 interface Described {
@@ -86,11 +86,18 @@ interface Described {
   readonly target: string
   /** The method this source states, if it states one. */
   readonly method: string | undefined
+  /**
+   * Whether the check's own method may stand for the original one when no source states it: only
+   * for the `uri` parameter (Pomerium's shape) and the check itself (Envoy keeps the client's
+   * method). A proxy that names the URL in headers sends its check as GET whatever the client
+   * sent (nginx's auth_request subrequest, Traefik, Caddy), so there the method is unknown.
+   */
+  readonly checkMethodCounts: boolean
 }
 
 type Reading = Described | { readonly problem: string } | undefined
 
-function fromUrl(url: string, method: string | undefined, source: string): Reading {
+function fromUrl(url: string, method: string | undefined, source: string, checkMethodCounts: boolean): Reading {
   const m = ABSOLUTE.exec(url)
   if (m === null) return { problem: `${source} is not an absolute http(s) URL.` }
   const authority = m[2] as string
@@ -102,6 +109,7 @@ function fromUrl(url: string, method: string | undefined, source: string): Readi
     host: authority,
     target: rest === '' ? '/' : rest.startsWith('?') ? '/' + rest : rest,
     method,
+    checkMethodCounts,
   }
 }
 
@@ -118,7 +126,7 @@ function uriParameter(check: CheckTarget, h: Headers): Reading {
   if (uri === null) return undefined
   const m = statedMethod(one(h, 'x-original-method') ?? one(h, 'x-forwarded-method'), 'The original method')
   if (typeof m === 'object') return m
-  return fromUrl(uri, m, 'The uri parameter')
+  return fromUrl(uri, m, 'The uri parameter', true)
 }
 
 function originalUrlHeader(h: Headers): Reading {
@@ -126,7 +134,7 @@ function originalUrlHeader(h: Headers): Reading {
   if (url === undefined) return undefined
   const m = statedMethod(one(h, 'x-original-method'), 'X-Original-Method')
   if (typeof m === 'object') return m
-  return fromUrl(url, m, 'X-Original-URL')
+  return fromUrl(url, m, 'X-Original-URL', false)
 }
 
 function forwardedHeaders(h: Headers): Reading {
@@ -138,14 +146,14 @@ function forwardedHeaders(h: Headers): Reading {
   if (!uri.startsWith('/')) return { problem: 'X-Forwarded-Uri does not start with "/".' }
   const m = statedMethod(one(h, 'x-forwarded-method'), 'X-Forwarded-Method')
   if (typeof m === 'object') return m
-  return { source: 'X-Forwarded-Host/-Uri', scheme: proto, host, target: uri, method: m }
+  return { source: 'X-Forwarded-Host/-Uri', scheme: proto, host, target: uri, method: m, checkMethodCounts: false }
 }
 
 /** Envoy's path_prefix: the check's own Host, the path after the endpoint, its query and method. */
 function checkItself(check: CheckTarget, h: Headers, method: string): Reading {
   const host = one(h, 'host')
   if (host === undefined) return { problem: 'The check request names no original request and has no Host.' }
-  return { source: 'the check request', scheme: undefined, host, target: (check.rest === '' ? '/' : check.rest) + check.query, method }
+  return { source: 'the check request', scheme: undefined, host, target: (check.rest === '' ? '/' : check.rest) + check.query, method, checkMethodCounts: true }
 }
 
 function disagreement(a: Described, b: Described): string | undefined {
@@ -167,6 +175,11 @@ function disagreement(a: Described, b: Described): string | undefined {
  * Traefik or Caddy, or a `?uri=` through Caddy or Envoy. So every source present must describe the
  * same request (host, target, and scheme and method where both state them): two that differ are a
  * 400, never a choice. A path suffix on the endpoint is itself such a source (Envoy put it there).
+ *
+ * The method is the one a source states (X-Original-Method, X-Forwarded-Method). Only the `uri`
+ * parameter and the check itself fall back to the check's own method: when headers name the URL
+ * but nothing states the method, the method is unknown and the check is refused (a POST must never
+ * be judged as the GET the ingress sent its check with).
  */
 export function originalRequest(check: CheckTarget, h: Headers, method: string, listenerProto: 'http' | 'https'): Original {
   const readings: Reading[] = [uriParameter(check, h), originalUrlHeader(h), forwardedHeaders(h)]
@@ -183,8 +196,16 @@ export function originalRequest(check: CheckTarget, h: Headers, method: string, 
     if (why !== undefined) return { ok: false, message: why }
   }
   const scheme = first.scheme ?? found.find((d) => d.scheme !== undefined)?.scheme ?? forwardedProto(h, listenerProto)
-  const stated = first.method ?? found.find((d) => d.method !== undefined)?.method ?? method
-  return { ok: true, scheme, host: first.host, target: first.target, method: stated }
+  const stated = first.method ?? found.find((d) => d.method !== undefined)?.method
+  if (stated === undefined && !found.every((d) => d.checkMethodCounts)) {
+    const named = found.find((d) => !d.checkMethodCounts) as Described
+    return {
+      ok: false,
+      methodUnknown: true,
+      message: `${named.source} names the original request but no header states its method (the check's own method is not the client's).`,
+    }
+  }
+  return { ok: true, scheme, host: first.host, target: first.target, method: stated ?? method }
 }
 
 function forwardedProto(h: Headers, listenerProto: 'http' | 'https'): 'http' | 'https' {
@@ -208,12 +229,35 @@ export function handleForwardAuth(gh: Gatehouse, request: FastifyRequest, reply:
   if (!o.ok) {
     ctx.outcome = 'error'
     ctx.reason = o.message
+    if (o.methodUnknown === true) return refuse(request, reply, 'forward_auth_method_unknown', { message: o.message })
     return refuse(request, reply, 'bad_request', { message: o.message, ...onlyAuthRequestStatuses(check.mode) })
   }
-  const facts: RequestFacts = { method: o.method, scheme: o.scheme, host: o.host, target: o.target, peer, headers: request.raw.headers, isWebSocket: false }
+  const isWebSocket = describesWebSocket(request.raw.headers)
+  // As the WebSocket front end: the opening handshake is a GET (RFC 6455 §4.1), and only a GET is judged as one.
+  if (isWebSocket && o.method !== 'GET') {
+    const message = 'A WebSocket upgrade must be a GET request.'
+    ctx.outcome = 'error'
+    ctx.reason = `a WebSocket upgrade with method ${o.method}`
+    return refuse(request, reply, 'bad_request', { message, ...onlyAuthRequestStatuses(check.mode) })
+  }
+  const facts: RequestFacts = { method: o.method, scheme: o.scheme, host: o.host, target: o.target, peer, headers: request.raw.headers, isWebSocket }
   const v = authorize(gh, ctx.snap, facts)
   if (v instanceof Promise) return v.then((verdict) => answer(gh, request, reply, check.mode, verdict))
   return answer(gh, request, reply, check.mode, v)
+}
+
+/**
+ * Whether the original request is a WebSocket upgrade: the check carries the client's
+ * `Upgrade: websocket` (Caddy's forward_auth copies it; the nginx example sets it from
+ * $http_upgrade). A client can only make its request stricter this way (judged as a WebSocket).
+ */
+function describesWebSocket(h: Headers): boolean {
+  const v = h.upgrade
+  const all = Array.isArray(v) ? v.join(',') : (v ?? '')
+  return all
+    .split(',')
+    .map((t) => t.trim().toLowerCase())
+    .some((t) => t === 'websocket')
 }
 
 /**

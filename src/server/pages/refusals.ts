@@ -45,6 +45,12 @@ export const REFUSALS = {
     message: 'Only the proxies listed in trusted_proxies may ask gatehouse forward-auth questions.',
     hint: "Add the ingress's address (or its network) to trusted_proxies.",
   },
+  forward_auth_method_unknown: {
+    status: 403,
+    title: 'Original method unknown',
+    message: "The forward-auth check names the original URL but not the original request's method, so it cannot be judged.",
+    hint: 'Have the proxy send the method: with X-Original-URL, nginx needs `proxy_set_header X-Original-Method $request_method;`; with X-Forwarded-Uri, X-Forwarded-Method.',
+  },
   invalid_client_certificate: {
     status: 495,
     title: 'Client certificate required',
