@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import {
   createHandoffCodes,
@@ -82,9 +82,13 @@ const backends: Array<[string, Backend, boolean]> = [
 
 for (const [name, backend, enabled] of backends) {
   describe.skipIf(!enabled)(`session store conformance: ${name}`, () => {
-    const opened: KeyValueStore[] = []
-    afterAll(async () => {
-      for (const s of opened) {
+    // Each test's stores (and their twins) close when it ends: a Postgres store holds a pool and a
+    // listening connection, and a shared server's connection slots are few.
+    let opened: KeyValueStore[] = []
+    afterEach(async () => {
+      const stores = opened
+      opened = []
+      for (const s of new Set(stores)) {
         for await (const k of s.scan('')) await s.delete(k)
         await s.close()
       }
@@ -93,7 +97,12 @@ for (const [name, backend, enabled] of backends) {
       const b = backend.make()
       opened.push(b.store)
       const manager = createSessionManager({ store: b.store, cookieSecret: randomBytes(32), now: b.now, ttlMs: 3_600_000, cacheTtlMs })
-      return { ...b, manager }
+      const twin = (): KeyValueStore | undefined => {
+        const t = b.twin()
+        if (t !== undefined) opened.push(t)
+        return t
+      }
+      return { ...b, twin, manager }
     }
 
     it('creates a fresh session id every time and loads it back', async () => {
@@ -240,7 +249,6 @@ for (const [name, backend, enabled] of backends) {
       expect(store.broadcast).toBeDefined()
       // A second process on the same store hears the first one's revocations; the first hears its own only once.
       const heard: string[] = []
-      opened.push(elsewhere)
       const remote = createSessionManager({ store: elsewhere, cookieSecret: randomBytes(32), now, ttlMs: 1000 })
       remote.onEnded((e) => void (e.kind === 'ended' && !e.local && heard.push(...e.ids)))
       await expect.poll(() => elsewhere.cacheActive?.() ?? true, { timeout: 5000 }).toBe(true)
