@@ -5,7 +5,20 @@
  * client-credentials grant.
  */
 import { randomUUID, type KeyObject } from 'node:crypto'
-import { SignJWT } from 'jose'
+import { exportJWK, SignJWT } from 'jose'
+import type { DevClient } from '../../src/devidp/index.js'
+
+/** The local IdP's `gatehouse-directory` service app: private_key_jwt with `publicKey` (kid dir-1), allowed to read groups and users. */
+export async function directoryServiceApp(publicKey: KeyObject): Promise<DevClient> {
+  return {
+    client_id: 'gatehouse-directory',
+    token_endpoint_auth_method: 'private_key_jwt',
+    grant_types: ['client_credentials'],
+    jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'dir-1' }] },
+    redirect_uris: [],
+    okta_api_scopes: ['okta.groups.read', 'okta.users.read'],
+  }
+}
 
 export function clientAssertion(
   key: KeyObject,

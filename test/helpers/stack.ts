@@ -163,7 +163,8 @@ ${o.routes({ upstream: upstream.url, port })}
 }
 
 /** Who a test route lets in. */
-export type Access = 'public' | 'any-user' | { readonly group: string }
+/** Who a route lets in: a `policy` is its rule list as YAML lines, each starting `- allow:` / `- deny:` or indented under one. */
+export type Access = 'public' | 'any-user' | { readonly group: string } | { readonly policy: readonly string[] }
 
 /** One route as YAML list item, for the `routes` of a stack. `extra` lines are route keys written as YAML. */
 export function route(from: string, to: string, access: Access, extra: readonly string[] = []): string {
@@ -172,7 +173,9 @@ export function route(from: string, to: string, access: Access, extra: readonly 
       ? ['allow_public_unauthenticated_access: true']
       : access === 'any-user'
         ? ['allow_any_authenticated_user: true']
-        : ['policy:', '  - allow:', '      and:', `        - groups: ${access.group}`]
+        : 'group' in access
+          ? ['policy:', '  - allow:', '      and:', `        - groups: ${access.group}`]
+          : ['policy:', ...access.policy.map((l) => `  ${l}`)]
   return [`  - from: ${from}`, `    to: ${to}`, ...[...extra, ...who].map((l) => `    ${l}`)].join('\n') + '\n'
 }
 
@@ -203,6 +206,13 @@ export async function startReplicas(o: ReplicaOptions): Promise<[Stack, Stack]> 
     await a.close()
     throw err
   }
+}
+
+/** A new client of `s`, signed in as `username` at `host`'s root. */
+export async function signedIn(s: Stack, username: string, host = 'app.localhost'): Promise<HttpClient> {
+  const c = s.client()
+  await s.signIn(c, s.url(host, '/'), username)
+  return c
 }
 
 /** Signs out through the confirmation page (its CSRF token, then the POST), as a browser does; returns the 302 to the IdP's end-session. */

@@ -11,9 +11,9 @@ import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { exportJWK } from 'jose'
 import type { DevUserInput } from '../../src/devidp/index.js'
-import { startStack, type Stack } from '../helpers/stack.js'
+import { directoryServiceApp } from '../helpers/service-app.js'
+import { route, startStack, type Stack } from '../helpers/stack.js'
 
 const MANY = Array.from({ length: 250 }, (_, i) => `team-${String(i + 1).padStart(3, '0')}`)
 const API_TOKEN = '00ssws-directory-token'
@@ -29,20 +29,8 @@ const users: DevUserInput[] = [
 
 /** /allow/: group #180 lets in; /deny/: anyone signed in, except group #240. */
 const routes = ({ upstream, port }: { upstream: string; port: number }): string =>
-  [
-    `  - from: http://app.localhost:${port}`,
-    `    to: ${upstream}`,
-    '    prefix: /allow/',
-    '    policy:',
-    '      - allow: {and: [{groups: team-180}]}',
-    `  - from: http://app.localhost:${port}`,
-    `    to: ${upstream}`,
-    '    prefix: /deny/',
-    '    policy:',
-    '      - allow: {and: [{accept: true}]}',
-    '      - deny: {or: [{groups: team-240}]}',
-    '',
-  ].join('\n')
+  route(`http://app.localhost:${port}`, upstream, { policy: ['- allow: {and: [{groups: team-180}]}'] }, ['prefix: /allow/']) +
+  route(`http://app.localhost:${port}`, upstream, { policy: ['- allow: {and: [{accept: true}]}', '- deny: {or: [{groups: team-240}]}'] }, ['prefix: /deny/'])
 
 const ssws = `idp_service_account: ${Buffer.from(JSON.stringify({ api_key: API_TOKEN })).toString('base64')}\n`
 const serviceApp = `idp_directory_client_id: gatehouse-directory\nidp_directory_private_key_file: ${keyFile}\nidp_directory_key_id: dir-1\n`
@@ -55,16 +43,7 @@ async function startWith(directory: string): Promise<Stack> {
       users,
       model: {
         api_tokens: [{ token: API_TOKEN }],
-        apps: [
-          {
-            client_id: 'gatehouse-directory',
-            token_endpoint_auth_method: 'private_key_jwt',
-            grant_types: ['client_credentials'],
-            jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'dir-1' }] },
-            redirect_uris: [],
-            okta_api_scopes: ['okta.groups.read', 'okta.users.read'],
-          },
-        ],
+        apps: [await directoryServiceApp(publicKey)],
       },
     },
   })
@@ -74,6 +53,22 @@ async function get(s: Stack, c: ReturnType<Stack['client']>, path: string): Prom
   const res = await c.get(s.url('app.localhost', path), { headers: { accept: 'application/json' } })
   const text = await res.text()
   return { status: res.status, body: res.status === 200 ? {} : (JSON.parse(text) as Record<string, unknown>) }
+}
+
+/**
+ * many signs in at /allow/x (let in by #180) and is refused at /deny/x (a deny on #240);
+ * `reads` counts the directory work, which the sign-in must raise by `expected`.
+ */
+async function manyAllowedThenDenied(s: Stack, reads: () => number, expected: number): Promise<ReturnType<Stack['client']>> {
+  const c = s.client()
+  const before = reads()
+  const signedIn = await s.signIn(c, s.url('app.localhost', '/allow/x'), 'many')
+  expect(signedIn.res.status).toBe(200)
+  expect(reads() - before).toBe(expected)
+  const denied = await get(s, c, '/deny/x')
+  expect(denied.status).toBe(403)
+  expect(denied.body.reason).toMatch(/groups.*team-240/)
+  return c
 }
 
 let sswsStack: Stack
@@ -92,15 +87,9 @@ describe('groups from the directory, through a running gatehouse', () => {
   it('a groups claim capped at 100: the rest is read with the API token (SSWS); #180 lets in, a deny on #240 refuses', async () => {
     const s = sswsStack
     s.idp.admin.setServerClaims('default', [{ name: 'groups', value: { expression: 'Groups.startsWith("OKTA", "team", 100)' }, include_in: 'id' }])
-    const c = s.client()
     const before = s.idp.counters.apiCalls
-    const signedIn = await s.signIn(c, s.url('app.localhost', '/allow/x'), 'many')
-    expect(signedIn.res.status).toBe(200)
     // The claim stopped at team-100: #180 and #240 came from /api/v1/users/{id}/groups (two pages of 200).
-    expect(s.idp.counters.apiCalls - before).toBe(2)
-    const denied = await get(s, c, '/deny/x')
-    expect(denied.status).toBe(403)
-    expect(denied.body.reason).toMatch(/groups.*team-240/)
+    const c = await manyAllowedThenDenied(s, () => s.idp.counters.apiCalls, 2)
     // Cached for the user: no further reads.
     expect((await get(s, c, '/allow/y')).status).toBe(200)
     expect(s.idp.counters.apiCalls - before).toBe(2)
@@ -109,14 +98,7 @@ describe('groups from the directory, through a running gatehouse', () => {
   it('no groups claim at all: the directory is asked (OAuth service app), #180 lets in, a deny on #240 refuses', async () => {
     const s = appStack
     s.idp.admin.setServerClaims('default', [])
-    const c = s.client()
-    const grants = s.idp.counters.clientCredentialsGrants
-    const signedIn = await s.signIn(c, s.url('app.localhost', '/allow/x'), 'many')
-    expect(signedIn.res.status).toBe(200)
-    expect(s.idp.counters.clientCredentialsGrants - grants).toBe(1)
-    const denied = await get(s, c, '/deny/x')
-    expect(denied.status).toBe(403)
-    expect(denied.body.reason).toMatch(/groups.*team-240/)
+    await manyAllowedThenDenied(s, () => s.idp.counters.clientCredentialsGrants, 1)
     // The groups come from the directory: the "no groups claim, groups rules deny" warning would be false.
     expect(s.logs.join('')).not.toMatch(/no groups claim from Okta/)
   })

@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
-import { exportJWK } from 'jose'
 import { startDevIdp, type DevIdp } from '../../src/devidp/index.js'
 import { completeGroups, createDirectory, type DirectoryCache } from '../../src/identity/directory.js'
 import { createMemoryStore, createRedisStore } from '../../src/session/index.js'
 import type { DirectoryConfig } from '../../src/config/types.js'
 import { policy, req, who } from '../unit/policy/helpers.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
+import { directoryServiceApp } from '../helpers/service-app.js'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -32,14 +32,7 @@ beforeAll(async () => {
       ],
       apps: [
         { client_id: 'web', client_secret: 'web-secret', redirect_uris: ['http://app.localhost/.gatehouse/callback'] },
-        {
-          client_id: 'gatehouse-directory',
-          token_endpoint_auth_method: 'private_key_jwt',
-          grant_types: ['client_credentials'],
-          jwks: { keys: [{ ...(await exportJWK(publicKey)), kid: 'dir-1' }] },
-          redirect_uris: [],
-          okta_api_scopes: ['okta.groups.read', 'okta.users.read'],
-        },
+        await directoryServiceApp(publicKey),
       ],
       api_tokens: [{ token: '00ssws-token' }],
     },

@@ -13,15 +13,7 @@ const ROLES = `idp_roles:
   viewer: [eng, support]
 `
 const ADMIN_BY_ROLE = (port: number, upstream: string): string =>
-  [
-    `  - from: http://admin.localhost:${port}`,
-    `    to: ${upstream}`,
-    '    policy:',
-    '      - allow:',
-    '          and:',
-    '            - claim/roles: service_admin',
-    '',
-  ].join('\n')
+  route(`http://admin.localhost:${port}`, upstream, { policy: ['- allow:', '    and:', '      - claim/roles: service_admin'] })
 
 let s: Stack
 beforeAll(async () => {

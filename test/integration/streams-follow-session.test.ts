@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto'
 import { createSessionManager, createStore } from '../../src/session/index.js'
 import type { HttpClient } from '../helpers/http-client.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
-import { freePort, route, startStack, type Stack } from '../helpers/stack.js'
+import { freePort, route, signedIn, startStack, type Stack } from '../helpers/stack.js'
 import { readStream, startStreamingUpstream, type ReadStream, type StreamingUpstream } from '../helpers/streaming-upstream.js'
 
 const hasRedis = await requireRedis()
@@ -41,18 +41,32 @@ async function subscribe(s: Stack, c: HttpClient): Promise<ReadStream> {
   return readStream(res.body as ReadableStream<Uint8Array>)
 }
 
-async function signedIn(s: Stack, username: string): Promise<HttpClient> {
-  const c = s.client()
-  await s.signIn(c, s.url('app.localhost', '/'), username)
-  return c
-}
-
 async function signOut(s: Stack, c: HttpClient): Promise<void> {
   const page = await c.get(s.url('app.localhost', '/.gatehouse/sign_out'), { headers: { accept: 'text/html' } })
   const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())?.[1]
   if (csrf === undefined) throw new Error('no sign-out form')
   const res = await c.post(s.url('app.localhost', '/.gatehouse/sign_out'), { csrf }, { headers: { accept: 'text/html' } })
   expect(res.status).toBe(302)
+}
+
+/**
+ * Both users' streams from `upstream` carry a line; alice signs out: hers is cut and aborted
+ * upstream, his goes on, and the cut is logged.
+ */
+async function expectCutAtSignOut(s: Stack, upstream: StreamingUpstream, alice: HttpClient, hers: ReadStream, his: ReadStream): Promise<void> {
+  upstream.push('one')
+  await hers.next('one')
+  await his.next('one')
+  expect(s.gh.openConnections).toBe(2)
+
+  const cutBefore = upstream.cut
+  await signOut(s, alice)
+  expect(await hers.ended).toBe('cut')
+  await expect.poll(() => upstream.cut - cutBefore).toBe(1)
+  upstream.push('two')
+  await his.next('two')
+  expect(s.gh.openConnections).toBe(1)
+  expect(s.logs.join('')).toMatch(/"reason":"the session ended".*"msg":"streamed response closed by gatehouse"/)
 }
 
 describe('a streamed response follows its session (one replica, memory store)', () => {
@@ -63,19 +77,7 @@ describe('a streamed response follows its session (one replica, memory store)', 
     const bob = await signedIn(s, 'bob')
     const hers = await subscribe(s, alice)
     const his = await subscribe(s, bob)
-    events.push('one')
-    await hers.next('one')
-    await his.next('one')
-    expect(s.gh.openConnections).toBe(2)
-
-    const cutBefore = events.cut
-    await signOut(s, alice)
-    expect(await hers.ended).toBe('cut')
-    await expect.poll(() => events.cut - cutBefore).toBe(1)
-    events.push('two')
-    await his.next('two')
-    expect(s.gh.openConnections).toBe(1)
-    expect(s.logs.join('')).toMatch(/"reason":"the session ended".*"msg":"streamed response closed by gatehouse"/)
+    await expectCutAtSignOut(s, events, alice, hers, his)
   })
 
   it('a plain chunked stream (NDJSON, not server-sent events) is cut at sign-out too, and aborted upstream', async () => {
@@ -93,19 +95,7 @@ describe('a streamed response follows its session (one replica, memory store)', 
     }
     const hers = await watch(alice)
     const his = await watch(bob)
-    lines.push('one')
-    await hers.next('one')
-    await his.next('one')
-    expect(s.gh.openConnections).toBe(2)
-
-    const cutBefore = lines.cut
-    await signOut(s, alice)
-    expect(await hers.ended).toBe('cut')
-    await expect.poll(() => lines.cut - cutBefore).toBe(1)
-    lines.push('two')
-    await his.next('two')
-    expect(s.gh.openConnections).toBe(1)
-    expect(s.logs.join('')).toMatch(/"reason":"the session ended".*"msg":"streamed response closed by gatehouse"/)
+    await expectCutAtSignOut(s, lines, alice, hers, his)
   })
 
   it('a response of known length is not tracked', async () => {

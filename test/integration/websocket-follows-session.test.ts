@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { randomBytes } from 'node:crypto'
 import { createSessionManager, createStore } from '../../src/session/index.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
-import { route, signOut, startReplicas, startStack, storeYaml, type Stack } from '../helpers/stack.js'
-import { connectWebSocket, mustOpen, startEchoUpstream } from '../helpers/websocket.js'
+import { route, signedIn, signOut, startReplicas, startStack, storeYaml, type Stack } from '../helpers/stack.js'
+import { connectWebSocket, mustOpen, startEchoUpstream, type OpenSocket } from '../helpers/websocket.js'
 import type { HttpClient } from '../helpers/http-client.js'
 
 const hasRedis = await requireRedis()
@@ -27,17 +27,20 @@ afterAll(async () => {
 const wsRoutes = ({ port }: { port: number }): string => route(`http://app.localhost:${port}`, upstream.url, 'any-user', ['allow_websockets: true'])
 const cookieOf = (s: Stack, c: HttpClient): string => c.cookieHeader(new URL(s.url('app.localhost')))
 
+/** An open socket to /live on `s`, as `c`. */
+async function live(s: Stack, c: HttpClient): Promise<OpenSocket> {
+  return mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, c)))
+}
+
 describe('an open WebSocket follows its session (one replica, memory store)', () => {
   it("sign-out closes the user's sockets with 1008 and a reason, and leaves other users' sockets open", async () => {
     const s = await startStack({ routes: wsRoutes })
     closers.push(() => s.close())
-    const alice = s.client()
-    const bob = s.client()
-    await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
-    await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
-    const a1 = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
-    const a2 = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
-    const b = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, bob)))
+    const alice = await signedIn(s, 'alice')
+    const bob = await signedIn(s, 'bob')
+    const a1 = await live(s, alice)
+    const a2 = await live(s, alice)
+    const b = await live(s, bob)
     expect(await a1.echo('hi')).toBe('echo:hi')
 
     const upstreamClosesBefore = upstream.closeCodes.length
@@ -55,9 +58,8 @@ describe('an open WebSocket follows its session (one replica, memory store)', ()
   it('a message larger than one chunk in flight is not cut: the close frame comes after it', async () => {
     const s = await startStack({ routes: wsRoutes })
     closers.push(() => s.close())
-    const alice = s.client()
-    await s.signIn(alice, s.url('app.localhost', '/'), 'alice')
-    const a = mustOpen(await connectWebSocket(s.url('app.localhost', '/live'), cookieOf(s, alice)))
+    const alice = await signedIn(s, 'alice')
+    const a = await live(s, alice)
     const big = 'x'.repeat(512 * 1024)
     const echoed = a.echo(big)
     expect((await signOut(s, alice)).status).toBe(302)
@@ -77,13 +79,11 @@ describe.skipIf(!hasRedis)('an open WebSocket follows its session (two replicas 
       () => a.close(),
       () => b.close(),
     )
-    const alice = a.client()
-    const bob = a.client()
-    await a.signIn(alice, a.url('app.localhost', '/'), 'alice')
-    await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
-    const onA = mustOpen(await connectWebSocket(a.url('app.localhost', '/live'), cookieOf(a, alice)))
-    const onB = mustOpen(await connectWebSocket(b.url('app.localhost', '/live'), cookieOf(b, alice)))
-    const bobOnB = mustOpen(await connectWebSocket(b.url('app.localhost', '/live'), cookieOf(b, bob)))
+    const alice = await signedIn(a, 'alice')
+    const bob = await signedIn(a, 'bob')
+    const onA = await live(a, alice)
+    const onB = await live(b, alice)
+    const bobOnB = await live(b, bob)
     expect(await onB.echo('b')).toBe('echo:b')
 
     // What `gatehouse sessions revoke --user` does: a manager of its own on the shared store.
