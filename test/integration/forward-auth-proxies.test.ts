@@ -18,6 +18,7 @@ import { freePort, startStack, type Stack } from '../helpers/stack.js'
 import { createHttpClient, type HttpClient } from '../helpers/http-client.js'
 import { signInAtIdp } from '../helpers/idp-login.js'
 import { sendRaw, statusOf } from '../helpers/raw-http.js'
+import { adminsOnlyRoute, readonlyRoute, signedInExceptAdmin } from '../helpers/route-yaml.js'
 import { servletPath } from '../helpers/path-reading-upstream.js'
 import { connectWebSocket, mustOpen } from '../helpers/websocket.js'
 import { requireCaddy, requireNginx, startCaddy, startNginx, startRecordingApp, type Received, type RunningProxy } from '../helpers/proxies.js'
@@ -38,34 +39,13 @@ const IDENTITY_HEADERS = [
  * Forward-auth-only routes (no `to`: the proxy forwards): any signed-in user on app (WebSockets
  * too), except /admin; /readonly takes only GET; /nows takes no WebSocket; admins only on admin.
  */
-const ROUTES = (): string => `
-  - from: http://app.localhost
-    prefix: /readonly
-    policy:
-      - allow:
-          and:
-            - authenticated_user: true
-            - http_method:
-                is: GET
+const ROUTES = (): string => `${readonlyRoute('http://app.localhost')}
   - from: http://app.localhost
     prefix: /nows
     allow_any_authenticated_user: true
   - from: http://app.localhost
     pass_identity_headers: true
-    allow_websockets: true
-    policy:
-      - allow:
-          and:
-            - authenticated_user: true
-        deny:
-          or:
-            - http_path:
-                starts_with: /admin
-  - from: http://admin.localhost
-    policy:
-      - allow:
-          and:
-            - groups: admin
+    allow_websockets: true${signedInExceptAdmin()}${adminsOnlyRoute('http://admin.localhost')}
 `
 
 interface Setup {

@@ -26,28 +26,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { startStack, type Stack } from '../helpers/stack.js'
 import type { HttpClient } from '../helpers/http-client.js'
+import { adminsOnlyRoute, signedInExceptAdmin } from '../helpers/route-yaml.js'
 
 let s: Stack
 let alice: HttpClient
 let bob: HttpClient
 
 const routes = ({ port }: { port: number }): string => `
-  - from: http://app.localhost:${port}
-    policy:
-      - allow:
-          and:
-            - authenticated_user: true
-        deny:
-          or:
-            - http_path:
-                starts_with: /admin
-            - http_method:
-                is: DELETE
-  - from: http://admin.localhost:${port}
-    policy:
-      - allow:
-          and:
-            - groups: admin
+  - from: http://app.localhost:${port}${signedInExceptAdmin({ denyDelete: true })}${adminsOnlyRoute(`http://admin.localhost:${port}`)}
 `
 
 beforeAll(async () => {

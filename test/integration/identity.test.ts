@@ -33,28 +33,12 @@ describe('identity against the Okta-shaped IdP', () => {
       clients: [{ client_id: 'pkjwt', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] }, redirect_uris: ['http://app.localhost/cb'] }],
     })
     closers.push(() => idp.close())
-    const assertions: string[] = []
-    const rp = createIdentityProvider(
-      {
-        provider: 'okta',
-        providerUrl: idp.issuer,
-        clientId: 'pkjwt',
-        clientSecret: undefined,
-        clientAuthMethod: 'private_key_jwt',
-        clientPrivateKeyPem: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(),
-        scopes: ['openid', 'email', 'profile', 'offline_access'],
-        groupsClaim: 'groups',
-        groupsFilter: undefined,
-      },
-      Buffer.alloc(32, 3),
-      {
-        fetch: async (input, init) => {
-          const body = init?.body
-          if (body instanceof URLSearchParams && body.has('client_assertion')) assertions.push(body.get('client_assertion') as string)
-          return fetch(input, init)
-        },
-      },
-    )
+    const { rp, assertions } = privateKeyJwtProvider(idp.issuer, 'pkjwt', privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), [
+      'openid',
+      'email',
+      'profile',
+      'offline_access',
+    ])
     const { signedIn } = await codeFlow(idp, rp, 'http://app.localhost/cb')
     expect(signedIn.groups).toEqual(['admin'])
     expect(assertions.length).toBeGreaterThan(0)
@@ -77,28 +61,11 @@ describe('identity against the Okta-shaped IdP', () => {
       ],
     })
     closers.push(() => idp.close())
-    const assertions: string[] = []
-    const rp = createIdentityProvider(
-      {
-        provider: 'okta',
-        providerUrl: idp.issuer,
-        clientId: 'pk384',
-        clientSecret: undefined,
-        clientAuthMethod: 'private_key_jwt',
-        clientPrivateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-        scopes: ['openid', 'email', 'profile'],
-        groupsClaim: 'groups',
-        groupsFilter: undefined,
-      },
-      Buffer.alloc(32, 3),
-      {
-        fetch: async (input, init) => {
-          const body = init?.body
-          if (body instanceof URLSearchParams && body.has('client_assertion')) assertions.push(body.get('client_assertion') as string)
-          return fetch(input, init)
-        },
-      },
-    )
+    const { rp, assertions } = privateKeyJwtProvider(idp.issuer, 'pk384', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), [
+      'openid',
+      'email',
+      'profile',
+    ])
     const { signedIn } = await codeFlow(idp, rp, 'http://app.localhost/cb')
     expect(signedIn.groups).toEqual(['admin'])
     const header = decodeProtectedHeader(assertions[0] as string)
@@ -172,3 +139,35 @@ describe('identity against the Okta-shaped IdP', () => {
     expect((await s.signIn(c, s.url('app.localhost', '/'), 'bob')).res.status).toBe(200)
   })
 })
+
+/** An identity provider for `clientId` authenticating with private_key_jwt, and the client assertions it sends to the token endpoint. */
+function privateKeyJwtProvider(
+  issuer: string,
+  clientId: string,
+  privateKeyPem: string,
+  scopes: string[],
+): { rp: ReturnType<typeof createIdentityProvider>; assertions: string[] } {
+  const assertions: string[] = []
+  const rp = createIdentityProvider(
+    {
+      provider: 'okta',
+      providerUrl: issuer,
+      clientId,
+      clientSecret: undefined,
+      clientAuthMethod: 'private_key_jwt',
+      clientPrivateKeyPem: privateKeyPem,
+      scopes,
+      groupsClaim: 'groups',
+      groupsFilter: undefined,
+    },
+    Buffer.alloc(32, 3),
+    {
+      fetch: async (input, init) => {
+        const body = init?.body
+        if (body instanceof URLSearchParams && body.has('client_assertion')) assertions.push(body.get('client_assertion') as string)
+        return fetch(input, init)
+      },
+    },
+  )
+  return { rp, assertions }
+}

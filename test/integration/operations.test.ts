@@ -12,6 +12,7 @@ import { startGatehouse } from '../../src/server/lifecycle/start.js'
 import { startWhoami } from '../../src/demo/whoami.js'
 import { createHttpClient } from '../helpers/http-client.js'
 import { freePort, ROUTES_APP_ADMIN, startStack, storeYaml, CLIENT_SECRET } from '../helpers/stack.js'
+import { expectCliListsAndRevokesBob } from '../helpers/replica-checks.js'
 import { runCli, writeOperatorConfig } from '../helpers/cli.js'
 import { REDIS_URL, requireRedis } from '../helpers/requirements.js'
 
@@ -223,15 +224,7 @@ describe.skipIf(!hasRedis)('operator commands', () => {
     const bob = s.client()
     await s.signIn(bob, s.url('app.localhost', '/'), 'bob')
     const file = writeOperatorConfig(s, storeYaml('redis', REDIS_URL))
-    expect(await runCli(['sessions', 'list', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/bob@example.com/),
-    })
-    expect(await runCli(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/revoked [1-9]/),
-    })
-    expect((await bob.get(s.url('app.localhost', '/'), { headers: api })).status).toBe(401)
+    await expectCliListsAndRevokesBob(s, file, bob)
 
     const online = await runCli(['check', '--online', '-c', file])
     expect(online.code).toBe(0)

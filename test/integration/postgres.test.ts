@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runCli, writeOperatorConfig } from '../helpers/cli.js'
 import { testClock } from '../helpers/clock.js'
-import { ROUTES_APP_ADMIN, signOut, startReplicas, storeYaml, type Stack } from '../helpers/stack.js'
+import { ROUTES_APP_ADMIN, startReplicas, storeYaml, type Stack } from '../helpers/stack.js'
+import { expectCliListsAndRevokesBob, expectOneRefreshAcrossReplicas, expectSignOutSeenAtOnce } from '../helpers/replica-checks.js'
 import { POSTGRES_URL, postgresConnection, requirePostgres } from '../helpers/requirements.js'
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 
@@ -51,23 +52,13 @@ describe.skipIf(!hasPostgres)('two replicas sharing Postgres', () => {
     // A answers from its cache now; B's sign-out must still count before B answers.
     for (let i = 0; i < 3; i++) expect((await alice.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(200)
 
-    const cookie = alice.cookieHeader(new URL(a.url('app.localhost')))
-    expect((await signOut(b, alice)).status).toBe(302)
-    const replay = await a.client().get(a.url('app.localhost', '/'), { headers: { ...api, cookie } })
-    expect(replay.status).toBe(401)
+    await expectSignOutSeenAtOnce(a, b, alice)
   })
 
   it('twenty concurrent requests at refresh time, spread over both replicas, cause exactly one refresh at the IdP', async () => {
     const c = testClock()
     const [a, b] = await replicas(POSTGRES_URL, c.now)
-    const bob = a.client()
-    await a.signIn(bob, a.url('app.localhost', '/'), 'bob')
-    const before = a.idp.counters.refreshGrants
-    c.advance(61_000)
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => bob.get((i % 2 === 0 ? a : b).url('app.localhost', '/'), { headers: api })))
-    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200))
-    expect(a.idp.counters.refreshGrants - before).toBe(1)
-    expect(a.idp.counters.refreshFailures).toBe(0)
+    const { bob, grantsBefore: before } = await expectOneRefreshAcrossReplicas(a, b, c)
     // The rotated refresh token is the one both replicas use next time.
     c.advance(61_000)
     expect((await bob.get(b.url('app.localhost', '/'), { headers: api })).status).toBe(200)
@@ -121,15 +112,7 @@ describe.skipIf(!hasPostgres)('operator commands on Postgres', () => {
     // Pomerium's shape: the connection string in its own file.
     writeFileSync(join(dir, 'dsn'), POSTGRES_URL + '\n')
     const file = writeOperatorConfig(a, `databroker_storage_type: postgres\ndatabroker_storage_connection_string_file: ${join(dir, 'dsn')}`, dir)
-    expect(await runCli(['sessions', 'list', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/bob@example.com/),
-    })
-    expect(await runCli(['sessions', 'revoke', '-c', file, '--user', 'bob@example.com'])).toMatchObject({
-      code: 0,
-      out: expect.stringMatching(/revoked [1-9]/),
-    })
-    expect((await bob.get(a.url('app.localhost', '/'), { headers: api })).status).toBe(401)
+    await expectCliListsAndRevokesBob(a, file, bob)
 
     const online = await runCli(['check', '--online', '-c', file])
     expect(online.code).toBe(0)

@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { compileConfigText, type Problem } from '../../../src/config/index.js'
+import { BASE_CONFIG, compileText, problemsOf } from '../../helpers/config-text.js'
 import { redirectUris } from '../../../src/commands/check-online.js'
 
-const BASE = `insecure_server: true
-idp_provider_url: https://acme.okta.com/oauth2/default
-idp_client_id: 0oa1
-idp_client_secret: s3cret
-cookie_secret: fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk=
-`
+const BASE = BASE_CONFIG
 const ROUTES = `routes:
   - from: https://app.corp.example
     to: http://app:8080
@@ -16,14 +11,8 @@ const ROUTES = `routes:
     to: http://wiki:8080
     allow_any_authenticated_user: true
 `
-function load(text: string) {
-  return compileConfigText(text, 'gatehouse.yaml', {})
-}
-function problems(text: string): Problem[] {
-  const r = load(text)
-  if (!('problems' in r)) throw new Error('expected problems')
-  return r.problems
-}
+const load = compileText
+const problems = problemsOf
 
 describe('authenticate_service_url', () => {
   it('an https origin is the sign-in host; the Okta app needs exactly its two redirect URIs', () => {

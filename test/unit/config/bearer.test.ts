@@ -1,33 +1,14 @@
 import { describe, expect, it } from 'vitest'
-import { compileConfigText, type CompiledConfig, type Problem } from '../../../src/config/index.js'
+import { BASE_CONFIG, configOf, problemsOf } from '../../helpers/config-text.js'
 
-const BASE = `insecure_server: true
-idp_provider_url: https://acme.okta.com/oauth2/default
-idp_client_id: 0oa1
-idp_client_secret: s3cret
-cookie_secret: fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk=
-`
+const BASE = BASE_CONFIG
 const route = (extra = ''): string => `  - from: https://app.corp.example
     to: http://app:8080
     allow_any_authenticated_user: true
 ${extra}`
 
-function load(text: string): { config: CompiledConfig } | { problems: Problem[] } {
-  const r = compileConfigText(text, 'gatehouse.yaml', {}, () => {
-    throw Object.assign(new Error('missing'), { code: 'ENOENT' })
-  })
-  return 'problems' in r ? { problems: r.problems } : { config: r.config }
-}
-function config(text: string): CompiledConfig {
-  const r = load(text)
-  if ('problems' in r) throw new Error(JSON.stringify(r.problems))
-  return r.config
-}
-function problems(text: string): Problem[] {
-  const r = load(text)
-  if (!('problems' in r)) throw new Error('expected problems')
-  return r.problems
-}
+const config = configOf
+const problems = problemsOf
 
 describe('bearer token keys', () => {
   it('default: the header is not interpreted', () => {
