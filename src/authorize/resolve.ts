@@ -39,7 +39,7 @@ function lookupHost(snap: Snapshot, header: string | undefined, scheme: 'http' |
 /** A route for the request, or the verdict that ends it here. */
 export function resolveRoute(snap: Snapshot, facts: RequestFacts): RouteTarget | Verdict {
   const known = lookupHost(snap, facts.host, facts.scheme)
-  if (known === 'bad') return { kind: 'bad-request', message: 'The Host header is missing or malformed.' }
+  if (known === 'bad') return { kind: 'bad-request', message: 'The Host header is missing, repeated or malformed.' }
   const target = normalizeRequestPath(facts.target)
   if (!target.ok) return { kind: 'bad-request', message: `The request path was refused: ${target.reason}.` }
   // The sign-in host serves gatehouse's sign-in endpoints and nothing else (no route may name it).

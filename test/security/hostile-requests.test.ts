@@ -174,4 +174,19 @@ describe('resource abuse', () => {
     expect(statusOf(await sendRaw(s.port, `GET /healthz HTTP/1.1\r\nHost: 10.0.0.7:8443\r\nConnection: close\r\n\r\n`))).toBe(200)
     expect(statusOf(await sendRaw(s.port, `GET / HTTP/1.1\r\nHost: unknown.example\r\nConnection: close\r\n\r\n`))).toBe(404)
   })
+
+  it('a request with two Host headers is a 400 whichever comes first, WebSocket upgrades included (RFC 9112 §3.2)', async () => {
+    const app = `app.localhost:${s.port}`
+    for (const [a, b] of [
+      [app, 'unknown.example'],
+      ['unknown.example', app],
+      [app, app],
+    ]) {
+      const plain = await sendRaw(s.port, `GET / HTTP/1.1\r\nHost: ${a}\r\nhost: ${b}\r\nAccept: application/json\r\nConnection: close\r\n\r\n`)
+      expect(statusOf(plain)).toBe(400)
+      expect(plain).toContain('repeated')
+      const upgrade = `GET / HTTP/1.1\r\nHost: ${a}\r\nHost: ${b}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`
+      expect(statusOf(await sendRaw(s.port, upgrade))).toBe(400)
+    }
+  })
 })

@@ -20,12 +20,27 @@ import { sendToSignInHost } from '../endpoints/authenticate/handoff.js'
 import type { RequestContext } from '../request-context.js'
 import { forward } from './forward.js'
 
+/**
+ * The request's one Host header. Node keeps the first of several; a request
+ * with more than one is refused (RFC 9112 §3.2: 400), since a proxy or an
+ * upstream in front of or behind gatehouse may read another one than was judged.
+ */
+export function singleHost(raw: IncomingMessage): string | undefined {
+  const h = raw.rawHeaders
+  let seen = 0
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i] as string
+    if (name.length === 4 && name.toLowerCase() === 'host' && ++seen > 1) return undefined
+  }
+  return raw.headers.host
+}
+
 /** The facts of a request as it reached gatehouse's listener. */
 export function factsOf(gh: Gatehouse, raw: IncomingMessage, isWebSocket: boolean): RequestFacts {
   return {
     method: raw.method ?? 'GET',
     scheme: gh.listenerProto,
-    host: raw.headers.host,
+    host: singleHost(raw),
     target: raw.url ?? '',
     peer: raw.socket.remoteAddress,
     headers: raw.headers,
