@@ -14,8 +14,10 @@ import { createMemoryStore, createSessionManager } from '../src/session/index.js
 
 const sample = JSON.parse(process.argv[2] ?? '{}') as { idToken: string; accessToken: string; refreshToken: string }
 const N = 100_000
-// As gatehouse runs the memory store: no operator index (see SessionManagerOptions).
-const store = createMemoryStore({ maxEntries: N * 4 })
+// As gatehouse runs the memory store: no operator index (see SessionManagerOptions). Each session
+// takes up to four entries (the record, its refresh token, the by-subject and by-email indexes):
+// room for all 2 × N, so that eviction never stands in for a small footprint.
+const store = createMemoryStore({ maxEntries: N * 2 * 4 })
 const manager = createSessionManager({ store, cookieSecret: randomBytes(32), now: Date.now, ttlMs: 14 * 3600_000, cacheTtlMs: 0, operatorIndex: false })
 const gc = (globalThis as { gc?: () => void }).gc
 const settle = (): NodeJS.MemoryUsage => {

@@ -5,7 +5,7 @@
  * run, PASS/FAIL per target, and writes bench/results/latest.json.
  */
 import { fork, spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -24,6 +24,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32)
 const FIXED_RATE = Number(process.env.BENCH_RATE ?? 1000)
 const SECRET = 'fBa/6KZJKwft5ejqIxbF/nZrcDrGhtvAVvvm6+2i2Yk='
 const NGINX = process.env.NGINX ?? '/usr/sbin/nginx'
+// BENCH_LOADGEN=autocannon keeps autocannon for the saturation runs too.
+const WRK = process.env.BENCH_LOADGEN === 'autocannon' ? undefined : ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p))
 const CORES = availableParallelism()
 const children: ChildProcess[] = []
 process.on('exit', () => children.forEach((c) => c.kill()))
@@ -93,6 +95,18 @@ function treeCpuMicros(pid: number | undefined): number | undefined {
     total += us
   }
   return pids.length === 0 ? undefined : total
+}
+
+/** Busy CPU time of the whole machine (every core, every process), in microseconds; undefined off Linux. */
+function machineBusyMicros(): number | undefined {
+  try {
+    // cpu  user nice system idle iowait irq softirq steal …, in clock ticks (100 per second).
+    const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number)
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0)
+    return Number.isFinite(busy) && f.length >= 8 ? busy * 10_000 : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -183,6 +197,49 @@ interface Load {
   errors: number
 }
 
+/** wrk's duration text ("1.23ms", "850.00us", "1.02s") in milliseconds. */
+function wrkMs(text: string | undefined): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text ?? '')
+  if (m === null) return Number.NaN
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1)
+}
+
+/**
+ * Saturation load from wrk (C, one thread): it spends about half the CPU per
+ * request that autocannon does, which on a small machine is CPU the servers
+ * measured get instead of the load generator.
+ */
+function wrk(url: string, headers: Record<string, string>, connections: number, seconds: number): Promise<Load> {
+  const args = ['-t1', '-c', String(connections), '-d', `${seconds}s`, '--latency']
+  // wrk adds its own Host unless one is given with this exact spelling.
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k.toLowerCase() === 'host' ? 'Host' : k}: ${v}`)
+  args.push(url)
+  return new Promise((resolve, reject) => {
+    const child = spawn(WRK as string, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.on('exit', () => {
+      const total = /(\d+) requests in ([\d.]+)(m?s)/.exec(out)
+      if (total === null) return reject(new Error(`wrk printed no result: ${out.slice(0, 300)}`))
+      const secs = Number(total[2]) * (total[3] === 'ms' ? 0.001 : 1)
+      const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+      resolve({
+        rps: Number(total[1]) / secs,
+        total: Number(total[1]),
+        p50: wrkMs(/ 50%\s+(\S+)/.exec(out)?.[1]),
+        p99: wrkMs(/ 99%\s+(\S+)/.exec(out)?.[1]),
+        non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+        errors: errors === null ? 0 : errors.slice(1).reduce((a, b) => a + Number(b), 0),
+      })
+    })
+  })
+}
+
+/** Load at saturation: wrk where it is installed, else autocannon. */
+function saturate(url: string, headers: Record<string, string>, seconds = DURATION_S): Promise<Load> {
+  return WRK === undefined ? autocannon(url, headers, ['-c', String(CONNECTIONS)], seconds) : wrk(url, headers, CONNECTIONS, seconds)
+}
+
 function autocannon(url: string, headers: Record<string, string>, extra: string[], seconds = DURATION_S): Promise<Load> {
   const args = ['node_modules/autocannon/autocannon.js', '-j', '-n', '-d', String(seconds), ...extra]
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}=${v}`)
@@ -212,6 +269,12 @@ interface Measured {
   cpuUsPerRequest: number | undefined
   /** Requests/s of each round, in round order (for ratios taken round by round). */
   roundsRps: number[]
+  /** The server's CPU per request at saturation (every core it could get). */
+  satCpuUsPerRequest: number | undefined
+  /** CPU per request of the whole machine at saturation: the server, the load generator, the upstream, Redis, everything. */
+  machineUsPerRequest: number | undefined
+  /** Cores the whole machine kept busy at saturation. */
+  machineCoresBusy: number | undefined
 }
 
 interface Scenario {
@@ -225,6 +288,10 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
+}
+
+function orUndefined(xs: number[] | undefined): number | undefined {
+  return xs === undefined || xs.length === 0 ? undefined : median(xs)
 }
 
 /** The run whose requests/s is the median, so that its latencies and counts belong together. */
@@ -241,15 +308,29 @@ function medianLoad(runs: Load[]): Load {
 async function measureAll(scenarios: Scenario[]): Promise<Map<string, Measured>> {
   for (const s of scenarios) {
     process.stderr.write(`  warming up: ${s.name}\n`)
-    await autocannon(s.url, s.headers, ['-c', String(CONNECTIONS)], 2)
+    await saturate(s.url, s.headers, 2)
   }
   const sat = new Map<string, Load[]>()
   const fixed = new Map<string, Load[]>()
   const cpu = new Map<string, number[]>()
+  const satCpu = new Map<string, number[]>()
+  const machine = new Map<string, number[]>()
+  const busy = new Map<string, number[]>()
+  const push = (m: Map<string, number[]>, k: string, v: number | undefined) => v !== undefined && Number.isFinite(v) && m.set(k, [...(m.get(k) ?? []), v])
   for (let round = 1; round <= ROUNDS; round++) {
     for (const s of scenarios) {
       process.stderr.write(`  round ${round}/${ROUNDS}: ${s.name}\n`)
-      sat.set(s.name, [...(sat.get(s.name) ?? []), await autocannon(s.url, s.headers, ['-c', String(CONNECTIONS)])])
+      const [m0, s0, t0] = [machineBusyMicros(), treeCpuMicros(s.pid), performance.now()]
+      const load = await saturate(s.url, s.headers)
+      const [m1, s1, t1] = [machineBusyMicros(), treeCpuMicros(s.pid), performance.now()]
+      sat.set(s.name, [...(sat.get(s.name) ?? []), load])
+      if (load.total > 0) {
+        if (s0 !== undefined && s1 !== undefined) push(satCpu, s.name, (s1 - s0) / load.total)
+        if (m0 !== undefined && m1 !== undefined) {
+          push(machine, s.name, (m1 - m0) / load.total)
+          push(busy, s.name, (m1 - m0) / ((t1 - t0) * 1000))
+        }
+      }
       const before = treeCpuMicros(s.pid)
       const f = await autocannon(s.url, s.headers, ['-c', '16', '-R', String(FIXED_RATE)])
       const after = treeCpuMicros(s.pid)
@@ -266,6 +347,9 @@ async function measureAll(scenarios: Scenario[]): Promise<Map<string, Measured>>
       fixed: { ...medianLoad(f), p50: median(f.map((x) => x.p50)), p99: median(f.map((x) => x.p99)) },
       cpuUsPerRequest: c === undefined || c.length === 0 ? undefined : median(c),
       roundsRps: (sat.get(s.name) ?? []).map((l) => l.rps),
+      satCpuUsPerRequest: orUndefined(satCpu.get(s.name)),
+      machineUsPerRequest: orUndefined(machine.get(s.name)),
+      machineCoresBusy: orUndefined(busy.get(s.name)),
     })
   }
   return out
@@ -337,7 +421,8 @@ async function main(): Promise<void> {
   const wanted = (...rows: string[]): boolean => only === undefined || rows.some((r) => only.includes(r))
   const hasRedis = await requireRedis().catch(() => false)
   const hasPostgres = await requirePostgres().catch(() => false)
-  const [pMem, pRedis, pBig, pPg, pCluster, pNginx, pFa, pFaNginx] = [
+  const [pMem, pRedis, pBig, pPg, pCluster, pNginx, pFa, pFaNginx, pNginx1] = [
+    await freePort(),
     await freePort(),
     await freePort(),
     await freePort(),
@@ -390,6 +475,7 @@ async function main(): Promise<void> {
   const pidPg = hasPostgres && wanted('9') ? await serveGatehouse(pgFile, pPg) : undefined
   const pidBig = wanted('7') ? await serveGatehouse(bigFile, pBig) : undefined
   const pidNginx = wanted('11') ? await startNginx(dir, up.msg.port as number, pNginx, CORES) : undefined
+  const pidNginx1 = wanted('14') ? await startNginx(join(dir, 'nginx-1'), up.msg.port as number, pNginx1, 1) : undefined
   const pidFa = wanted('13') ? await serveGatehouse(faFile, pFa) : undefined
   if (wanted('13')) await startNginx(join(dir, 'forward-auth-nginx'), up.msg.port as number, pFaNginx, 1, pFa)
 
@@ -454,6 +540,8 @@ async function main(): Promise<void> {
     return { host: `api.localhost:${pMem}`, authorization: `Bearer ${t.body.access_token}`, accept: 'application/json' }
   })
   await add(`11 plain nginx, worker_processes ${CORES} (the machine's limit for a proxy)`, pidNginx, `http://127.0.0.1:${pNginx}/`, () => ({}))
+  // nginx's own scaling on this machine (11 ÷ 14): what a second worker process can add here at all.
+  await add('14 plain nginx, worker_processes 1', pidNginx1, `http://127.0.0.1:${pNginx1}/`, () => ({}))
   // The CPU column of row 13 is gatehouse's alone (the verify answers), to set beside row 3's (gatehouse proxying).
   await add(
     '13 nginx (1 worker) auth_request → gatehouse /.gatehouse/verify (memory), signed in, allowed; CPU: gatehouse',
@@ -461,9 +549,9 @@ async function main(): Promise<void> {
     `http://127.0.0.1:${pFaNginx}/`,
     async () => ({ host: `app.localhost:${pFa}`, cookie: await signIn('app.localhost', pFa, 'bob'), accept: 'application/json' }),
   )
-  // Measured in an order that puts each compared pair next to each other (4 10 11, 11 13, 9 4, 2 3 12 7), so
+  // Measured in an order that puts each compared pair next to each other (4 10 11 14, 11 13, 9 4, 2 3 12 7), so
   // that a slow drift of the machine's load falls on both sides of a ratio alike.
-  const ORDER = ['1', '9', '4', '10', '11', '13', '2', '3', '12', '7', '8', '5', '6']
+  const ORDER = ['1', '9', '4', '10', '11', '14', '13', '2', '3', '12', '7', '8', '5', '6']
   const byOrder = [...scenarios].sort((a, b) => ORDER.indexOf(a.name.split(' ')[0] as string) - ORDER.indexOf(b.name.split(' ')[0] as string))
   const measured = await measureAll(byOrder)
   const s2 = scenarios.find((x) => x.name.startsWith('2 '))
@@ -520,6 +608,7 @@ async function main(): Promise<void> {
   const b11 = get('11')
   const b12 = get('12')
   const b13 = get('13')
+  const b14 = get('14')
   const known = (v: number | undefined): number | undefined => (v === undefined || Number.isNaN(v) ? undefined : v)
   const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || b === 0 ? undefined : a / b)
   // Targets compare scenarios measured next to each other in the same round, round by round, and take the median.
@@ -560,19 +649,22 @@ async function main(): Promise<void> {
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; median of ${ROUNDS} interleaved ${DURATION_S}s runs, ${CONNECTIONS} connections, fixed rate ${FIXED_RATE} req/s`,
   )
   lines.push(
-    `The load generator (autocannon, one process), the upstream, Redis, the IdP and the server measured all share these ${cpus().length} cores: a row with more server processes takes cores from the load generator and the upstream too.`,
+    `Load: ${WRK === undefined ? 'autocannon' : 'wrk (one thread)'} at saturation, autocannon at the fixed rate. The load generator, the upstream, Redis, the IdP and the server measured all share these ${cpus().length} cores: a row with more server processes takes cores from the load generator and the upstream too.`,
   )
   lines.push('')
-  lines.push('| scenario | req/s | ÷ baseline | ÷ nginx | p50 ms @rate | p99 ms @rate | server CPU µs/req @rate | non-2xx |')
-  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|')
+  lines.push(
+    '| scenario | req/s | ÷ baseline | ÷ nginx | p50 ms @rate | p99 ms @rate | server CPU µs/req @rate | server CPU µs/req saturated | machine CPU µs/req saturated | cores busy | non-2xx |',
+  )
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
   const fixed2 = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(2))
+  const whole = (v: number | undefined): string => (v === undefined ? 'n/a' : String(Math.round(v)))
   for (const { name, r } of rows) {
     if (r === undefined) {
-      lines.push(`| ${name} | skipped (no ${name.includes('Postgres') ? 'PostgreSQL' : 'Redis'}) | | | | | | |`)
+      lines.push(`| ${name} | skipped (no ${name.includes('Postgres') ? 'PostgreSQL' : 'Redis'}) | | | | | | | | | |`)
       continue
     }
     lines.push(
-      `| ${name} | ${Math.round(r.saturation.rps)} | ${fixed2(ratio(r.saturation.rps, b2?.saturation.rps))} | ${fixed2(ratio(r.saturation.rps, b11?.saturation.rps))} | ${r.fixed.p50.toFixed(2)} | ${r.fixed.p99.toFixed(2)} | ${r.cpuUsPerRequest === undefined ? 'n/a' : Math.round(r.cpuUsPerRequest)} | ${r.saturation.non2xx} |`,
+      `| ${name} | ${Math.round(r.saturation.rps)} | ${fixed2(ratio(r.saturation.rps, b2?.saturation.rps))} | ${fixed2(ratio(r.saturation.rps, b11?.saturation.rps))} | ${r.fixed.p50.toFixed(2)} | ${r.fixed.p99.toFixed(2)} | ${whole(r.cpuUsPerRequest)} | ${whole(r.satCpuUsPerRequest)} | ${whole(r.machineUsPerRequest)} | ${fixed2(r.machineCoresBusy)} | ${r.saturation.non2xx} |`,
     )
   }
   lines.push('')
@@ -599,6 +691,18 @@ async function main(): Promise<void> {
     lines.push(
       `| ${t.name} | ${t.value === undefined ? 'n/a' : t.value.toFixed(2)} | ${t.value === undefined ? 'SKIPPED' : t.pass(t.value) ? 'PASS' : 'FAIL'} |`,
     )
+  // What more processes can add here at all: the cores row 4 left idle, and nginx's own scaling (11 ÷ 14).
+  if (b4?.machineCoresBusy !== undefined) {
+    const busy4 = b4.machineCoresBusy
+    const rest = b4.machineUsPerRequest !== undefined && b4.satCpuUsPerRequest !== undefined ? b4.machineUsPerRequest - b4.satCpuUsPerRequest : undefined
+    lines.push('')
+    lines.push(
+      `Scaling ceiling on this machine: with workers: 1 (row 4) the whole machine kept ${busy4.toFixed(2)} of its ${CORES} cores busy` +
+        (rest === undefined ? '' : `, gatehouse ${whole(b4.satCpuUsPerRequest)} µs of CPU per request and the load generator, upstream and Redis ${Math.round(rest)} µs`) +
+        `, so more workers can raise requests/s by at most ${CORES} ÷ ${busy4.toFixed(2)} = ${(CORES / busy4).toFixed(2)}× here even if they cost nothing extra.` +
+        (b11 !== undefined && b14 !== undefined ? ` Plain nginx in the same run: worker_processes ${CORES} ÷ 1 = ${fixed2(roundRatio(b11, b14))}× (11 ÷ 14).` : ''),
+    )
+  }
   const text = lines.join('\n')
   process.stdout.write(text + '\n')
   mkdirSync('bench/results', { recursive: true })
