@@ -698,9 +698,13 @@ async function main(): Promise<void> {
     lines.push('')
     lines.push(
       `Scaling ceiling on this machine: with workers: 1 (row 4) the whole machine kept ${busy4.toFixed(2)} of its ${CORES} cores busy` +
-        (rest === undefined ? '' : `, gatehouse ${whole(b4.satCpuUsPerRequest)} µs of CPU per request and the load generator, upstream and Redis ${Math.round(rest)} µs`) +
+        (rest === undefined
+          ? ''
+          : `, gatehouse ${whole(b4.satCpuUsPerRequest)} µs of CPU per request and the load generator, upstream and Redis ${Math.round(rest)} µs`) +
         `, so more workers can raise requests/s by at most ${CORES} ÷ ${busy4.toFixed(2)} = ${(CORES / busy4).toFixed(2)}× here even if they cost nothing extra.` +
-        (b11 !== undefined && b14 !== undefined ? ` Plain nginx in the same run: worker_processes ${CORES} ÷ 1 = ${fixed2(roundRatio(b11, b14))}× (11 ÷ 14).` : ''),
+        (b11 !== undefined && b14 !== undefined
+          ? ` Plain nginx in the same run: worker_processes ${CORES} ÷ 1 = ${fixed2(roundRatio(b11, b14))}× (11 ÷ 14).`
+          : ''),
     )
   }
   const text = lines.join('\n')

@@ -51,6 +51,8 @@ export type BearerResult =
       readonly expiresAtMs: number
       /** A digest of the token (never the token): a stable id for caches keyed by credential. */
       readonly key: string
+      /** `BEARER_SESSION_PREFIX` + key: the id of the request path's session, built once per cached token. */
+      readonly sessionId: string
     }
   /** 401: the token is missing, malformed, expired, not for here, or not from the issuer. */
   | { readonly ok: false; readonly status: 401; readonly description: string }
@@ -65,7 +67,14 @@ export interface BearerVerifier {
   readonly size: number
 }
 
+/** Session ids of bearer credentials start with this (a store session's never does). */
+export const BEARER_SESSION_PREFIX = 'bearer:'
+
+type Accepted = Extract<BearerResult, { ok: true }>
+
 interface Entry {
+  /** The answer for this token, built on its first use: a cached token costs no allocation. */
+  accepted?: Accepted
   readonly identity: TokenIdentity
   /** `aud` as a list, for the per-route check. */
   readonly audiences: readonly string[]
@@ -246,5 +255,7 @@ function keyOf(token: string, bearer: Exclude<RouteBearer, { format: 'default' }
 function answer(entry: Entry, key: string, bearer: Exclude<RouteBearer, { format: 'default' }>): BearerResult {
   if (bearer.format === 'idp_access_token' && !accepts(entry, bearer.allowedAudiences))
     return { ok: false, status: 401, description: "the access token's audience is not accepted here" }
-  return { ok: true, identity: entry.identity, expiresAtMs: entry.expiresAtMs, key }
+  // The key names the format (a: or i:), so one entry answers for one format only.
+  entry.accepted ??= { ok: true, identity: entry.identity, expiresAtMs: entry.expiresAtMs, key, sessionId: BEARER_SESSION_PREFIX + key }
+  return entry.accepted
 }
