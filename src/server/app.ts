@@ -8,12 +8,10 @@ import http from 'node:http'
 import https from 'node:https'
 import { PATHS, REQUEST_ID_HEADER } from '../constants.js'
 import type { DownstreamMtls } from '../config/downstream-mtls.js'
-import { isForwardAuthHost, type ForwardAuthHost } from '../config/forward-auth-url.js'
-import { parseHost } from '../authorize/host.js'
 import { clientCertProblem, clientCertTlsOptions } from './frontends/client-cert.js'
 import type { Gatehouse } from './context.js'
 import { handleRequest } from './frontends/proxy.js'
-import { forwardAuthTarget, handleForwardAuth, pomeriumCheckTarget, type CheckTarget } from './frontends/forward-auth.js'
+import { checkTargetOf, handleForwardAuth } from './frontends/forward-auth.js'
 import { newRequestContext, type RequestContext } from './request-context.js'
 import { refuse } from './pages/respond.js'
 import { nextRequestId, trustedRequestId } from './telemetry/request-id.js'
@@ -210,7 +208,7 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
       return refuse(request, reply, 'invalid_client_certificate')
     }
     // Forward-auth checks answer on any Host, like /healthz: the ingress calls gatehouse's own address.
-    const check = forwardAuthTarget(url) ?? onForwardAuthHost(ctx.snap.config.forwardAuthHost, request.raw.headers.host, url)
+    const check = checkTargetOf(ctx.snap.config.forwardAuthHost, request.raw.headers.host, url)
     if (check !== undefined) return handleForwardAuth(gh, request, reply, check)
     return handleRequest(gh, request, reply)
   }
@@ -219,12 +217,4 @@ export async function buildApp(gh: Gatehouse, opts: AppOptions): Promise<Fastify
   // goes through the same pipeline, which refuses it: never the framework's 404, which echoed the URL.
   app.setNotFoundHandler(pipeline)
   return app
-}
-
-/** A request to Pomerium's forward_auth_url host: its `/` and `/verify` are checks; anything else there is no route. */
-function onForwardAuthHost(fa: ForwardAuthHost | undefined, hostHeader: string | undefined, url: string): CheckTarget | undefined {
-  if (fa === undefined) return undefined
-  const h = parseHost(hostHeader)
-  if (h === undefined || !isForwardAuthHost(fa, h.hostname, h.port)) return undefined
-  return pomeriumCheckTarget(url)
 }

@@ -353,6 +353,21 @@ describe("forward_auth_url: Pomerium's forward-auth host", () => {
     expect(s.logs.join('')).toContain('"frontend":"forward_auth"')
   })
 
+  it('a check there that carries the client’s Upgrade is answered as a check, judged as a WebSocket', async () => {
+    const raw = (path: string) =>
+      sendRaw(
+        s.port,
+        `GET /verify?uri=${uri('app.localhost', path)} HTTP/1.1\r\nHost: forwardauth.localhost:${s.port}\r\nCookie: ${cookieOf(alice, 'app.localhost')}\r\n` +
+          `Accept: application/json\r\nX-Forwarded-Method: GET\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
+      )
+    const allowed = await raw('/live/feed')
+    expect(statusOf(allowed), allowed).toBe(200)
+    expect(allowed.toLowerCase()).toContain('x-auth-request-user: 00u1alice')
+    const refused = await raw('/sock')
+    expect(statusOf(refused), refused).toBe(403)
+    expect(refused).toContain('allow_websockets is not set on this route')
+  })
+
   it('other paths on that host are no route; the same paths on a route host are ordinary requests; untrusted peers are refused', async () => {
     expect((await atFaHost(alice, `/other?uri=${uri('app.localhost', '/')}`)).status).toBe(404)
     // On the route host, /verify is the app's own page, proxied (no identity headers in the answer).

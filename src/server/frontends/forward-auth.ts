@@ -17,6 +17,8 @@ import type { RequestFacts } from '../../authorize/facts.js'
 import type { Allow, Verdict } from '../../authorize/verdict.js'
 import { encodeHeaderList } from '../../proxy/headers.js'
 import type { Gatehouse } from '../context.js'
+import { isForwardAuthHost, type ForwardAuthHost } from '../../config/forward-auth-url.js'
+import { parseHost } from '../../authorize/host.js'
 import { bearerRefused, loginRequired, refuse, wantsHtml } from '../pages/respond.js'
 import { storeUnavailable } from '../pages/failures.js'
 import { denied, noteVerdict } from './proxy.js'
@@ -53,6 +55,20 @@ export function forwardAuthTarget(url: string): CheckTarget | undefined {
  * On the `forward_auth_url` host, Pomerium's shape: `/?uri=…` is a forward_auth check and
  * `/verify?uri=…` a verify check (the original request read as for the /.gatehouse/ endpoints).
  */
+/**
+ * The check a request asks for, if any: gatehouse's own check paths on any
+ * Host (the ingress calls gatehouse's own address), or `/` and `/verify` on
+ * Pomerium's forward_auth_url host (anything else there is no route). The
+ * HTTP pipeline and the upgrade listener both ask here.
+ */
+export function checkTargetOf(fa: ForwardAuthHost | undefined, hostHeader: string | undefined, url: string): CheckTarget | undefined {
+  const own = forwardAuthTarget(url)
+  if (own !== undefined || fa === undefined) return own
+  const h = parseHost(hostHeader)
+  if (h === undefined || !isForwardAuthHost(fa, h.hostname, h.port)) return undefined
+  return pomeriumCheckTarget(url)
+}
+
 export function pomeriumCheckTarget(url: string): CheckTarget | undefined {
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)

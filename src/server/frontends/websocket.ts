@@ -23,7 +23,7 @@ import { nextRequestId, trustedRequestId } from '../telemetry/request-id.js'
 import { factsOf, noteVerdict } from './proxy.js'
 import { clientCertProblem } from './client-cert.js'
 import { followSession } from './follow-session.js'
-import { forwardAuthTarget } from './forward-auth.js'
+import { checkTargetOf } from './forward-auth.js'
 import { openTunnel } from './websocket-tunnel.js'
 import { CLOSE_GOING_AWAY } from './websocket-frames.js'
 import { refuseSocket } from '../pages/socket-refusal.js'
@@ -38,7 +38,7 @@ function relayStatus(socket: Duplex, status: number, reason: string): void {
 export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
-    if (forwardAuthTarget(req.url ?? '') !== undefined) return answerAsRequest(server, req, socket)
+    if (checkTargetOf(gh.current().config.forwardAuthHost, req.headers.host, req.url ?? '') !== undefined) return answerAsRequest(server, req, socket)
     const requestId = { value: nextRequestId() }
     handleUpgrade(gh, req, socket, head, requestId).catch((err: unknown) => {
       gh.log.error({ reqId: requestId.value, err: { message: err instanceof Error ? err.message : String(err) } }, 'websocket upgrade failed')
@@ -49,7 +49,8 @@ export function attachWebSockets(gh: Gatehouse, server: http.Server): void {
 
 /**
  * A forward-auth check that carries the client's Upgrade header (Caddy's forward_auth copies the
- * WebSocket handshake's headers into its check): answered as the ordinary HTTP request it is, by
+ * WebSocket handshake's headers into its check), at gatehouse's own check paths or at
+ * forward_auth_url's host: answered as the ordinary HTTP request it is, by
  * the same app, on this socket, which then closes.
  */
 function answerAsRequest(server: http.Server, req: http.IncomingMessage, socket: Duplex): void {
